@@ -1,0 +1,65 @@
+"""edgekit: one predictor interface, device profiles and a profiler over real on-device runtimes.
+
+Example::
+
+    import edgekit, numpy as np
+
+    with edgekit.load("model.onnx", device="raspberry-pi-5") as m:
+        print(m.placement.explain())
+        out = m(np.zeros((1, 3, 224, 224), np.float32))
+
+``import edgekit`` imports no runtime library; each loads when first used.
+"""
+
+from __future__ import annotations
+
+from edgekit.errors import (
+    AcceleratorUnavailableError,
+    CorruptModelError,
+    DeviceUnavailableError,
+    EdgekitError,
+    InferenceError,
+    InputError,
+    InvalidOptionError,
+    ModelError,
+    ModelNotFoundError,
+    ProfileError,
+    RuntimeNotInstalledError,
+    UnknownDeviceError,
+    UnknownFormatError,
+    UnknownRuntimeError,
+    UnsupportedModelError,
+)
+from edgekit.placement import Placement, Rejection
+from edgekit.predictor import Predictor, load
+from edgekit.registry import RuntimeStatus, get_runtime, list_runtimes
+from edgekit.tensors import TensorSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AcceleratorUnavailableError",
+    "CorruptModelError",
+    "DeviceUnavailableError",
+    "EdgekitError",
+    "InferenceError",
+    "InputError",
+    "InvalidOptionError",
+    "ModelError",
+    "ModelNotFoundError",
+    "Placement",
+    "Predictor",
+    "ProfileError",
+    "Rejection",
+    "RuntimeNotInstalledError",
+    "RuntimeStatus",
+    "TensorSpec",
+    "UnknownDeviceError",
+    "UnknownFormatError",
+    "UnknownRuntimeError",
+    "UnsupportedModelError",
+    "__version__",
+    "get_runtime",
+    "list_runtimes",
+    "load",
+]

@@ -1,0 +1,114 @@
+"""The one exception tree of edgekit.
+
+Every error says what happened, what was expected and how to fix it. Each class
+also subclasses the nearest builtin, so ``except FileNotFoundError`` keeps working::
+
+    EdgekitError
+    ├── ModelError
+    │   ├── ModelNotFoundError          (FileNotFoundError)
+    │   ├── UnknownFormatError          (ValueError)
+    │   ├── CorruptModelError           (ValueError)
+    │   └── UnsupportedModelError       (RuntimeError)  runtime cannot run this model
+    ├── RuntimeNotInstalledError        (ImportError)   names the pip extra
+    ├── UnknownRuntimeError             (LookupError)
+    ├── AcceleratorUnavailableError     (RuntimeError)
+    ├── InvalidOptionError              (ValueError)
+    ├── InputError                      (ValueError)    wrong name, count, rank, shape or dtype
+    ├── InferenceError                  (RuntimeError)  the runtime failed while running
+    ├── ProfileError                    (ValueError)    malformed device profile / catalog file
+    ├── UnknownDeviceError              (LookupError)
+    └── DeviceUnavailableError          (RuntimeError)  strict placement found no usable target
+
+Library errors are translated at the adapter boundary with ``raise ... from exc``.
+
+Example::
+
+    try:
+        edgekit.load("missing.onnx")
+    except edgekit.ModelNotFoundError as exc:
+        print(exc)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AcceleratorUnavailableError",
+    "CorruptModelError",
+    "DeviceUnavailableError",
+    "EdgekitError",
+    "InferenceError",
+    "InputError",
+    "InvalidOptionError",
+    "ModelError",
+    "ModelNotFoundError",
+    "ProfileError",
+    "RuntimeNotInstalledError",
+    "UnknownDeviceError",
+    "UnknownFormatError",
+    "UnknownRuntimeError",
+    "UnsupportedModelError",
+]
+
+
+class EdgekitError(Exception):
+    """Base class of every error edgekit raises on purpose."""
+
+
+class ModelError(EdgekitError):
+    """Something is wrong with a model file or with what a runtime can do with it."""
+
+
+class ModelNotFoundError(ModelError, FileNotFoundError):
+    """The model path does not exist (or an IR ``.xml`` lacks its ``.bin``)."""
+
+
+class UnknownFormatError(ModelError, ValueError):
+    """The file is not a model format edgekit knows."""
+
+
+class CorruptModelError(ModelError, ValueError):
+    """The file claims a known format but its structure is broken or truncated."""
+
+
+class UnsupportedModelError(ModelError, RuntimeError):
+    """A runtime cannot run this model; ``operators`` lists the culprits when known."""
+
+    def __init__(self, message: str, *, operators: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.operators = operators
+
+
+class RuntimeNotInstalledError(EdgekitError, ImportError):
+    """The runtime's Python package is not installed; the message names the extra."""
+
+
+class UnknownRuntimeError(EdgekitError, LookupError):
+    """No runtime of that name is registered."""
+
+
+class AcceleratorUnavailableError(EdgekitError, RuntimeError):
+    """The accelerator asked for is not present on this host or in this build."""
+
+
+class InvalidOptionError(EdgekitError, ValueError):
+    """An option is unknown to the runtime or has a wrong value."""
+
+
+class InputError(EdgekitError, ValueError):
+    """Inputs do not match the model: wrong name, count, rank, shape or dtype."""
+
+
+class InferenceError(EdgekitError, RuntimeError):
+    """The runtime raised while running the model."""
+
+
+class ProfileError(EdgekitError, ValueError):
+    """A device profile or catalog file is malformed (names file, key, expected, got)."""
+
+
+class UnknownDeviceError(EdgekitError, LookupError):
+    """No device profile of that name exists."""
+
+
+class DeviceUnavailableError(EdgekitError, RuntimeError):
+    """Strict placement: no target of the device profile can be used on this host."""

@@ -1,0 +1,1 @@
+"""Model files and tools: formats and validation, inspection, compatibility checks, quantization, conversion."""

@@ -1,0 +1,149 @@
+"""The Predictor users hold, and :func:`load`, which makes one.
+
+Thread safety: a session whose runtime allows concurrent runs (``Session.thread_safe``:
+ONNX Runtime's ``InferenceSession.run``, OpenVINO with one infer request per thread)
+is called directly; any other (LiteRT's Interpreter, OpenCV's Net, MNN's Module) is
+serialised with a lock held by the Predictor.
+
+Example::
+
+    with edgekit.load("model.onnx", runtime="onnxruntime", threads=2) as m:
+        out = m(np.zeros((1, 3, 224, 224), np.float32))   # {'logits': array(...)}
+        print(m.inputs, m.placement)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import EdgekitError, InferenceError, InvalidOptionError
+from edgekit.models.formats import ModelFile, open_model
+from edgekit.placement import Placement, choose_runtime
+from edgekit.runtime import Session
+from edgekit.tensors import TensorSpec, bind_inputs
+
+__all__ = ["Predictor", "load"]
+
+
+class Predictor:
+    """A loaded model: ``run`` (or call) it with inputs, get ``{output name: array}``."""
+
+    def __init__(self, session: Session, placement: Placement, model: ModelFile) -> None:
+        self._session = session
+        self._placement = placement
+        self._model = model
+        self._inputs = list(session.inputs)
+        self._output_names = [o.name for o in session.outputs]
+        self._lock: contextlib.AbstractContextManager[Any] = (
+            contextlib.nullcontext() if session.thread_safe else threading.Lock()
+        )
+        self._closed = False
+
+    @property
+    def inputs(self) -> list[TensorSpec]:
+        """The model's inputs, in order."""
+        return list(self._inputs)
+
+    @property
+    def outputs(self) -> list[TensorSpec]:
+        """The model's outputs, in order."""
+        return list(self._session.outputs)
+
+    @property
+    def placement(self) -> Placement:
+        """Runtime, version, accelerator actually used, precision, options, and the decision trail."""
+        return self._placement
+
+    @property
+    def model(self) -> ModelFile:
+        """The model file this predictor runs."""
+        return self._model
+
+    @property
+    def session(self) -> Session:
+        """The adapter's session (for adapter-specific capabilities such as per-op profiling)."""
+        return self._session
+
+    def run(self, inputs: Any = None, /, **named: Any) -> dict[str, np.ndarray]:
+        """Run once. ``inputs``: dict by name, list/tuple in order, or one array; or keyword arguments."""
+        if self._closed:
+            raise InferenceError(f"this Predictor for {self._model.path.name} is closed; load the model again.")
+        if named:
+            if inputs is not None:
+                raise InvalidOptionError("pass inputs either positionally or as keywords, not both.")
+            inputs = named
+        feeds = bind_inputs(self._inputs, inputs)
+        with self._lock:
+            try:
+                results = self._session.run(feeds)
+            except EdgekitError:
+                raise
+            except Exception as exc:
+                raise InferenceError(
+                    f"{self._placement.runtime} failed running {self._model.path.name}: {type(exc).__name__}: {exc}. "
+                    f"Inputs were " + ", ".join(f"{k}: {v.dtype}{tuple(v.shape)}" for k, v in feeds.items()) + "."
+                ) from exc
+        return dict(zip(self._output_names, results))
+
+    __call__ = run
+
+    def close(self) -> None:
+        """Release the runtime's resources; further runs raise."""
+        if not self._closed:
+            self._closed = True
+            with self._lock:
+                self._session.close()
+
+    def __enter__(self) -> Predictor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        ins = ", ".join(str(s) for s in self._inputs)
+        return f"<Predictor {self._model.path.name} ({ins}) on {self._placement}>"
+
+
+def load(
+    model: str | os.PathLike[str],
+    *,
+    runtime: str | None = None,
+    device: str | os.PathLike[str] | None = None,
+    accelerator: str | None = None,
+    threads: int | None = None,
+    precision: str | None = None,
+    strict: bool = False,
+    **options: Any,
+) -> Predictor:
+    """Load ``model`` into a runtime and return a :class:`Predictor`.
+
+    ``runtime``: a registered name (``edgekit runtimes`` lists them); without one, the first
+    installed runtime that reads the format is used. ``device``: a profile name, a path to a
+    profile ``.toml``, or ``"auto"``; its targets choose runtime, accelerator and precision.
+    ``threads`` defaults to the number of cores. Remaining keyword ``options`` go to the runtime.
+
+    >>> m = load("model.tflite", runtime="openvino", precision="fp32")   # doctest: +SKIP
+    """
+    mf = open_model(model)
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise InvalidOptionError(f"threads must be a positive integer, got {threads!r}.")
+    if device is not None:
+        from edgekit.placement import place_on_device
+
+        return place_on_device(mf, device, runtime=runtime, accelerator=accelerator, threads=threads,
+                               precision=precision, strict=strict, options=options)
+    rt = choose_runtime(mf, runtime)
+    rt.check_options(options)
+    session = rt.open(mf, accelerator=accelerator, threads=threads or os.cpu_count() or 1,
+                      precision=precision, options=dict(options))
+    placement = Placement(
+        runtime=rt.name, version=rt.version(), accelerator=session.accelerator,
+        precision=session.precision, options=dict(session.options),
+    )
+    return Predictor(session, placement, mf)

@@ -1,0 +1,1 @@
+"""Built-in runtime adapters, one module each; registered through the ``edgekit.runtimes`` entry points."""

@@ -1,0 +1,171 @@
+"""ONNX Runtime adapter: execution providers are accelerators.
+
+``cpu`` is always present; ``cuda``, ``tensorrt``, ``openvino``, ``coreml``, ``qnn``, ``dml``…
+appear when the installed wheel (onnxruntime-gpu, onnxruntime-openvino, …) has them.
+Intra-op threads do not spin by default: spinning doubled latency under any competing
+load on our test machine. When ORT silently drops a requested provider (it logs and
+falls back to CPU), this adapter raises instead. ``InferenceSession.run`` is thread-safe.
+
+Example::
+
+    m = edgekit.load("det.onnx", runtime="onnxruntime", accelerator="cuda", threads=4)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import AcceleratorUnavailableError, CorruptModelError, UnsupportedModelError
+from edgekit.models.formats import ModelFile
+from edgekit.runtime import Runtime, Session
+from edgekit.tensors import TensorSpec
+
+__all__ = ["OnnxRuntime"]
+
+#: edgekit accelerator name -> ONNX Runtime execution provider
+PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "qnn": "QNNExecutionProvider",
+    "dml": "DmlExecutionProvider",
+    "rocm": "ROCMExecutionProvider",
+    "migraphx": "MIGraphXExecutionProvider",
+    "nnapi": "NnapiExecutionProvider",
+    "xnnpack": "XnnpackExecutionProvider",
+    "vitisai": "VitisAIExecutionProvider",
+    "webgpu": "WebGpuExecutionProvider",
+}
+_EP_TO_NAME = {v: k for k, v in PROVIDERS.items()}
+
+_ORT_TYPES = {
+    "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+    "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(int16)": np.int16, "tensor(uint16)": np.uint16,
+    "tensor(int32)": np.int32, "tensor(uint32)": np.uint32, "tensor(int64)": np.int64, "tensor(uint64)": np.uint64,
+    "tensor(bool)": np.bool_,
+}
+
+_OPTIMIZATION = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
+                 "all": "ORT_ENABLE_ALL"}
+
+
+def _spec(arg: Any) -> TensorSpec:
+    if arg.type not in _ORT_TYPES:
+        raise UnsupportedModelError(f"tensor {arg.name!r} has type {arg.type}, which edgekit does not map to numpy.")
+    shape = tuple(d if isinstance(d, int) else (d or None) for d in arg.shape)
+    return TensorSpec(arg.name, shape, np.dtype(_ORT_TYPES[arg.type]))
+
+
+class _OrtSession(Session):
+    thread_safe = True
+
+    def __init__(self, sess: Any, accelerator: str, precision: str, options: dict[str, Any]) -> None:
+        self._sess = sess
+        self.inputs = [_spec(a) for a in sess.get_inputs()]
+        self.outputs = [_spec(a) for a in sess.get_outputs()]
+        self._out_names = [o.name for o in self.outputs]
+        self.accelerator = accelerator
+        self.precision = precision
+        self.options = options
+        self.providers = tuple(sess.get_providers())
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self._sess.run(self._out_names, feeds)
+
+    def end_profiling(self) -> str:
+        """Stop ORT's profiler and return the chrome-trace JSON path (``profiling=True``)."""
+        return self._sess.end_profiling()
+
+    def close(self) -> None:
+        self._sess = None  # ORT frees the session when the last reference goes
+
+
+class OnnxRuntime(Runtime):
+    """ONNX Runtime (``onnxruntime`` and its GPU/OpenVINO/QNN wheels)."""
+
+    name = "onnxruntime"
+    options_help = {
+        "spinning": "bool, let intra-op threads spin (default False)",
+        "optimization": "graph optimisation level: disable|basic|extended|all (default all)",
+        "provider_options": "dict passed to the execution provider",
+        "profiling": "bool, enable ORT's per-op profiler (chrome trace)",
+        "profile_prefix": "file prefix for the profiler's JSON",
+    }
+
+    def accelerators(self) -> list[str]:
+        import onnxruntime as ort
+
+        return [_EP_TO_NAME[p] for p in ort.get_available_providers() if p in _EP_TO_NAME]
+
+    def open(self, model: ModelFile, *, accelerator: str | None, threads: int | None,
+             precision: str | None, options: dict[str, Any]) -> Session:
+        self.require()
+        self.check_options(options)
+        import onnxruntime as ort
+
+        acc = self.pick_accelerator(accelerator)
+        allowed = ("fp32", "fp16") if acc == "tensorrt" else ("fp32",)
+        prec = self.check_precision(self.name, precision, allowed)
+        so = ort.SessionOptions()
+        if threads:
+            so.intra_op_num_threads = threads
+        spinning = bool(options.get("spinning", False))
+        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+        so.add_session_config_entry("session.inter_op.allow_spinning", "1" if spinning else "0")
+        level = options.get("optimization", "all")
+        if level not in _OPTIMIZATION:
+            from edgekit.errors import InvalidOptionError
+
+            raise InvalidOptionError(f"optimization={level!r} is not one of {list(_OPTIMIZATION)}.")
+        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _OPTIMIZATION[level])
+        so.log_severity_level = 3
+        if options.get("profiling"):
+            so.enable_profiling = True
+            so.profile_file_prefix = str(options.get("profile_prefix", "edgekit_ort"))
+        ep_options = dict(options.get("provider_options") or {})
+        if acc == "tensorrt" and prec == "fp16":
+            ep_options.setdefault("trt_fp16_enable", True)
+        providers: list[Any] = [(PROVIDERS[acc], ep_options)] if acc != "cpu" else []
+        providers.append("CPUExecutionProvider")
+        try:
+            sess = ort.InferenceSession(str(model.path), sess_options=so, providers=providers)
+        except Exception as exc:
+            raise _translate(exc, model) from exc
+        if PROVIDERS[acc] not in sess.get_providers():
+            raise AcceleratorUnavailableError(
+                f"onnxruntime could not start the {PROVIDERS[acc]} for {model.path.name} (it would have silently "
+                f"fallen back to {sess.get_providers()}). Check the provider's libraries (CUDA/cuDNN/TensorRT "
+                "versions for GPU builds), or choose accelerator='cpu'."
+            )
+        used = {"threads": threads, "spinning": spinning, "optimization": level}
+        if ep_options:
+            used["provider_options"] = ep_options
+        return _OrtSession(sess, acc, prec, used)
+
+
+def _translate(exc: Exception, model: ModelFile) -> Exception:
+    msg = str(exc)
+    m = re.search(r"Could not find an implementation for (\w+)\((\d+)\) node with name '([^']*)'", msg)
+    if m:
+        op, ver, node = m.groups()
+        return UnsupportedModelError(
+            f"onnxruntime has no kernel for operator {op} (opset {ver}, node {node!r}) in {model.path.name}. "
+            "Try another runtime (`edgekit check` lists who supports it), or re-export with a supported opset.",
+            operators=(op,),
+        )
+    m = re.search(r"(?:Fatal error: |No Op registered for )(\S+) (?:is not a registered function/op|with domain_version)", msg)
+    if m:
+        op = m.group(1).rsplit(":", 1)[-1]
+        return UnsupportedModelError(
+            f"onnxruntime does not know operator {op!r} used in {model.path.name} (a custom op?). "
+            "Register its library with provider_options, or run the model on a runtime that has it.",
+            operators=(op,),
+        )
+    if "INVALID_PROTOBUF" in msg or "Protobuf parsing failed" in msg:
+        return CorruptModelError(f"onnxruntime cannot parse {model.path.name}: {msg}. Re-export the model.")
+    return UnsupportedModelError(f"onnxruntime cannot load {model.path.name}: {msg}")

@@ -1,0 +1,157 @@
+"""Tensor descriptions and the input checks every runtime shares.
+
+A :class:`TensorSpec` describes one model input or output. Dimensions are ints,
+or ``None``/a string for dynamic ones. :func:`bind_inputs` turns what a user passes
+(dict by name, list/tuple in order, or one array) into a dict of arrays with the
+model's dtypes, allowing only lossless casts.
+
+Example::
+
+    spec = TensorSpec("x", (None, 3), np.dtype("float32"))
+    bind_inputs([spec], np.ones((2, 3), np.float32))     # {'x': array(...)}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import InputError
+
+__all__ = ["Dim", "TensorSpec", "bind_inputs"]
+
+Dim = int | str | None
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output of a model.
+
+    ``quantization`` is ``(scale, zero_point)`` for a quantized tensor, else ``None``.
+    """
+
+    name: str
+    shape: tuple[Dim, ...]
+    dtype: np.dtype
+    quantization: tuple[float, int] | None = None
+    layout: str | None = field(default=None, compare=False)
+
+    @property
+    def is_dynamic(self) -> bool:
+        """True when any dimension is unknown until run time."""
+        return any(not isinstance(d, int) or d < 0 for d in self.shape)
+
+    def accepts(self, shape: tuple[int, ...]) -> bool:
+        """True when a concrete ``shape`` fits this spec."""
+        if len(shape) != len(self.shape):
+            return False
+        return all(not isinstance(d, int) or d < 0 or d == s for d, s in zip(self.shape, shape))
+
+    def concrete_shape(self, fill: int = 1) -> tuple[int, ...]:
+        """The shape with dynamic dimensions replaced by ``fill``."""
+        return tuple(d if isinstance(d, int) and d >= 0 else fill for d in self.shape)
+
+    def __str__(self) -> str:
+        dims = ", ".join("?" if d is None else str(d) for d in self.shape)
+        q = f" q=({self.quantization[0]:g}, {self.quantization[1]})" if self.quantization else ""
+        return f"{self.name}: {self.dtype}[{dims}]{q}"
+
+
+def _format_shape(shape: Sequence[Dim]) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+def _check_one(spec: TensorSpec, value: Any) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise InputError(
+                f"input {spec.name!r}: cannot turn a {type(value).__name__} into an array ({exc}); "
+                f"expected {spec.dtype}{_format_shape(spec.shape)}. Pass a numpy array."
+            ) from exc
+        if arr.dtype == object:
+            raise InputError(
+                f"input {spec.name!r}: got a ragged or non-numeric {type(value).__name__}; "
+                f"expected {spec.dtype}{_format_shape(spec.shape)}. Pass a rectangular numeric array."
+            )
+        # Python scalars and lists carry no dtype of their own: adopt the model's when
+        # float goes to float, or when integers keep their values.
+        if arr.dtype.kind == "f" and spec.dtype.kind == "f":
+            arr = arr.astype(spec.dtype)
+        elif arr.dtype.kind in "biu" and spec.dtype.kind in "biuf":
+            with np.errstate(all="ignore"):
+                as_model = arr.astype(spec.dtype)
+            if np.array_equal(as_model, arr):
+                arr = as_model
+    if arr.dtype != spec.dtype:
+        if not np.can_cast(arr.dtype, spec.dtype, casting="safe"):
+            raise InputError(
+                f"input {spec.name!r}: got dtype {arr.dtype}, expected {spec.dtype}; "
+                f"{arr.dtype} -> {spec.dtype} is not a lossless cast. "
+                f"Convert it yourself, e.g. x.astype(np.{spec.dtype.name})"
+                + (" after scaling to the input's quantization." if spec.quantization else ".")
+            )
+        arr = arr.astype(spec.dtype)
+    if arr.ndim != len(spec.shape):
+        raise InputError(
+            f"input {spec.name!r}: got rank {arr.ndim} shape {arr.shape}, expected rank "
+            f"{len(spec.shape)} shape {_format_shape(spec.shape)}. Reshape it, e.g. x[None] to add a batch dimension."
+        )
+    if not spec.accepts(arr.shape):
+        raise InputError(
+            f"input {spec.name!r}: got shape {tuple(arr.shape)}, expected {_format_shape(spec.shape)} "
+            f"('?' is any size). Resize or reshape the input to match."
+        )
+    if not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr)
+    return arr
+
+
+def bind_inputs(specs: Sequence[TensorSpec], feeds: Any) -> dict[str, np.ndarray]:
+    """Check ``feeds`` against ``specs`` and return ``{name: array}`` in model order.
+
+    Raises :class:`~edgekit.errors.InputError` naming the tensor, what was expected
+    and what was given.
+    """
+    names = [s.name for s in specs]
+    if isinstance(feeds, Mapping):
+        unknown = [k for k in feeds if k not in names]
+        missing = [n for n in names if n not in feeds]
+        if unknown or missing:
+            parts = []
+            if unknown:
+                parts.append(f"unknown input name(s) {unknown}")
+            if missing:
+                parts.append(f"missing {missing}")
+            raise InputError(
+                f"{' and '.join(parts)}; the model's inputs are "
+                + ", ".join(str(s) for s in specs)
+                + ". Key the dict by these names, or pass a list in this order."
+            )
+        return {s.name: _check_one(s, feeds[s.name]) for s in specs}
+    if isinstance(feeds, (list, tuple)) and not (len(specs) == 1 and _looks_like_data(feeds)):
+        if len(feeds) != len(specs):
+            raise InputError(
+                f"got {len(feeds)} input(s), the model takes {len(specs)}: "
+                + ", ".join(str(s) for s in specs)
+                + ". Pass one array per input, in this order, or a dict by name."
+            )
+        return {s.name: _check_one(s, v) for s, v in zip(specs, feeds)}
+    if len(specs) != 1:
+        raise InputError(
+            f"got one array, the model takes {len(specs)} inputs: "
+            + ", ".join(str(s) for s in specs)
+            + ". Pass a list in this order or a dict by name."
+        )
+    return {specs[0].name: _check_one(specs[0], feeds)}
+
+
+def _looks_like_data(seq: Sequence[Any]) -> bool:
+    """A list of numbers (or of lists of numbers) is one tensor, not a list of inputs."""
+    return len(seq) > 0 and not isinstance(seq[0], np.ndarray) and not hasattr(seq[0], "__array__")
