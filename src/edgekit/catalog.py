@@ -88,7 +88,7 @@ def check_keys(data: Mapping[str, Any], allowed: set[str], where: str) -> None:
 
 
 _RUNTIME_KEYS = {"name", "title", "module", "wheels", "extra", "formats", "converts", "priority",
-                 "accelerators", "homepage", "notes", "ops"}
+                 "accelerators", "homepage", "notes", "ops", "conformance"}
 
 
 def parse_runtime_info(data: Mapping[str, Any], where: str) -> RuntimeInfo:
@@ -108,6 +108,7 @@ def parse_runtime_info(data: Mapping[str, Any], where: str) -> RuntimeInfo:
         homepage=expect(data, "homepage", str, where, required=False) or "",
         notes=tuple(expect(data, "notes", list, where, required=False) or ()),
         ops=expect(data, "ops", dict, where, required=False) or {},
+        conformance=expect(data, "conformance", dict, where, required=False) or {},
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from edgekit.errors import RuntimeNotInstalledError, UnsupportedModelError
 from edgekit.models.formats import ModelFile
-from edgekit.registry import get_runtime, runtime_names
+from edgekit.registry import get_runtime, iter_runtimes
 from edgekit.runtime import Runtime
 
 __all__ = ["Placement", "Rejection", "choose_runtime"]
@@ -75,7 +75,7 @@ def choose_runtime(model: ModelFile, runtime: str | None) -> Runtime:
     if runtime is not None:
         rt = get_runtime(runtime)
         if not rt.can_read(model.format):
-            readers = [n for n in runtime_names() if get_runtime(n).can_read(model.format)]
+            readers = [r.name for r in iter_runtimes() if r.can_read(model.format)]
             raise UnsupportedModelError(
                 f"runtime {runtime!r} cannot read {model.format} models ({model.path.name}); it reads "
                 f"{list(rt.info.formats + rt.info.converts)}. Runtimes that read {model.format}: {readers}."
@@ -83,8 +83,7 @@ def choose_runtime(model: ModelFile, runtime: str | None) -> Runtime:
         rt.require()
         return rt
     native, converting = [], []
-    for name in runtime_names():
-        rt = get_runtime(name)
+    for rt in iter_runtimes():
         if model.format in rt.info.formats:
             native.append(rt)
         elif model.format in rt.info.converts:

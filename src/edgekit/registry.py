@@ -13,21 +13,23 @@ Example::
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 from edgekit.catalog import runtime_info
 from edgekit.errors import UnknownRuntimeError
 from edgekit.runtime import Runtime
 
-__all__ = ["RuntimeStatus", "get_runtime", "list_runtimes", "runtime_names"]
+__all__ = ["RuntimeStatus", "get_runtime", "iter_runtimes", "list_runtimes", "runtime_names"]
 
 GROUP = "edgekit.runtimes"
 
 
 @functools.cache
-def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+def _entry_points() -> dict[str, Any]:
+    import importlib.metadata  # 20 ms: only when runtimes are first listed
+
     eps = importlib.metadata.entry_points(group=GROUP)
     return {ep.name: ep for ep in eps}
 
@@ -61,6 +63,17 @@ def get_runtime(name: str) -> Runtime:
     return cls(info)
 
 
+def iter_runtimes() -> list[Runtime]:
+    """Every registered runtime that loads, in preference order; a broken plugin becomes a warning."""
+    out = []
+    for name in runtime_names():
+        try:
+            out.append(get_runtime(name))
+        except Exception as exc:
+            warnings.warn(f"edgekit runtime plugin {name!r} failed to load and is ignored: {exc}", stacklevel=2)
+    return out
+
+
 @dataclass(frozen=True)
 class RuntimeStatus:
     """One row of ``edgekit runtimes``."""
@@ -79,12 +92,8 @@ class RuntimeStatus:
 def list_runtimes(*, probe: bool = True) -> list[RuntimeStatus]:
     """Every registered runtime with its status; ``probe`` imports installed ones to list accelerators."""
     rows = []
-    for name in runtime_names():
-        try:
-            rt = get_runtime(name)
-        except Exception as exc:  # a broken plugin must not break the listing
-            warnings.warn(f"edgekit runtime plugin {name!r} failed to load: {exc}", stacklevel=2)
-            continue
+    for rt in iter_runtimes():
+        name = rt.name
         installed = rt.is_installed()
         accs: tuple[str, ...] = ()
         error = None

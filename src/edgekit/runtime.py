@@ -18,7 +18,6 @@ Example (a plugin)::
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -52,6 +51,7 @@ class RuntimeInfo:
     homepage: str = ""
     notes: tuple[str, ...] = ()
     ops: Mapping[str, Any] = field(default_factory=dict)
+    conformance: Mapping[str, Any] = field(default_factory=dict)  # known_failures: "case/format" -> reason
 
     @property
     def install_hint(self) -> str:
@@ -98,6 +98,8 @@ class Runtime(ABC):
 
     def version(self) -> str | None:
         """Version of the first installed wheel that provides the module."""
+        import importlib.metadata
+
         for wheel in self.info.wheels:
             try:
                 return importlib.metadata.version(wheel)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import AcceleratorUnavailableError, CorruptModelError, UnsupportedModelError
+from edgekit.errors import AcceleratorUnavailableError, CorruptModelError, InvalidOptionError, UnsupportedModelError
 from edgekit.models.formats import ModelFile
 from edgekit.runtime import Runtime, Session
 from edgekit.tensors import TensorSpec
@@ -95,6 +95,7 @@ class OnnxRuntime(Runtime):
         "provider_options": "dict passed to the execution provider",
         "profiling": "bool, enable ORT's per-op profiler (chrome trace)",
         "profile_prefix": "file prefix for the profiler's JSON",
+        "custom_ops": "path (or list of paths) of custom-op libraries to register; never loaded unless given",
     }
 
     def accelerators(self) -> list[str]:
@@ -119,14 +120,19 @@ class OnnxRuntime(Runtime):
         so.add_session_config_entry("session.inter_op.allow_spinning", "1" if spinning else "0")
         level = options.get("optimization", "all")
         if level not in _OPTIMIZATION:
-            from edgekit.errors import InvalidOptionError
-
             raise InvalidOptionError(f"optimization={level!r} is not one of {list(_OPTIMIZATION)}.")
         so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _OPTIMIZATION[level])
         so.log_severity_level = 3
         if options.get("profiling"):
             so.enable_profiling = True
             so.profile_file_prefix = str(options.get("profile_prefix", "edgekit_ort"))
+        libs = options.get("custom_ops") or []
+        for lib in [libs] if isinstance(libs, str) else libs:
+            try:
+                so.register_custom_ops_library(str(lib))
+            except Exception as exc:
+                raise InvalidOptionError(f"custom_ops: cannot load {lib!r} ({exc}); pass the path of a shared library "
+                                         "built against this onnxruntime version.") from exc
         ep_options = dict(options.get("provider_options") or {})
         if acc == "tensorrt" and prec == "fp16":
             ep_options.setdefault("trt_fp16_enable", True)
@@ -158,12 +164,13 @@ def _translate(exc: Exception, model: ModelFile) -> Exception:
             "Try another runtime (`edgekit check` lists who supports it), or re-export with a supported opset.",
             operators=(op,),
         )
-    m = re.search(r"(?:Fatal error: |No Op registered for )(\S+) (?:is not a registered function/op|with domain_version)", msg)
+    m = re.search(r"(?:Fatal error: |No Op registered for )(\S+?)(?:\(-?\d+\))? (?:is not a registered function/op|with domain_version)", msg)
     if m:
         op = m.group(1).rsplit(":", 1)[-1]
         return UnsupportedModelError(
-            f"onnxruntime does not know operator {op!r} used in {model.path.name} (a custom op?). "
-            "Register its library with provider_options, or run the model on a runtime that has it.",
+            f"onnxruntime does not know operator {op!r} ({m.group(1)}) used in {model.path.name}: a custom op. "
+            "Pass custom_ops='path/to/its_library.so' to load the library that implements it, "
+            "or run the model on a runtime that has it (`edgekit check`).",
             operators=(op,),
         )
     if "INVALID_PROTOBUF" in msg or "Protobuf parsing failed" in msg:

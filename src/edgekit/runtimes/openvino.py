@@ -1,0 +1,281 @@
+"""OpenVINO adapter: OpenVINO devices are accelerators; IR, ONNX and TFLite are read directly.
+
+Accelerators are ``Core().available_devices`` in lower case (``cpu``, ``gpu`` — and
+``gpu.0``/``gpu.1`` when there are several —, ``npu``) plus ``auto`` (OpenVINO's AUTO
+plugin picks among them). Precision is explicit: OpenVINO computes in bfloat16 by
+default on CPUs that have it (outputs off by up to 15 on real models here), so this
+adapter always passes ``INFERENCE_PRECISION_HINT`` (f32 unless ``precision="fp16"`` or
+``"bf16"``) and reports what the compiled model read back. One ``Core`` serves the
+whole process; each thread gets its own ``InferRequest``, so sessions are thread-safe.
+
+Example::
+
+    m = edgekit.load("det.xml", runtime="openvino", threads=2, hint="throughput", perf_counts=True)
+    m(x)
+    for op in m.session.op_profile(): print(op["name"], op["real_time_us"])
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import (
+    AcceleratorUnavailableError,
+    CorruptModelError,
+    InvalidOptionError,
+    UnsupportedModelError,
+)
+from edgekit.models.formats import ModelFile
+from edgekit.runtime import Runtime, Session
+from edgekit.runtimes._model_io import model_io
+from edgekit.tensors import Dim, TensorSpec
+
+__all__ = ["OpenVINO"]
+
+#: edgekit precision -> INFERENCE_PRECISION_HINT value
+_HINTS = {"fp32": "f32", "fp16": "f16", "bf16": "bf16"}
+_FROM_HINT = {"f32": "fp32", "float32": "fp32", "f16": "fp16", "float16": "fp16", "bf16": "bf16", "bfloat16": "bf16"}
+_PERF_HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT", "cumulative_throughput": "CUMULATIVE_THROUGHPUT"}
+
+_core: Any = None
+_core_lock = threading.Lock()
+
+
+def core() -> Any:
+    """The process's one ``openvino.Core`` (creating Cores is slow; they are safe to share)."""
+    global _core
+    with _core_lock:
+        if _core is None:
+            import openvino as ov
+
+            _core = ov.Core()
+        return _core
+
+
+def _device(accelerator: str) -> str:
+    """edgekit accelerator name -> OpenVINO device name (``gpu.1`` -> ``GPU.1``)."""
+    return accelerator.upper()
+
+
+def _dtype(element_type: Any, where: str) -> np.dtype:
+    try:
+        return np.dtype(element_type.to_dtype())
+    except Exception as exc:  # OV raises for types numpy lacks (e.g. u4, nf4)
+        raise UnsupportedModelError(
+            f"{where} has OpenVINO element type {element_type}, which has no numpy dtype. "
+            "Convert that input/output to a numeric numpy type in the model."
+        ) from exc
+
+
+def _shape(partial_shape: Any) -> tuple[Dim, ...]:
+    if partial_shape.rank.is_dynamic:
+        raise UnsupportedModelError(
+            f"a tensor has dynamic rank ({partial_shape}); edgekit needs a known rank. Reshape the model first."
+        )
+    return tuple(None if d.is_dynamic else d.get_length() for d in partial_shape)
+
+
+def _own_name(port: Any, declared: set[str]) -> str:
+    """The model's own name for an OV port: a declared name if it carries one, else a stable one."""
+    names = port.get_names()
+    for n in sorted(names):
+        if n in declared:
+            return n
+    if names:
+        return port.get_any_name()
+    node = port.get_node()
+    if node.get_type_name() == "Result":  # IR outputs without tensor names: name of the producer
+        return node.input_value(0).get_node().get_friendly_name()
+    return node.get_friendly_name()
+
+
+def _ports(ov_ports: list[Any], declared: list[TensorSpec] | None, what: str) -> list[tuple[int, TensorSpec]]:
+    """``(OV port index, spec)`` pairs, in the model file's order when it declares one."""
+    names = {s.name for s in declared or ()}
+    found = [(i, TensorSpec(_own_name(p, names), _shape(p.get_partial_shape()), _dtype(p.get_element_type(), f"{what} {p}")))
+             for i, p in enumerate(ov_ports)]
+    if declared and {s.name for _, s in found} == names and len(found) == len(declared):
+        by_name = {s.name: (i, s) for i, s in found}
+        return [(by_name[s.name][0], _with_quant(by_name[s.name][1], s)) for s in declared]
+    return found
+
+
+def _with_quant(spec: TensorSpec, declared: TensorSpec) -> TensorSpec:
+    if declared.quantization is None and declared.layout is None:
+        return spec
+    return TensorSpec(spec.name, spec.shape, spec.dtype, declared.quantization, declared.layout)
+
+
+class _OVSession(Session):
+    thread_safe = True
+
+    def __init__(self, compiled: Any, model: ModelFile, accelerator: str, precision: str,
+                 options: dict[str, Any]) -> None:
+        declared = model_io(model)
+        ins = _ports(list(compiled.inputs), declared[0] if declared else None, "input")
+        outs = _ports(list(compiled.outputs), declared[1] if declared else None, "output")
+        self._compiled = compiled
+        self._in_ports = [i for i, _ in ins]
+        self._out_ports = [i for i, _ in outs]
+        self.inputs = [s for _, s in ins]
+        self.outputs = [s for _, s in outs]
+        self.accelerator = accelerator
+        self.precision = precision
+        self.options = options
+        self._local = threading.local()
+
+    def _request(self) -> Any:
+        req = getattr(self._local, "request", None)
+        if req is None:
+            if self._compiled is None:
+                raise RuntimeError("the OpenVINO session is closed")
+            req = self._local.request = self._compiled.create_infer_request()
+        return req
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        req = self._request()
+        req.infer({port: feeds[spec.name] for port, spec in zip(self._in_ports, self.inputs)})
+        # The request's tensors are overwritten by its next infer: copy the results out.
+        return [np.array(req.get_output_tensor(i).data, copy=True) for i in self._out_ports]
+
+    def op_profile(self) -> list[dict[str, Any]]:
+        """Per-op times of this thread's last run (needs ``perf_counts=True``).
+
+        Each entry: ``name``, ``type``, ``exec_type`` (the kernel, e.g. ``brgconv_avx512_f32``),
+        ``real_time_us``, ``status`` (``EXECUTED``, ``NOT_RUN``, ``OPTIMIZED_OUT``).
+        """
+        if not self.options.get("perf_counts"):
+            raise InvalidOptionError(
+                "op_profile() needs per-op counters, which are off for this model; load it with perf_counts=True."
+            )
+        infos = self._request().get_profiling_info()
+        return [{"name": p.node_name, "type": p.node_type, "exec_type": p.exec_type,
+                 "real_time_us": p.real_time.total_seconds() * 1e6, "status": p.status.name} for p in infos]
+
+    def close(self) -> None:
+        self._compiled = None
+        self._local = threading.local()
+
+
+class OpenVINO(Runtime):
+    """Intel OpenVINO (``openvino``): CPU, GPU, NPU and AUTO devices."""
+
+    name = "openvino"
+    options_help = {
+        "hint": "performance hint: latency|throughput|cumulative_throughput (default latency)",
+        "config": "dict of OpenVINO properties passed to compile_model (overrides edgekit's)",
+        "cache_dir": "folder for OpenVINO's compiled-model cache (faster second load, GPU/NPU above all)",
+        "perf_counts": "bool, collect per-op counters (PERF_COUNT) for session.op_profile()",
+    }
+
+    def accelerators(self) -> list[str]:
+        self.require()
+        devices = [d.lower() for d in core().available_devices]
+        present = []
+        for d in devices:
+            family = d.split(".")[0]
+            if family not in present:
+                present.append(family)
+            if "." in d:
+                present.append(d)
+        return present + ["auto"]
+
+    def open(self, model: ModelFile, *, accelerator: str | None, threads: int | None,
+             precision: str | None, options: dict[str, Any]) -> Session:
+        self.require()
+        self.check_options(options)
+        acc = self.pick_accelerator(accelerator)
+        prec = self.check_precision(self.name, precision, ("fp32", "fp16", "bf16"))
+        hint = str(options.get("hint", "latency")).lower()
+        if hint not in _PERF_HINTS:
+            raise InvalidOptionError(f"openvino: hint={hint!r} is not one of {list(_PERF_HINTS)}; pass hint='latency'.")
+        extra = options.get("config") or {}
+        if not isinstance(extra, dict):
+            raise InvalidOptionError(f"openvino: config= must be a dict of OpenVINO properties, got {type(extra).__name__}.")
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": _HINTS[prec], "PERFORMANCE_HINT": _PERF_HINTS[hint]}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        if options.get("perf_counts"):
+            config["PERF_COUNT"] = True
+        if options.get("cache_dir"):
+            config["CACHE_DIR"] = str(options["cache_dir"])
+        if acc == "auto":  # AUTO takes no precision/threads itself; it forwards them to the CPU
+            cpu_keys = ("INFERENCE_PRECISION_HINT", "INFERENCE_NUM_THREADS")
+            config["DEVICE_PROPERTIES"] = {"CPU": {k: config.pop(k) for k in cpu_keys if k in config}}
+        config.update(extra)
+        ov_core = core()
+        try:
+            weights = str(model.weights) if model.weights else None
+            ov_model = ov_core.read_model(str(model.path), weights) if weights else ov_core.read_model(str(model.path))
+        except Exception as exc:
+            raise _translate(exc, model, acc) from exc
+        try:
+            compiled = ov_core.compile_model(ov_model, _device(acc), config)
+        except Exception as exc:
+            raise _translate(exc, model, acc) from exc
+        used_prec = _read_precision(compiled, prec)
+        used: dict[str, Any] = {"threads": threads, "hint": hint}
+        if used_prec != prec:
+            used["precision_requested"] = prec
+        if acc == "auto":
+            try:
+                used["execution_devices"] = [d.lower() for d in compiled.get_property("EXECUTION_DEVICES")]
+            except Exception:  # noqa: BLE001 - informative only
+                pass
+        for key in ("perf_counts", "cache_dir", "config"):
+            if options.get(key):
+                used[key] = options[key]
+        return _OVSession(compiled, model, acc, used_prec, used)
+
+
+def _read_precision(compiled: Any, asked: str) -> str:
+    """The precision the compiled model reports; ``asked`` where the device cannot say (AUTO)."""
+    try:
+        value = compiled.get_property("INFERENCE_PRECISION_HINT")
+    except Exception:  # noqa: BLE001 - AUTO and some plugins do not expose it
+        return asked
+    text = str(getattr(value, "get_type_name", lambda: value)()).lower()
+    return _FROM_HINT.get(text, asked)
+
+
+def _ops(text: str) -> tuple[str, ...]:
+    """Operator names from an OpenVINO conversion report, without opset suffixes (``Foo-13``)."""
+    ops = [re.sub(r"-\d+$", "", o.strip()) for o in text.split(",") if o.strip()]
+    return tuple(dict.fromkeys(ops))
+
+
+def _translate(exc: Exception, model: ModelFile, accelerator: str) -> Exception:
+    msg = str(exc)
+    name = model.path.name
+    ops: tuple[str, ...] = ()
+    for pattern in (r"No conversion rule found for operations: ([^\n]+)", r"Conversion is failed for: ([^\n]+)"):
+        for m in re.finditer(pattern, msg):
+            ops += _ops(m.group(1))
+    ops += tuple(m.group(1) for m in re.finditer(r"Cannot create (\w+) layer", msg))
+    ops += tuple(m.group(1) for m in re.finditer(r"Unsupported operation of type: (\w+)", msg))
+    if ops:
+        ops = tuple(dict.fromkeys(ops))
+        return UnsupportedModelError(
+            f"openvino cannot convert or run operator(s) {', '.join(ops)} in {name}. Try another runtime "
+            "(`edgekit check` lists who supports them), or re-export the model without them.",
+            operators=ops,
+        )
+    if "Cannot load library" in msg or "Device with \"" in msg or "not registered in the OpenVINO Runtime" in msg \
+            or "Failed to create plugin" in msg or "VCL compiler" in msg:
+        try:
+            present = [d.lower() for d in core().available_devices]
+        except Exception:  # noqa: BLE001
+            present = []
+        first = next((ln for ln in msg.splitlines() if "Cannot load library" in ln or "Device" in ln), msg.strip())
+        return AcceleratorUnavailableError(
+            f"openvino cannot use device {_device(accelerator)!r} for {name}: {first.strip()}. "
+            f"Devices OpenVINO sees here: {present} (plus 'auto'). Install the device's driver "
+            "(OpenCL/Level Zero for GPU, the NPU driver) or choose accelerator='cpu'."
+        )
+    if re.search(r"(?i)(parse|protobuf|flatbuffer|corrupt|xml|unexpected end)", msg) and "FrontEnd" not in msg:
+        return CorruptModelError(f"openvino cannot parse {name}: {msg.strip()}. Re-export or re-download the model.")
+    return UnsupportedModelError(f"openvino cannot load {name} on {accelerator}: {msg.strip()}")
