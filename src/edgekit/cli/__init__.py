@@ -23,6 +23,7 @@ __all__ = ["main"]
 COMMANDS = {
     "runtimes": "edgekit.cli.runtimes:runtimes",
     "devices": "edgekit.cli.devices:devices",
+    "profile": "edgekit.cli.profile:profile",
 }
 
 

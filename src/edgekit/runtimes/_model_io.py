@@ -2,8 +2,9 @@
 
 OpenCV's ``cv2.dnn`` exposes no input specs and renames outputs to layer names, and
 OpenVINO may give a tensor several names or none; both adapters read the model's own
-names, shapes and dtypes here, with the ``onnx`` and ``tflite`` packages (core
-dependencies of edgekit, imported inside the functions).
+names, shapes and dtypes here, with the ``onnx`` package (a core
+dependency of edgekit, imported inside the function) and edgekit's bounds-checked
+TFLite reader.
 
 Example::
 
@@ -22,12 +23,6 @@ from edgekit.models.formats import ModelFile
 from edgekit.tensors import Dim, TensorSpec
 
 __all__ = ["model_io", "onnx_io", "tflite_io"]
-
-#: TFLite TensorType code -> numpy dtype (codes from the TFLite schema's TensorType enum)
-_TFLITE_DTYPES: dict[int, type] = {
-    0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 6: np.bool_, 7: np.int16,
-    8: np.complex64, 9: np.int8, 10: np.float64, 11: np.complex128, 12: np.uint64, 15: np.uint32, 16: np.uint16,
-}
 
 
 def model_io(model: ModelFile) -> tuple[list[TensorSpec], list[TensorSpec]] | None:
@@ -63,7 +58,7 @@ def onnx_io(path: Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
                 "to numpy. Cast it to a numeric type in the model."
             ) from exc
         dims: tuple[Dim, ...] = tuple(
-            d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim
+            d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else (d.dim_param or None) for d in tt.shape.dim
         )
         return TensorSpec(vi.name, dims, dtype)
 
@@ -72,37 +67,34 @@ def onnx_io(path: Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
 
 
 def tflite_io(path: Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    """Inputs and outputs of the first subgraph of a TFLite model (4-D tensors marked NHWC)."""
-    import tflite
+    """Inputs and outputs of the first subgraph of a TFLite model (4-D tensors marked NHWC).
 
-    buf = path.read_bytes()
+    Read with :mod:`edgekit.models.tflite_schema`, whose reader checks every offset.
+    """
+    from edgekit.models import tflite_schema
+
     try:
-        model = tflite.Model.GetRootAsModel(buf, 0)
-        if model.SubgraphsLength() < 1:
-            raise CorruptModelError(f"{path}: the TFLite model has no subgraph. Re-export it.")
-        graph = model.Subgraphs(0)
+        info = tflite_schema.read_model(path.read_bytes())
+    except tflite_schema.SchemaViolation as exc:
+        raise CorruptModelError(f"{path}: not a valid TFLite model ({exc}). Re-export or re-download it.") from exc
+    if not info.subgraphs:
+        raise CorruptModelError(f"{path}: the TFLite model has no subgraph. Re-export it.")
+    graph = info.subgraphs[0]
 
-        def spec(index: int) -> TensorSpec:
-            t = graph.Tensors(index)
-            name = t.Name().decode("utf-8", "replace")
-            if t.Type() not in _TFLITE_DTYPES:
-                raise UnsupportedModelError(
-                    f"{path.name}: tensor {name!r} has TFLite type code {t.Type()}, which edgekit does not map to numpy."
-                )
-            if t.ShapeSignatureLength() > 0:
-                dims: tuple[Dim, ...] = tuple(None if d < 0 else int(d) for d in t.ShapeSignatureAsNumpy())
-            else:
-                dims = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() > 0 else ()
-            quant = None
-            q = t.Quantization()
-            if q is not None and q.ScaleLength() == 1:
-                zp = int(q.ZeroPoint(0)) if q.ZeroPointLength() else 0
-                quant = (float(q.Scale(0)), zp)
-            return TensorSpec(name, dims, np.dtype(_TFLITE_DTYPES[t.Type()]), quant,
-                              layout="NHWC" if len(dims) == 4 else None)
+    def spec(t: tflite_schema.TensorInfo) -> TensorSpec:
+        try:
+            dtype = np.dtype(t.dtype)
+        except (TypeError, ValueError) as exc:
+            raise UnsupportedModelError(
+                f"{path.name}: tensor {t.name!r} has TFLite type {t.dtype}, which has no numpy dtype; "
+                "edgekit passes numpy arrays only."
+            ) from exc
+        dims = t.shape_signature if t.shape_signature else t.shape
+        shape: tuple[Dim, ...] = tuple(None if d < 0 else int(d) for d in dims)
+        quant = None
+        if t.quantization is not None and len(t.quantization[0]) == 1:  # per-tensor
+            zps = t.quantization[1]
+            quant = (float(t.quantization[0][0]), int(zps[0]) if zps else 0)
+        return TensorSpec(t.name, shape, dtype, quant, layout="NHWC" if len(shape) == 4 else None)
 
-        inputs = [spec(int(graph.Inputs(i))) for i in range(graph.InputsLength())]
-        outputs = [spec(int(graph.Outputs(i))) for i in range(graph.OutputsLength())]
-    except (IndexError, ValueError, TypeError, UnicodeError) as exc:  # flatbuffers raises these on bad offsets
-        raise CorruptModelError(f"{path}: cannot read the TFLite tensors ({exc}). Re-export or re-download it.") from exc
-    return inputs, outputs
+    return [spec(t) for t in graph.inputs], [spec(t) for t in graph.outputs]

@@ -71,10 +71,11 @@ def _dtype(element_type: Any, where: str) -> np.dtype:
         ) from exc
 
 
-def _shape(partial_shape: Any) -> tuple[Dim, ...]:
+def _shape(partial_shape: Any, where: str) -> tuple[Dim, ...]:
     if partial_shape.rank.is_dynamic:
         raise UnsupportedModelError(
-            f"a tensor has dynamic rank ({partial_shape}); edgekit needs a known rank. Reshape the model first."
+            f"{where} has a dynamic rank ({partial_shape}); edgekit needs a known rank. "
+            "Fix the rank when exporting, or reshape the model (openvino.Model.reshape) and save it."
         )
     return tuple(None if d.is_dynamic else d.get_length() for d in partial_shape)
 
@@ -96,8 +97,11 @@ def _own_name(port: Any, declared: set[str]) -> str:
 def _ports(ov_ports: list[Any], declared: list[TensorSpec] | None, what: str) -> list[tuple[int, TensorSpec]]:
     """``(OV port index, spec)`` pairs, in the model file's order when it declares one."""
     names = {s.name for s in declared or ()}
-    found = [(i, TensorSpec(_own_name(p, names), _shape(p.get_partial_shape()), _dtype(p.get_element_type(), f"{what} {p}")))
-             for i, p in enumerate(ov_ports)]
+    found = []
+    for i, p in enumerate(ov_ports):
+        name = _own_name(p, names)
+        where = f"{what} {name!r}"
+        found.append((i, TensorSpec(name, _shape(p.get_partial_shape(), where), _dtype(p.get_element_type(), where))))
     if declared and {s.name for _, s in found} == names and len(found) == len(declared):
         by_name = {s.name: (i, s) for i, s in found}
         return [(by_name[s.name][0], _with_quant(by_name[s.name][1], s)) for s in declared]
@@ -138,9 +142,11 @@ class _OVSession(Session):
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         req = self._request()
-        req.infer({port: feeds[spec.name] for port, spec in zip(self._in_ports, self.inputs)})
-        # The request's tensors are overwritten by its next infer: copy the results out.
-        return [np.array(req.get_output_tensor(i).data, copy=True) for i in self._out_ports]
+        # share_outputs=False (the default): OpenVINO copies the results out of the request's
+        # tensors, which its next infer overwrites.
+        results = req.infer({port: feeds[spec.name] for port, spec in zip(self._in_ports, self.inputs)},
+                            share_inputs=False, share_outputs=False).to_tuple()
+        return [results[i] for i in self._out_ports]
 
     def op_profile(self) -> list[dict[str, Any]]:
         """Per-op times of this thread's last run (needs ``perf_counts=True``).
@@ -217,10 +223,13 @@ class OpenVINO(Runtime):
             compiled = ov_core.compile_model(ov_model, _device(acc), config)
         except Exception as exc:
             raise _translate(exc, model, acc) from exc
-        used_prec = _read_precision(compiled, prec)
+        read_back = _read_precision(compiled, prec)
+        used_prec = read_back or prec
         used: dict[str, Any] = {"threads": threads, "hint": hint}
-        if used_prec != prec:
-            used["precision_requested"] = prec
+        if read_back is None:
+            used["precision_verified"] = False  # the device does not report it (AUTO): asked for, not read back
+        elif used_prec != prec:
+            used["precision_requested"] = prec  # e.g. fp16 asked on a CPU without it: OpenVINO uses bf16
         if acc == "auto":
             try:
                 used["execution_devices"] = [d.lower() for d in compiled.get_property("EXECUTION_DEVICES")]
@@ -232,12 +241,12 @@ class OpenVINO(Runtime):
         return _OVSession(compiled, model, acc, used_prec, used)
 
 
-def _read_precision(compiled: Any, asked: str) -> str:
-    """The precision the compiled model reports; ``asked`` where the device cannot say (AUTO)."""
+def _read_precision(compiled: Any, asked: str) -> str | None:
+    """The precision the compiled model reports, or ``None`` where the device cannot say (AUTO)."""
     try:
         value = compiled.get_property("INFERENCE_PRECISION_HINT")
     except Exception:  # noqa: BLE001 - AUTO and some plugins do not expose it
-        return asked
+        return None
     text = str(getattr(value, "get_type_name", lambda: value)()).lower()
     return _FROM_HINT.get(text, asked)
 
@@ -256,11 +265,14 @@ def _translate(exc: Exception, model: ModelFile, accelerator: str) -> Exception:
         for m in re.finditer(pattern, msg):
             ops += _ops(m.group(1))
     ops += tuple(m.group(1) for m in re.finditer(r"Cannot create (\w+) layer", msg))
+    ops += tuple(m.group(1) for m in re.finditer(r"No translator found for (\S+) node", msg))
     ops += tuple(m.group(1) for m in re.finditer(r"Unsupported operation of type: (\w+)", msg))
     if ops:
         ops = tuple(dict.fromkeys(ops))
+        why = re.search(r"with a message:\n(.+)", msg)  # a failed conversion says why on the next line
         return UnsupportedModelError(
-            f"openvino cannot convert or run operator(s) {', '.join(ops)} in {name}. Try another runtime "
+            f"openvino cannot convert or run operator(s) {', '.join(ops)} in {name}"
+            + (f" ({why.group(1).strip()[:200]})" if why else "") + ". Try another runtime "
             "(`edgekit check` lists who supports them), or re-export the model without them.",
             operators=ops,
         )

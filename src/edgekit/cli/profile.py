@@ -1,0 +1,209 @@
+"""``edgekit profile``: measure a model on this device across runtimes, in one comparable report.
+
+Exit codes: 0 measured (rows that crashed or timed out are in the report); 1 ``--compare``
+found a p50 regression beyond ``--tolerance``; 2 usage or edgekit error; 130 interrupted
+(Ctrl-C) — the partial report is still written.
+
+Example::
+
+    $ edgekit profile                                   # the bundled sample, every installed runtime
+    $ edgekit profile det.onnx --runtime all --duration 10 --format html -o report.html
+    $ edgekit profile face.tflite --runtime litert --threads 4 --input input=frame.npy --format json > run.json
+    $ edgekit profile face.tflite --compare baseline.json --tolerance 5%
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+FORMATS = ("table", "json", "csv", "markdown", "html")
+
+
+def _precision(items: tuple[str, ...]) -> str | dict[str, str] | None:
+    if not items:
+        return None
+    per: dict[str, str] = {}
+    for item in items:
+        name, sep, prec = item.partition("=")
+        if not sep:
+            if len(items) > 1:
+                raise click.BadParameter(f"{item!r}: with several --precision, each must be RUNTIME=PRECISION.")
+            return item
+        per[name] = prec
+    return per
+
+
+class _Progress:
+    """Progress on stderr: a rich bar on a terminal, one plain line per runtime otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.quiet = quiet
+        self.live = not quiet and self.console.is_terminal
+        self.bar: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> _Progress:
+        if self.live:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description:<24}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                                TimeElapsedColumn(), console=self.console, transient=True)
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def __call__(self, ev: dict[str, Any]) -> None:
+        kind, jid = ev["event"], ev.get("id", "")
+        if self.quiet:
+            return
+        if kind == "start":
+            if self.bar is not None:
+                self.tasks[jid] = self.bar.add_task(jid, total=1.0, info="starting")
+            else:
+                self.console.print(f"[{ev['index'] + 1}/{ev['total']}] {jid}: starting", highlight=False)
+        elif kind == "progress":
+            stage = ev.get("stage", "")
+            if self.bar is not None and jid in self.tasks:
+                done = min(ev.get("elapsed", 0.0) / ev["budget"], 0.99) if ev.get("budget") else None
+                info = stage + (f" n={ev['n']} p50={ev['p50_ms']:.3g} ms" if "n" in ev else "")
+                self.bar.update(self.tasks[jid], info=info, **({"completed": done} if done is not None else {}))
+            elif self.bar is None and stage in ("measuring",) and "n" not in ev:
+                self.console.print(f"    {jid}: measuring", highlight=False)
+        elif kind == "done":
+            r = ev["result"]
+            what = f"p50 {r.latency.p50:.4g} ms (n={r.latency.n})" if r.latency else (r.error or r.status)
+            if self.bar is not None and jid in self.tasks:
+                self.bar.update(self.tasks[jid], completed=1.0, info=f"{r.status}: {what}"[:70])
+            else:
+                self.console.print(f"    {jid}: {r.status}: {what}", highlight=False)
+
+
+def _write(text: str, output: str | None) -> None:
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def _render(report: Any, fmt: str, output: str | None) -> None:
+    from edgekit.profiling import render
+
+    if fmt == "json":
+        _write(report.to_json(), output)
+    elif fmt == "csv":
+        _write(render.to_csv(report), output)
+    elif fmt == "markdown":
+        _write(render.to_markdown(report), output)
+    elif fmt == "html":
+        from edgekit.profiling.html import to_html
+
+        _write(to_html(report), output)
+    else:
+        from rich.console import Console
+
+        if output:
+            with open(output, "w", encoding="utf-8") as f:
+                render.print_table(report, Console(file=f, width=200, no_color=True))
+        else:
+            console = Console()
+            if not console.is_terminal:
+                console = Console(width=160)
+            render.print_table(report, console)
+
+
+@click.command()
+@click.argument("model", required=False, type=click.Path(dir_okay=False))
+@click.option("--device", "-d", default=None, help="Device profile: a name, a .toml path, or 'auto'. Each usable "
+              "target of the profile is measured.")
+@click.option("--runtime", "-r", "runtimes", multiple=True, help="Runtime to measure (repeatable), or 'all' to list "
+              "every registered one (not installed ones as skipped rows). Default: every installed runtime that "
+              "reads the model.")
+@click.option("--threads", "-t", type=click.IntRange(min=1), default=None,
+              help="Threads per runtime (default: all cores).")
+@click.option("--precision", "-p", multiple=True, help="fp32|fp16|bf16|int8, or RUNTIME=PRECISION (repeatable).")
+@click.option("--duration", type=click.FloatRange(min=0.0), default=3.0, show_default=True,
+              help="Time budget per runtime for the timed runs, seconds; stops earlier when the p50's 95% CI is "
+                   "within ±2%.")
+@click.option("--ci", "ci_tol", default="2%", show_default=True,
+              help="Stop a runtime early when its p50's 95% CI is within ± this (2% or 0.02); 0: use the whole "
+                   "--duration.")
+@click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True, help="Warm-up runs.")
+@click.option("--input", "-i", "inputs", multiple=True, help="NAME=FILE.npy, FILE.npz, or [NAME=]IMAGE (png/jpg…, "
+              "resized to the input). Default: random data, seed --seed.")
+@click.option("--shape", "shapes", multiple=True, help="NAME=1x3x640x640: the shape of random data for an input "
+              "with dynamic dimensions (default: batch 1, image height/width 224, others 1).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout.")
+@click.option("--compare", "baseline", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A JSON report of an earlier run: exit code 1 when a p50 regressed beyond --tolerance.")
+@click.option("--tolerance", default="10%", show_default=True, help="Allowed p50 slowdown for --compare (10% or 0.1).")
+@click.option("--timeout", type=click.FloatRange(min=1.0), default=120.0, show_default=True,
+              help="Seconds per runtime (load + measure) before its process is killed and reported as a timeout.")
+@click.option("--reference", default=None, help="Runtime (or result id) whose outputs the others are compared with. "
+              "Default: the format's reference runtime (onnxruntime for ONNX, litert for TFLite).")
+@click.option("--rtol", type=float, default=None, help="Parity: allowed max |out - ref| relative to max |ref| of "
+              "each output (default 2e-4).")
+@click.option("--atol", type=float, default=None, help="Parity: absolute floor of that allowance (default 1e-6).")
+@click.option("--no-op-profile", is_flag=True, help="Skip the per-operator profile.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@click.option("--schema", is_flag=True, help="Print the JSON Schema of the report and exit.")
+def profile(model: str | None, device: str | None, runtimes: tuple[str, ...], threads: int | None,
+            precision: tuple[str, ...], duration: float, ci_tol: str, warmup: int, inputs: tuple[str, ...],
+            shapes: tuple[str, ...], seed: int, fmt: str,
+            output: str | None, baseline: str | None, tolerance: str, timeout: float, reference: str | None,
+            atol: float | None, rtol: float | None, no_op_profile: bool, quiet: bool, schema: bool) -> None:
+    """Measure MODEL (default: the bundled sample CNN, ONNX and TFLite) on every runtime, each in its own process.
+
+    Reports load time, cold first inference, warm latency (min/p50/p90/p99/max/mean/std), throughput, memory,
+    FLOPs and GFLOP/s, placement, top operators and output parity against a reference runtime.
+    """
+    from edgekit.profiling.compare import compare, parse_tolerance, print_compare
+    from edgekit.profiling.engine import profile as run_profile
+    from edgekit.profiling.inputs import parse_input_args, parse_shapes
+    from edgekit.profiling.parity import ATOL, RTOL
+    from edgekit.profiling.results import ProfileReport
+
+    if schema:
+        from edgekit.profiling.schema import SCHEMA
+
+        _write(json.dumps(SCHEMA, indent=2) + "\n", output)
+        return
+    from edgekit.profiling.stats import StoppingRule
+
+    tol = parse_tolerance(tolerance)
+    rule = StoppingRule(rel_tol=parse_tolerance(ci_tol))
+    base = ProfileReport.from_json(Path(baseline).read_text(encoding="utf-8")) if baseline else None
+    with _Progress(quiet) as progress:
+        report = run_profile(
+            model, runtimes=list(runtimes) or None, device=device, threads=threads,
+            precision=_precision(precision), duration=duration, warmup=warmup, inputs=parse_input_args(inputs),
+            shapes=parse_shapes(shapes), seed=seed, timeout=timeout, op_profile=not no_op_profile, reference=reference,
+            atol=ATOL if atol is None else atol, rtol=RTOL if rtol is None else rtol, rule=rule, on_event=progress,
+        )
+    _render(report, fmt, output)
+    code = 130 if report.partial else 0
+    if base is not None:
+        from rich.console import Console
+
+        rows = compare(report, base, tol)
+        to_stderr = fmt != "table" and not output  # keep stdout machine-readable
+        print_compare(rows, tol, Console(stderr=to_stderr), Path(baseline).name)  # type: ignore[arg-type]
+        if any(r.regressed for r in rows):
+            code = code or 1
+    if report.partial and not quiet:
+        click.echo("interrupted: partial results written.", err=True)
+    if code:
+        raise SystemExit(code)

@@ -1,0 +1,506 @@
+"""A structural verifier and reader of TFLite flatbuffers, run before any native library sees a file.
+
+LiteRT's interpreter does not verify the flatbuffer it is given: a truncated or bit-flipped
+``.tflite`` can make it read out of bounds. :func:`verify` walks the whole model with a
+bounds-checked reader (the generated ``tflite`` accessors check nothing, and Python's
+``struct`` silently wraps negative offsets), checking every table, vector and string the
+interpreter reads, every index (tensors, buffers, operator codes, subgraphs) and every
+constant's size. It takes time linear in the file size, never loops per weight byte, and
+raises :class:`SchemaViolation` with a precise message on the first problem.
+
+Example::
+
+    data = Path("face.tflite").read_bytes()
+    verify(data)                              # or SchemaViolation("subgraph 0 tensor 3 ...")
+    Counter(operator_names(data))             # {'CONV_2D': 20, 'DEPTHWISE_CONV_2D': 13, ...}
+    read_model(data).subgraphs[0].inputs      # [TensorInfo(name='input', shape=(1, 128, 128, 3), ...)]
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import struct
+from dataclasses import dataclass, field
+
+__all__ = ["ModelInfo", "OperatorInfo", "SchemaViolation", "SubgraphInfo", "TensorInfo", "builtin_name",
+           "operator_names", "read_model", "verify"]
+
+IDENTIFIER = b"TFL3"
+SCHEMA_VERSION = 3
+MAX_RANK = 16
+#: TensorType value -> (name, bytes per element; 0 when not fixed: strings, resources, packed int4/int2)
+TENSOR_TYPES = {
+    0: ("float32", 4), 1: ("float16", 2), 2: ("int32", 4), 3: ("uint8", 1), 4: ("int64", 8), 5: ("string", 0),
+    6: ("bool", 1), 7: ("int16", 2), 8: ("complex64", 8), 9: ("int8", 1), 10: ("float64", 8),
+    11: ("complex128", 16), 12: ("uint64", 8), 13: ("resource", 0), 14: ("variant", 0), 15: ("uint32", 4),
+    16: ("uint16", 2), 17: ("int4", 0), 18: ("bfloat16", 2), 19: ("int2", 0), 20: ("uint4", 0),
+    21: ("float8_e4m3fn", 1), 22: ("float8_e5m2", 1),
+}
+CUSTOM = 32
+#: elementwise operators whose output has the shape of their first input
+_SHAPE_PRESERVING = frozenset({"DEQUANTIZE", "QUANTIZE", "CAST"})
+# Vectors and strings inside builtin options tables: union value -> [(slot, element size; 0 = string)].
+_OPTION_VECTORS = {115: [(0, 4)], 3: [(1, 4), (2, 4)], 17: [(0, 4)], 30: [(0, 4)], 111: [(0, 0), (1, 0)]}
+_OPTION2_VECTORS = {
+    21: [(0, 0), (2, 1)], 2: [(0, 8)], 5: [(0, 0), (2, 0), (4, 4), (5, 1)], 9: [(0, 8)], 6: [(0, 8)],
+    4: [(0, 8), (1, 8), (2, 8), (3, 8), (4, 1), (7, 8), (10, 8), (13, 8), (16, 4)], 17: [(0, 8)],
+    12: [(0, 8), (1, 8), (2, 8), (3, 8), (4, 4)], 16: [(0, 8), (1, 8), (2, 8), (4, 8)],
+    10: [(0, 8), (1, 8), (2, 8)], 13: [(0, 8), (1, 8), (2, 8), (3, 8), (4, 8)], 7: [(1, 8), (2, 8), (3, 8)],
+    3: [(0, 8), (1, 8), (2, 8)],
+}
+# Subgraph indices inside options (IF, WHILE, CALL_ONCE, StableHLO bodies): union value -> slots (int32).
+_OPTION_SUBGRAPHS = {92: [0, 1], 93: [0, 1], 103: [0]}
+_OPTION2_SUBGRAPHS = {21: [1], 6: [1], 13: [5], 7: [6], 14: [2], 15: [0, 1]}
+
+
+class SchemaViolation(Exception):
+    """The bytes are not a well-formed TFLite model; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor as the file declares it; ``nbytes`` is the size of its constant data (0 if none)."""
+
+    name: str
+    shape: tuple[int, ...]
+    shape_signature: tuple[int, ...] | None
+    dtype: str
+    buffer: int
+    nbytes: int
+    quantization: tuple[tuple[float, ...], tuple[int, ...], int] | None  # scales, zero points, axis
+
+
+@dataclass(frozen=True)
+class OperatorInfo:
+    """One operator: its builtin or custom name and tensor indices (-1: optional input absent)."""
+
+    name: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SubgraphInfo:
+    name: str
+    tensors: list[TensorInfo]
+    operators: list[OperatorInfo]
+    input_indices: tuple[int, ...]
+    output_indices: tuple[int, ...]
+
+    @property
+    def inputs(self) -> list[TensorInfo]:
+        return [self.tensors[i] for i in self.input_indices]
+
+    @property
+    def outputs(self) -> list[TensorInfo]:
+        return [self.tensors[i] for i in self.output_indices]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What :func:`read_model` returns: the structure of a verified model."""
+
+    version: int
+    description: str
+    subgraphs: list[SubgraphInfo]
+    signatures: dict[str, int] = field(default_factory=dict)  # signature key -> subgraph index
+
+
+@functools.cache
+def _builtin_table(module: str) -> dict[int, str]:
+    """BuiltinOperator value -> name from a generated schema module ({} when it is not installed)."""
+    import importlib
+    import importlib.util
+
+    try:
+        if importlib.util.find_spec(module.split(".")[0]) is None:
+            return {}
+        enum = importlib.import_module(module).BuiltinOperator
+    except ImportError:
+        return {}
+    return {v: k for k, v in vars(enum).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def builtin_name(code: int) -> str | None:
+    """The name of builtin operator ``code`` from the ``tflite`` package, else LiteRT's newer schema."""
+    for module in ("tflite.BuiltinOperator", "ai_edge_litert.schema_py_generated"):
+        name = _builtin_table(module).get(code)
+        if name is not None:
+            return name
+    return None
+
+
+class _Reader:
+    """Bounds-checked flatbuffer access with a work budget linear in the file size."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.n = len(data)
+        self.work = 0
+        self.limit = self.n + 4096
+
+    def spend(self, units: int, what: str) -> None:
+        self.work += units
+        if self.work > self.limit:
+            raise SchemaViolation(f"{what}: the file refers to the same data over and over "
+                                  f"(more than {self.limit} reads for {self.n} bytes)")
+
+    def unpack(self, fmt: str, pos: int, what: str) -> tuple:
+        if pos < 0 or pos + struct.calcsize(fmt) > self.n:
+            raise SchemaViolation(f"{what}: reads bytes {pos}..{pos + struct.calcsize(fmt)} of a {self.n}-byte file")
+        return struct.unpack_from(fmt, self.data, pos)
+
+    def deref(self, pos: int, what: str) -> int:
+        (off,) = self.unpack("<I", pos, what)
+        if off == 0 or off >= 1 << 31 or pos + off >= self.n:
+            raise SchemaViolation(f"{what}: offset {off} at byte {pos} points outside the {self.n}-byte file")
+        return pos + off
+
+    def table(self, pos: int, what: str) -> _Table:
+        self.spend(1, what)
+        if pos % 4:
+            raise SchemaViolation(f"{what}: table at byte {pos} is not 4-byte aligned")
+        (soff,) = self.unpack("<i", pos, what)
+        vt = pos - soff
+        if vt < 0 or vt % 2 or vt + 4 > self.n:
+            raise SchemaViolation(f"{what}: vtable at byte {vt} is outside the {self.n}-byte file")
+        vsize, tsize = self.unpack("<HH", vt, what)
+        if vsize < 4 or vsize % 2 or vt + vsize > self.n or tsize < 4 or pos + tsize > self.n:
+            raise SchemaViolation(f"{what}: vtable sizes {vsize}/{tsize} at byte {vt} are invalid")
+        # every field the vtable declares, read or not, must start inside the table
+        offsets = struct.unpack_from(f"<{(vsize - 4) // 2}H", self.data, vt + 4)
+        if offsets and (max(offsets) >= tsize or 0 < min(o or 4 for o in offsets) < 4):
+            raise SchemaViolation(f"{what}: a field offset in the vtable at byte {vt} lies outside its "
+                                  f"{tsize}-byte table")
+        return _Table(self, pos, vt, vsize, tsize, what)
+
+    def vector(self, pos: int, elem: int, what: str) -> tuple[int, int]:
+        if pos % 4:
+            raise SchemaViolation(f"{what}: vector at byte {pos} is not 4-byte aligned")
+        (count,) = self.unpack("<I", pos, what)
+        if pos + 4 + count * max(elem, 1) > self.n:
+            raise SchemaViolation(f"{what}: vector of {count} x {elem} bytes at byte {pos} runs past the "
+                                  f"end of the {self.n}-byte file")
+        return pos + 4, count
+
+    def string(self, pos: int, what: str) -> str:
+        start, count = self.vector(pos, 1, what)
+        if start + count >= self.n or self.data[start + count] != 0:
+            raise SchemaViolation(f"{what}: string at byte {pos} has no terminating zero inside the file")
+        try:
+            return self.data[start : start + count].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SchemaViolation(f"{what}: string at byte {pos} is not UTF-8 ({exc.reason})") from exc
+
+
+class _Table:
+    __slots__ = ("r", "pos", "vt", "vsize", "tsize", "what")
+
+    def __init__(self, r: _Reader, pos: int, vt: int, vsize: int, tsize: int, what: str) -> None:
+        self.r, self.pos, self.vt, self.vsize, self.tsize, self.what = r, pos, vt, vsize, tsize, what
+
+    def field(self, slot: int, size: int) -> int:
+        """Absolute position of field ``slot`` (``size`` bytes), or 0 when absent."""
+        vo = 4 + 2 * slot
+        if vo + 2 > self.vsize:
+            return 0
+        (off,) = struct.unpack_from("<H", self.r.data, self.vt + vo)
+        if off == 0:
+            return 0
+        if off < 4 or off + size > self.tsize or (self.pos + off) % min(size, 8):
+            raise SchemaViolation(f"{self.what}: field {slot} at offset {off} lies outside its "
+                                  f"{self.tsize}-byte table or is misaligned")
+        return self.pos + off
+
+    def scalar(self, slot: int, fmt: str, default: int | float = 0) -> int | float:
+        pos = self.field(slot, struct.calcsize(fmt))
+        return struct.unpack_from("<" + fmt, self.r.data, pos)[0] if pos else default
+
+    def target(self, slot: int, name: str) -> int:
+        pos = self.field(slot, 4)
+        return self.r.deref(pos, f"{self.what} {name}") if pos else 0
+
+    def table(self, slot: int, name: str) -> _Table | None:
+        t = self.target(slot, name)
+        return self.r.table(t, f"{self.what} {name}") if t else None
+
+    def string(self, slot: int, name: str) -> str | None:
+        t = self.target(slot, name)
+        return self.r.string(t, f"{self.what} {name}") if t else None
+
+    def vector(self, slot: int, elem: int, name: str) -> tuple[int, int]:
+        t = self.target(slot, name)
+        return self.r.vector(t, elem, f"{self.what} {name}") if t else (0, 0)
+
+    def ints(self, slot: int, name: str, fmt: str = "i") -> tuple[int, ...] | None:
+        t = self.target(slot, name)
+        if not t:
+            return None
+        start, count = self.r.vector(t, struct.calcsize(fmt), f"{self.what} {name}")
+        self.r.spend(count // 4, f"{self.what} {name}")
+        return struct.unpack_from(f"<{count}{fmt}", self.r.data, start)
+
+    def tables(self, slot: int, name: str) -> list[_Table]:
+        start, count = self.vector(slot, 4, name)
+        self.r.spend(count, f"{self.what} {name}")
+        return [self.r.table(self.r.deref(start + 4 * i, f"{self.what} {name}[{i}]"), f"{self.what} {name}[{i}]")
+                for i in range(count)]
+
+
+def _check_indices(values: tuple[int, ...] | None, limit: int, what: str, optional: bool = False) -> tuple[int, ...]:
+    values = values or ()
+    low = -1 if optional else 0
+    if values and (min(values) < low or max(values) >= limit):
+        bad = next(v for v in values if v < low or v >= limit)
+        raise SchemaViolation(f"{what} refers to tensor {bad}; valid: 0..{limit - 1}" + (" or -1" if optional else ""))
+    return values
+
+
+def _check_writable(tensors: list[TensorInfo], indices: tuple[int, ...], what: str) -> None:
+    """Inputs and operator outputs are written at run time: a constant there is read-only memory."""
+    for i in indices:
+        if i >= 0 and tensors[i].nbytes:
+            raise SchemaViolation(f"{what} is tensor {i} ({tensors[i].name!r}), a constant with data in buffer "
+                                  f"{tensors[i].buffer}; it would be written to at run time")
+
+
+def _memory_limit() -> int:
+    """Bytes of memory this host (or its cgroup) has; no single activation tensor can exceed it."""
+    import os
+
+    try:
+        limit = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        limit = 1 << 40
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                limit = min(limit, int(f.read().strip()))
+        except (OSError, ValueError):
+            continue
+    return limit
+
+
+def _options(r: _Reader, op: _Table, type_slot: int, vectors: dict, subgraphs: dict, n_subgraphs: int) -> None:
+    kind = op.scalar(type_slot, "B")
+    if not kind:
+        return
+    t = op.table(type_slot + 1, "options")
+    if t is None:
+        return
+    for slot, elem in vectors.get(kind, ()):
+        if elem:
+            t.vector(slot, elem, f"options field {slot}")
+        else:
+            t.string(slot, f"options field {slot}")
+    for slot in subgraphs.get(kind, ()):
+        idx = t.scalar(slot, "i")
+        if not 0 <= int(idx) < n_subgraphs:
+            raise SchemaViolation(f"{op.what}: options refer to subgraph {idx}; the model has {n_subgraphs}")
+
+
+def _quantization(t: _Table | None, what: str) -> tuple[tuple[float, ...], tuple[int, ...], int] | None:
+    if t is None:
+        return None
+    t.vector(0, 4, "min")
+    t.vector(1, 4, "max")
+    scales, zps = t.ints(2, "scale", "f") or (), t.ints(3, "zero_point", "q") or ()
+    if t.scalar(4, "B"):
+        custom = t.table(5, "details")
+        if custom is not None:
+            custom.vector(0, 1, "custom")
+    if zps and len(zps) != len(scales):
+        raise SchemaViolation(f"{what}: {len(scales)} scales but {len(zps)} zero points")
+    if any(not math.isfinite(s) for s in scales):
+        raise SchemaViolation(f"{what}: a quantization scale is not finite")
+    return (tuple(scales), tuple(zps), int(t.scalar(6, "i"))) if scales else None
+
+
+def _sparsity(t: _Table) -> None:
+    t.ints(0, "traversal_order")
+    t.ints(1, "block_map")
+    for dim in t.tables(2, "dim_metadata"):
+        for type_slot in (2, 4):
+            kind = dim.scalar(type_slot, "B")
+            if kind not in (0, 1, 2, 3):
+                raise SchemaViolation(f"{dim.what}: unknown sparse index vector type {kind}")
+            vec = dim.table(type_slot + 1, "index vector") if kind else None
+            if vec is not None:
+                vec.vector(0, {1: 4, 2: 2, 3: 1}[kind], "values")
+
+
+def read_model(data: bytes, *, memory_limit: int | None = None) -> ModelInfo:
+    """Verify ``data`` and return its structure; raises :class:`SchemaViolation`.
+
+    ``memory_limit`` caps the bytes of any one activation tensor (default: this host's memory).
+
+    >>> read_model(Path("m.tflite").read_bytes()).subgraphs[0].outputs[0].name   # doctest: +SKIP
+    'probs'
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"read_model takes bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) < 8:
+        raise SchemaViolation(f"{len(data)} bytes is too short for a TFLite flatbuffer (at least 8)")
+    if data[4:8] != IDENTIFIER:
+        raise SchemaViolation(f"file identifier is {data[4:8]!r}, expected {IDENTIFIER!r}")
+    try:
+        return _read(_Reader(data), memory_limit or _memory_limit())
+    except SchemaViolation:
+        raise
+    except (IndexError, struct.error, ValueError, OverflowError, RecursionError, MemoryError) as exc:
+        raise SchemaViolation(f"malformed flatbuffer: {type(exc).__name__}: {exc}") from exc
+
+
+def verify(data: bytes, *, memory_limit: int | None = None) -> None:
+    """Raise :class:`SchemaViolation` unless ``data`` is a structurally sound TFLite model.
+
+    >>> verify(b"garbage!")
+    Traceback (most recent call last):
+    edgekit.models.tflite_schema.SchemaViolation: file identifier is b'age!', expected b'TFL3'
+    """
+    read_model(data, memory_limit=memory_limit)
+
+
+def operator_names(data: bytes) -> list[str]:
+    """The builtin or custom operator name of every operator, subgraph by subgraph.
+
+    >>> operator_names(Path("m.tflite").read_bytes())   # doctest: +SKIP
+    ['CONV_2D', 'DEPTHWISE_CONV_2D', ..., 'SOFTMAX']
+    """
+    return [op.name for sg in read_model(data).subgraphs for op in sg.operators]
+
+
+def _read(r: _Reader, memory_limit: int) -> ModelInfo:
+    (root,) = r.unpack("<I", 0, "root offset")
+    if root < 8 or root >= r.n:
+        raise SchemaViolation(f"root table offset {root} is outside the {r.n}-byte file")
+    model = r.table(root, "model")
+    version = int(model.scalar(0, "I"))
+    if version != SCHEMA_VERSION:
+        raise SchemaViolation(f"schema version {version}, expected {SCHEMA_VERSION}")
+    description = model.string(3, "description") or ""
+
+    # buffers: byte sizes; data inline in the flatbuffer or at offset/size past it
+    sizes = []
+    for i, buf in enumerate(model.tables(4, "buffers")):
+        _, count = buf.vector(0, 1, "data")
+        offset, size = int(buf.scalar(1, "Q")), int(buf.scalar(2, "Q"))
+        if offset > 1:
+            if offset + size > r.n:
+                raise SchemaViolation(f"buffer {i}: bytes {offset}..{offset + size} lie past the end of the "
+                                      f"{r.n}-byte file")
+            count = size
+        sizes.append(count)
+
+    names = {}
+    for i, code in enumerate(model.tables(1, "operator_codes")):
+        builtin = max(int(code.scalar(0, "b")), int(code.scalar(3, "i")))
+        if builtin == CUSTOM:
+            custom = code.string(1, "custom_code")
+            if not custom:
+                raise SchemaViolation(f"operator code {i} is a custom operator without a name")
+            names[i] = custom
+        else:
+            name = builtin_name(builtin) if builtin >= 0 else None
+            if name is None:
+                raise SchemaViolation(f"operator code {i}: unknown builtin operator {builtin}; if the model is "
+                                      "newer than this software, upgrade the `tflite` and `ai-edge-litert` packages")
+            names[i] = name
+
+    sg_tables = model.tables(2, "subgraphs")
+    if not sg_tables:
+        raise SchemaViolation("the model has no subgraph")
+    subgraphs = []
+    for g, sg in enumerate(sg_tables):
+        where = f"subgraph {g}"
+        tensors = []
+        for ti, t in enumerate(sg.tables(0, "tensors")):
+            tw = f"{where} tensor {ti}"
+            name = t.string(3, "name") or ""
+            tw = f"{tw} ({name!r})" if name else tw
+            shape = t.ints(0, "shape") or ()
+            sig = t.ints(7, "shape_signature")
+            if len(shape) > MAX_RANK or (sig is not None and len(sig) > MAX_RANK):
+                raise SchemaViolation(f"{tw}: rank {max(len(shape), len(sig or ()))} exceeds {MAX_RANK}")
+            if any(d < 0 for d in shape):
+                raise SchemaViolation(f"{tw}: negative dimension in shape {list(shape)}")
+            if sig is not None and (any(d < -1 for d in sig) or (sig and len(sig) != len(shape))):
+                raise SchemaViolation(f"{tw}: shape_signature {list(sig)} does not match shape {list(shape)}")
+            kind = int(t.scalar(1, "b"))
+            if kind not in TENSOR_TYPES:
+                raise SchemaViolation(f"{tw}: unknown tensor type {kind}")
+            buffer = int(t.scalar(2, "I"))
+            if buffer >= len(sizes):
+                raise SchemaViolation(f"{tw}: buffer index {buffer} is out of range (the model has "
+                                      f"{len(sizes)} buffers)")
+            quant = _quantization(t.table(4, "quantization"), tw)
+            sparsity = t.table(6, "sparsity")
+            if sparsity is not None:
+                _sparsity(sparsity)
+            for v in t.tables(9, "variant_tensors"):
+                v.ints(0, "shape")
+            dtype, item = TENSOR_TYPES[kind]
+            nbytes = sizes[buffer]
+            if nbytes and item and sparsity is None and nbytes < math.prod(shape) * item:
+                raise SchemaViolation(f"{tw}: {dtype}{list(shape)} needs {math.prod(shape) * item} bytes, its "
+                                      f"buffer {buffer} holds {nbytes}")
+            if not nbytes and item and math.prod(shape) * item > memory_limit:
+                raise SchemaViolation(f"{tw}: {dtype}{list(shape)} needs {math.prod(shape) * item / 2**30:.1f} GiB, "
+                                      f"more than the {memory_limit / 2**30:.1f} GiB limit (this host's memory); "
+                                      "the shape is probably corrupt")
+            if nbytes and t.scalar(5, "B"):
+                nbytes = 0  # a variable's initial value is copied into writable memory
+            tensors.append(TensorInfo(name, tuple(shape), tuple(sig) if sig is not None else None, dtype,
+                                      buffer, nbytes, quant))
+        n = len(tensors)
+        ins = _check_indices(sg.ints(1, "inputs"), n, f"{where} inputs")
+        outs = _check_indices(sg.ints(2, "outputs"), n, f"{where} outputs")
+        _check_writable(tensors, ins, f"{where} input")
+        ops = []
+        for oi, op in enumerate(sg.tables(3, "operators")):
+            ow = f"{where} operator {oi}"
+            code = int(op.scalar(0, "I"))
+            if code not in names:
+                raise SchemaViolation(f"{ow}: operator code index {code} is out of range (the model has "
+                                      f"{len(names)} operator codes)")
+            ow = f"{ow} ({names[code]})"
+            op_ins = _check_indices(op.ints(1, "inputs"), n, f"{ow} inputs", optional=True)
+            op_outs = _check_indices(op.ints(2, "outputs"), n, f"{ow} outputs", optional=True)
+            _check_writable(tensors, op_outs, f"{ow} output")
+            if names[code] in _SHAPE_PRESERVING and op_ins and op_outs and op_ins[0] >= 0 and op_outs[0] >= 0:
+                src, dst = tensors[op_ins[0]], tensors[op_outs[0]]
+                if src.nbytes and src.shape != dst.shape:  # XNNPACK unpacks constant weights by the output's shape
+                    raise SchemaViolation(f"{ow}: output shape {list(dst.shape)} differs from its constant input's "
+                                          f"{list(src.shape)}")
+            op.what = ow
+            _options(r, op, 3, _OPTION_VECTORS, _OPTION_SUBGRAPHS, len(sg_tables))
+            _options(r, op, 11, _OPTION2_VECTORS, _OPTION2_SUBGRAPHS, len(sg_tables))
+            op.vector(5, 1, "custom_options")
+            op.vector(7, 1, "mutating_variable_inputs")
+            _check_indices(op.ints(8, "intermediates"), n, f"{ow} intermediates")
+            off, size = int(op.scalar(9, "Q")), int(op.scalar(10, "Q"))
+            if off > 1 and off + size > r.n:
+                raise SchemaViolation(f"{ow}: custom options at bytes {off}..{off + size} lie past the end of the file")
+            ops.append(OperatorInfo(names[code], op_ins, op_outs))
+        subgraphs.append(SubgraphInfo(sg.string(4, "name") or "", tensors, ops, ins, outs))
+
+    if any(b >= len(sizes) for b in model.ints(5, "metadata_buffer") or ()):
+        raise SchemaViolation(f"metadata_buffer refers to a buffer past the {len(sizes)} buffers")
+    for i, meta in enumerate(model.tables(6, "metadata")):
+        meta.string(0, "name")
+        if int(meta.scalar(1, "I")) >= len(sizes):
+            raise SchemaViolation(f"metadata {i} refers to buffer {meta.scalar(1, 'I')} of {len(sizes)}")
+    signatures = {}
+    for i, sdef in enumerate(model.tables(7, "signature_defs")):
+        g = int(sdef.scalar(4, "I"))
+        if g >= len(subgraphs):
+            raise SchemaViolation(f"signature {i} refers to subgraph {g}; the model has {len(subgraphs)}")
+        for slot, kind in ((0, "inputs"), (1, "outputs")):
+            for m in sdef.tables(slot, kind):
+                m.string(0, "name")
+                if int(m.scalar(1, "I")) >= len(subgraphs[g].tensors):
+                    raise SchemaViolation(f"signature {i} {kind} refers to tensor {m.scalar(1, 'I')} of subgraph {g}")
+        signatures[sdef.string(2, "signature_key") or ""] = g
+    return ModelInfo(version, description, subgraphs, signatures)

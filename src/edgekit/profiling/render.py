@@ -1,0 +1,232 @@
+"""Render a :class:`~edgekit.profiling.results.ProfileReport`: rich table, CSV, Markdown (JSON: ``to_json``).
+
+Rendering is apart from measuring: every function here takes a finished report.
+
+Example::
+
+    from rich.console import Console
+    print_table(report, Console())
+    Path("run.csv").write_text(to_csv(report))
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from edgekit.profiling.results import ProfileReport, RuntimeResult
+
+__all__ = ["flat_rows", "print_table", "short_status", "to_csv", "to_markdown"]
+
+
+def _f(v: float | None, digits: int = 3) -> str:
+    if v is None:
+        return "-"
+    if v == 0:
+        return "0"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    if abs(v) < 1e-3:
+        return f"{v:.1e}"
+    return f"{v:.{digits}g}"
+
+
+def _ci(r: RuntimeResult) -> str:
+    lat = r.latency
+    if lat is None or lat.p50_ci_low is None or lat.p50 <= 0:
+        return ""
+    hw = max(lat.p50 - lat.p50_ci_low, lat.p50_ci_high - lat.p50) / lat.p50  # type: ignore[operator]
+    return f"±{hw:.1%}"
+
+
+def short_status(r: RuntimeResult) -> str:
+    """``ok``, ``partial``, ``CRASH SIGSEGV``, ``TIMEOUT``, ``ERROR <type>``, ``skipped``…"""
+    if r.status in ("ok", "partial", "skipped", "interrupted"):
+        return r.status
+    if r.status == "crash":
+        sig = (r.error or "").split(" by ")[-1].split(" ")[0] if " by " in (r.error or "") else ""
+        return f"CRASH {sig}".strip()
+    if r.status == "error":
+        return f"ERROR {r.error_type or ''}".strip()
+    return r.status.upper()
+
+
+def _parity_cell(r: RuntimeResult, reference: str | None) -> str:
+    p = r.parity
+    if p is None:
+        return "-"
+    if r.id == reference:
+        return "reference"
+    if p.max_abs is None:
+        return f"✗ {p.note}"
+    mark = "✓" if p.within_tolerance else "✗ beyond tol"
+    agree = f" top1 {p.argmax_agreement:.0%}" if p.argmax_agreement is not None and p.argmax_agreement < 1 else ""
+    return f"{mark} err {_f(p.scaled_err, 2)}{agree}"
+
+
+def _top_op(r: RuntimeResult) -> str:
+    if r.ops:
+        op = r.ops[0]
+        return f"{op.name} ({op.type}) {op.share:.0%}"
+    return "n/a" if r.ops_note and r.ops_note.startswith("not available") else "-"
+
+
+def print_table(report: ProfileReport, console: Any, *, ops: int = 3) -> None:
+    """Print the summary table, failures, top operators and provenance with rich."""
+    from rich.table import Table
+
+    prov = report.provenance
+    title = f"edgekit profile: {', '.join(m.name for m in report.models)}"
+    title += " (PARTIAL: interrupted)" if report.partial else ""
+    t = Table(title=title, title_justify="left", show_lines=False)
+    for col, just in [("runtime\nformat·accel·prec", "left"), ("load ms\n1st ms", "right"),
+                      ("p50 ms\n95% CI", "right"), ("p90\np99", "right"), ("min\nmax", "right"),
+                      ("mean\n± std", "right"), ("inf/s\nGFLOP/s", "right"), ("RSS MiB\nload/run", "right"),
+                      ("parity", "left"), ("status", "left")]:
+        t.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
+    for r in report.results:
+        lat, mem = r.latency, r.memory
+        rt = f"{r.runtime} {r.version or ''}".strip() + (f" [{r.target}]" if r.target else "")
+        where = "·".join(x for x in (r.format, r.accelerator, r.precision) if x)
+        style = None if r.status in ("ok",) else ("yellow" if r.status in ("partial", "skipped") else "red")
+        t.add_row(
+            f"{rt}\n{where}", f"{_f(r.load_ms)}\n{_f(r.first_ms)}",
+            f"{_f(lat.p50)}\n{_ci(r)}" if lat else "-", f"{_f(lat.p90)}\n{_f(lat.p99)}" if lat else "-",
+            f"{_f(lat.min)}\n{_f(lat.max)}" if lat else "-", f"{_f(lat.mean)}\n± {_f(lat.std, 2)}" if lat else "-",
+            f"{_f(lat.throughput_ips) if lat else '-'}\n{_f(r.gflops_per_s)}",
+            f"{_f(mem.peak_load_mb)}\n{_f(mem.peak_run_mb)}" if mem else "-",
+            _parity_cell(r, report.reference).replace(" err", "\nerr"), short_status(r), style=style,
+        )
+    console.print(t)
+    bad = [r for r in report.results if r.status not in ("ok",) and r.error]
+    for r in bad:
+        console.print(f"[bold]{r.id}[/bold] {short_status(r)}: {r.error}", highlight=False)
+    if ops:
+        _print_ops(report, console, ops)
+    m = report.models
+    flops = "; ".join(f"{x.name}: {x.size_bytes / 1024:.0f} KiB, {_f(x.flops / 1e6 if x.flops else None)} MFLOP"
+                      f" ({_f(x.macs / 1e6 if x.macs else None)} MMAC)" for x in m)
+    method = prov.get("method", {})
+    console.print(
+        f"[dim]{prov.get('cpu')} · {prov.get('cpu_count')} cores · "
+        f"threads {prov.get('threads') or 'default (all cores)'}"
+        f" · edgekit {prov.get('edgekit')} · python {prov.get('python')}\n"
+        f"models: {flops}\ninputs: " + "; ".join(f"{i['name']} {i['dtype']}{i['shape']} {i['source']}"
+                                                for x in m for i in x.inputs) +
+        f"\nparity: outputs against {report.reference or '-'}, err = max|Δ| / max|ref| · p50 ±: 95% CI half-width · "
+        f"{method.get('stopping', '')}\n"
+        f"percentiles: {method.get('percentiles', '')} · CI: {method.get('ci', '')}[/dim]",
+        highlight=False,
+    )
+
+
+def _print_ops(report: ProfileReport, console: Any, n: int) -> None:
+    from rich.table import Table
+
+    rows = [(r, op) for r in report.results if r.ops for op in r.ops[:n]]
+    notes = [r for r in report.results if r.measured and not r.ops and r.ops_note]
+    if not rows and not notes:
+        return
+    t = Table(title=f"top {n} operators by time (per run)", title_justify="left")
+    for col in ("runtime", "operator", "type / kernel", "ms", "share"):
+        t.add_column(col, justify="right" if col in ("ms", "share") else "left", overflow="fold")
+    last = None
+    for r, op in rows:
+        t.add_row(r.id if r.id != last else "", op.name, op.type + (f" / {op.kernel}" if op.kernel else ""),
+                  _f(op.time_ms), f"{op.share:.0%}")
+        last = r.id
+    for r in notes:
+        t.add_row(r.id, r.ops_note or "", "", "", "")
+    console.print(t)
+
+
+def flat_rows(report: ProfileReport) -> list[dict[str, Any]]:
+    """One flat dict per result (CSV columns)."""
+    out = []
+    for r in report.results:
+        lat, mem, p = r.latency, r.memory, r.parity
+        out.append({
+            "id": r.id, "runtime": r.runtime, "version": r.version, "model": r.model, "format": r.format,
+            "target": r.target, "accelerator": r.accelerator, "precision": r.precision, "threads": r.threads,
+            "status": r.status, "error": r.error, "load_ms": r.load_ms, "first_ms": r.first_ms,
+            "n": lat.n if lat else None, "min_ms": lat.min if lat else None, "p50_ms": lat.p50 if lat else None,
+            "p50_ci_low_ms": lat.p50_ci_low if lat else None, "p50_ci_high_ms": lat.p50_ci_high if lat else None,
+            "p90_ms": lat.p90 if lat else None, "p99_ms": lat.p99 if lat else None, "max_ms": lat.max if lat else None,
+            "mean_ms": lat.mean if lat else None, "std_ms": lat.std if lat else None,
+            "throughput_ips": lat.throughput_ips if lat else None, "stop_reason": lat.stop_reason if lat else None,
+            "gflops_per_s": r.gflops_per_s,
+            "rss_before_load_mb": mem.rss_before_load_mb if mem else None,
+            "rss_after_load_mb": mem.rss_after_load_mb if mem else None,
+            "peak_load_mb": mem.peak_load_mb if mem else None, "peak_run_mb": mem.peak_run_mb if mem else None,
+            "parity_reference": p.reference if p else None, "parity_max_abs": p.max_abs if p else None,
+            "parity_max_rel": p.max_rel if p else None,
+            "parity_scaled_err": p.scaled_err if p else None, "parity_cosine": p.cosine if p else None,
+            "parity_argmax_agreement": p.argmax_agreement if p else None,
+            "parity_ok": p.within_tolerance if p else None,
+            "top_op": f"{r.ops[0].name} ({r.ops[0].type})" if r.ops else r.ops_note,
+        })
+    return out
+
+
+def to_csv(report: ProfileReport) -> str:
+    """CSV, one line per result; empty cells for values not measured."""
+    rows = flat_rows(report)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["id"], lineterminator="\n")
+    w.writeheader()
+    for row in rows:
+        w.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buf.getvalue()
+
+
+def _md(v: Any) -> str:
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(report: ProfileReport, ops: int = 3) -> str:
+    """A Markdown summary: results table, failures, top operators, provenance."""
+    prov = report.provenance
+    lines = [f"## edgekit profile: {', '.join(m.name for m in report.models)}", ""]
+    if report.partial:
+        lines += ["**Partial results: the run was interrupted.**", ""]
+    head = ["runtime", "format", "accel", "prec", "load ms", "1st ms", "p50 ms", "p90 ms", "p99 ms", "mean ± std",
+            "inf/s", "GFLOP/s", "peak RSS MiB", "parity", "status"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in report.results:
+        lat, mem = r.latency, r.memory
+        cells = [f"{r.runtime} {r.version or ''}".strip(), r.format, r.accelerator or "-", r.precision or "-",
+                 _f(r.load_ms), _f(r.first_ms), f"{_f(lat.p50)} {_ci(r)}" if lat else "-",
+                 _f(lat.p90) if lat else "-", _f(lat.p99) if lat else "-",
+                 f"{_f(lat.mean)} ± {_f(lat.std, 2)}" if lat else "-", _f(lat.throughput_ips) if lat else "-",
+                 _f(r.gflops_per_s), _f(mem.peak_run_mb) if mem else "-", _parity_cell(r, report.reference),
+                 short_status(r)]
+        lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+    bad = [r for r in report.results if r.status != "ok" and r.error]
+    if bad:
+        lines += ["", "**Not measured / failed:**", ""] + [f"- `{r.id}` {short_status(r)}: {_md(r.error)}" for r in bad]
+    with_ops = [r for r in report.results if r.ops]
+    if with_ops and ops:
+        lines += ["", f"### Top {ops} operators (ms per run)", "", "| runtime | operator | type | ms | share |",
+                  "|---|---|---|---|---|"]
+        for r in with_ops:
+            lines += [f"| {r.id} | {_md(o.name)} | {_md(o.type)} | {_f(o.time_ms)} | {o.share:.0%} |"
+                      for o in r.ops[:ops]]
+    method = prov.get("method", {})
+    lines += ["", "### Provenance", "",
+              f"- host: {prov.get('host')} · {prov.get('cpu')} · {prov.get('cpu_count')} cores · "
+              f"{prov.get('platform')}",
+              f"- edgekit {prov.get('edgekit')}, python {prov.get('python')}, numpy {prov.get('numpy')}; "
+              + ", ".join(f"{k} {v}" for k, v in sorted(prov.get("libraries", {}).items())
+                          if k not in ("python", "numpy")),
+              f"- device profile: {prov.get('device') or '-'} · threads: {prov.get('threads') or 'default'} · "
+              f"precision: {prov.get('precision') or 'runtime default (fp32)'}",
+              f"- method: {method.get('stopping')}; percentiles {method.get('percentiles')}; {method.get('ci')}",
+              f"- parity reference: {report.reference or '-'}"]
+    for m in report.models:
+        ins = ", ".join(f"{i['name']} {i['dtype']}{i['shape']} ({i['source']})" for i in m.inputs)
+        lines.append(f"- model {m.name}: {m.size_bytes} bytes, sha256 {m.sha256[:12]}…, FLOPs {m.flops}, "
+                     f"MACs {m.macs}; inputs {ins}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,298 @@
+"""LiteRT (TensorFlow Lite) adapter: ``ai-edge-litert``, or the legacy ``tflite-runtime``.
+
+Accelerators: ``cpu`` (built-in kernels with the XNNPACK delegate, LiteRT's default),
+``reference`` (built-in kernels without XNNPACK; ``kernels="reference"`` picks TFLite's
+reference kernels), ``delegate`` (an external delegate library, ``delegate="path/lib.so"``
+and ``delegate_options={...}``), ``edgetpu`` (``libedgetpu.so.1``, listed only when the
+library can be found) and ``gpu`` (``libtensorflowlite_gpu_delegate.so``, likewise).
+
+``num_threads`` is always set (LiteRT's default behaves as one thread). The Interpreter is
+not thread-safe, so the Predictor serialises runs. A dynamic input (``-1`` in its shape
+signature) is resized, and tensors re-allocated, only when the fed shape changes.
+
+Example::
+
+    m = edgekit.load("face.tflite", runtime="litert", threads=4)
+    m = edgekit.load("face_edgetpu.tflite", runtime="litert", accelerator="edgetpu",
+                     delegate_options={"device": "usb:0"})
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import importlib.util
+import os
+import platform
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import (
+    AcceleratorUnavailableError,
+    CorruptModelError,
+    InvalidOptionError,
+    RuntimeNotInstalledError,
+    UnsupportedModelError,
+)
+from edgekit.models.formats import ModelFile
+from edgekit.runtime import Runtime, Session
+from edgekit.tensors import TensorSpec
+
+__all__ = ["LiteRT", "find_library"]
+
+#: accelerator -> shared libraries that provide its delegate, per platform
+DELEGATE_LIBRARIES = {
+    "edgetpu": {"Linux": ["libedgetpu.so.1", "libedgetpu.so"], "Darwin": ["libedgetpu.1.dylib"],
+                "Windows": ["edgetpu.dll"]},
+    "gpu": {"Linux": ["libtensorflowlite_gpu_delegate.so"], "Darwin": ["libtensorflowlite_gpu_delegate.dylib"],
+            "Windows": ["tensorflowlite_gpu_delegate.dll"]},
+}
+_INSTALL_HINTS = {
+    "edgetpu": "Install the Edge TPU runtime (`sudo apt-get install libedgetpu1-std`, see "
+               "https://coral.ai/docs/accelerator/get-started/) or pass delegate='/path/to/libedgetpu.so.1'.",
+    "gpu": "Build or download libtensorflowlite_gpu_delegate.so and put it on LD_LIBRARY_PATH, "
+           "or pass delegate='/path/to/the/library'.",
+    "delegate": "Pass delegate='/path/to/lib.so', the path of a library that exports tflite_plugin_create_delegate.",
+}
+_KERNELS = {"optimized": "BUILTIN_WITHOUT_DEFAULT_DELEGATES", "reference": "BUILTIN_REF"}
+_QUANTIZED = {np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16)}
+
+
+def find_library(names: list[str]) -> str | None:
+    """Path (or loader name) of the first library in ``names`` found, without loading it.
+
+    Looks in ``LD_LIBRARY_PATH``/``DYLD_LIBRARY_PATH``, the usual system folders and the
+    dynamic loader's cache (``ctypes.util.find_library``).
+
+    >>> find_library(["libedgetpu.so.1"]) is None     # on a host without a Coral runtime
+    True
+    """
+    folders = [p for var in ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH") for p in os.environ.get(var, "").split(os.pathsep)]
+    folders += ["/usr/lib", "/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+                "/usr/lib/arm-linux-gnueabihf", "/opt/homebrew/lib", str(Path(sys.prefix) / "lib")]
+    for name in names:
+        for folder in filter(None, folders):
+            if (Path(folder) / name).is_file():
+                return str(Path(folder) / name)
+        stem = re.sub(r"^lib|\.(so|dylib|dll).*$", "", name)
+        found = ctypes.util.find_library(stem)
+        if found and (found == name or Path(found).name.startswith(name.split(".")[0])):
+            return found
+    return None
+
+
+def _spec(detail: dict[str, Any], name: str) -> TensorSpec:
+    shape = [int(d) for d in detail["shape"]]
+    sig = [int(d) for d in detail.get("shape_signature", [])]
+    dims = tuple(None if s < 0 else s for s in sig) if len(sig) == len(shape) else tuple(shape)
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    quant = (float(scale), int(zero_point)) if scale else None
+    return TensorSpec(name, dims, np.dtype(detail["dtype"]), quant)
+
+
+def _signature_names(it: Any) -> dict[int, str]:
+    """Tensor index -> name in the model's only signature (TF-converted tensor names are mangled)."""
+    try:
+        signatures = it._get_full_signature_list()
+    except Exception:  # noqa: BLE001 - older interpreters lack it; tensor names then
+        return {}
+    if len(signatures) != 1:
+        return {}
+    sig = next(iter(signatures.values()))
+    return {int(i): n for part in ("inputs", "outputs") for n, i in sig.get(part, {}).items()}
+
+
+class _LiteRTSession(Session):
+    thread_safe = False  # the Interpreter holds one set of tensors
+
+    def __init__(self, it: Any, delegates: list[Any], accelerator: str, options: dict[str, Any]) -> None:
+        self._it, self._delegates = it, delegates
+        ins, outs = it.get_input_details(), it.get_output_details()
+        names = _signature_names(it)
+        if len(set(names.get(d["index"], d["name"]) for d in ins + outs)) < len(ins) + len(outs):
+            names = {}  # the signature does not name every input and output uniquely
+        self.inputs = [_spec(d, names.get(d["index"], d["name"])) for d in ins]
+        self.outputs = [_spec(d, names.get(d["index"], d["name"])) for d in outs]
+        self._in_index = [int(d["index"]) for d in ins]
+        self._out_index = [int(d["index"]) for d in outs]
+        self._shapes = [tuple(int(x) for x in d["shape"]) for d in ins]
+        quantized = any(np.dtype(t["dtype"]) in _QUANTIZED and len(t["quantization_parameters"]["scales"])
+                        for t in it.get_tensor_details())
+        self.precision = "int8" if quantized else "fp32"
+        self.accelerator = accelerator
+        self.options = options
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        arrays = [feeds[s.name] for s in self.inputs]
+        resized = False
+        for i, arr in enumerate(arrays):
+            if arr.shape != self._shapes[i]:
+                self._it.resize_tensor_input(self._in_index[i], list(arr.shape), strict=False)
+                self._shapes[i] = arr.shape
+                resized = True
+        if resized:
+            self._it.allocate_tensors()
+        for idx, arr in zip(self._in_index, arrays):
+            self._it.set_tensor(idx, arr)
+        self._it.invoke()
+        return [self._it.get_tensor(idx) for idx in self._out_index]  # get_tensor copies
+
+    def close(self) -> None:
+        self._it = None  # the interpreter must go before the delegates it uses
+        self._delegates = []
+
+
+class LiteRT(Runtime):
+    """LiteRT through ``ai_edge_litert.interpreter`` (or ``tflite_runtime.interpreter``)."""
+
+    name = "litert"
+    options_help = {
+        "delegate": "path of an external delegate library (accelerator='delegate'; overrides the library "
+                    "used for 'edgetpu' and 'gpu')",
+        "delegate_options": "dict of string options given to the delegate library",
+        "kernels": "with accelerator='reference': 'optimized' (builtin kernels, default) or 'reference' "
+                   "(TFLite's reference kernels)",
+        "preserve_all_tensors": "bool, keep intermediate tensors readable (debugging; uses more memory)",
+    }
+
+    # -- availability --------------------------------------------------------------------
+    def _backend(self) -> str | None:
+        for module in ("ai_edge_litert", "tflite_runtime"):
+            try:
+                if importlib.util.find_spec(module) is not None:
+                    return module
+            except (ImportError, ValueError):
+                continue
+        return None
+
+    def is_installed(self) -> bool:
+        """True when ``ai_edge_litert`` or the legacy ``tflite_runtime`` can be imported."""
+        return self._backend() is not None
+
+    def _module(self) -> Any:
+        backend = self._backend()
+        if backend is None:
+            raise RuntimeNotInstalledError(
+                f"runtime 'litert' ({self.info.title}) is not installed: neither ai_edge_litert nor tflite_runtime "
+                f"was found. Install it with: {self.info.install_hint}"
+            )
+        if backend == "tflite_runtime" and int(np.__version__.split(".")[0]) >= 2:
+            raise RuntimeNotInstalledError(
+                f"only the legacy tflite-runtime is installed, and it cannot create an Interpreter with numpy "
+                f"{np.__version__} ('_ARRAY_API not found'): it needs numpy<2. Install ai-edge-litert instead "
+                f"({self.info.install_hint}), or `pip install 'numpy<2'`."
+            )
+        if backend == "ai_edge_litert":
+            from ai_edge_litert import interpreter
+        else:
+            from tflite_runtime import interpreter  # type: ignore[no-redef]
+        return interpreter
+
+    def accelerators(self) -> list[str]:
+        self._module()
+        found = [acc for acc, libs in DELEGATE_LIBRARIES.items() if find_library(libs.get(platform.system(), []))]
+        return ["cpu", "reference", "delegate", *found]
+
+    # -- loading -------------------------------------------------------------------------
+    def open(self, model: ModelFile, *, accelerator: str | None, threads: int | None,
+             precision: str | None, options: dict[str, Any]) -> Session:
+        self.check_options(options)
+        mod = self._module()
+        acc = self.pick_accelerator(accelerator or ("delegate" if options.get("delegate") else "cpu"))
+        threads = int(threads or os.cpu_count() or 1)
+        used: dict[str, Any] = {"threads": threads}
+        kwargs: dict[str, Any] = {"model_path": str(model.path), "num_threads": threads}
+        kernels = options.get("kernels")
+        if kernels is not None and (acc != "reference" or kernels not in _KERNELS):
+            raise InvalidOptionError(
+                f"kernels={kernels!r} is only for accelerator='reference' and must be one of {list(_KERNELS)}; "
+                f"got accelerator={acc!r}. Pass accelerator='reference' with it, or drop the option."
+            )
+        if acc == "reference":
+            used["kernels"] = kernels or "optimized"
+            kwargs["experimental_op_resolver_type"] = getattr(mod.OpResolverType, _KERNELS[used["kernels"]])
+        if options.get("delegate") and acc not in ("delegate", "edgetpu", "gpu"):
+            raise InvalidOptionError(f"delegate= needs accelerator 'delegate', 'edgetpu' or 'gpu', not {acc!r}.")
+        delegates = []
+        if acc in ("delegate", "edgetpu", "gpu"):
+            library = options.get("delegate") or find_library(DELEGATE_LIBRARIES.get(acc, {}).get(platform.system(), []))
+            if not library:
+                error = InvalidOptionError if acc == "delegate" else AcceleratorUnavailableError
+                raise error(f"litert accelerator {acc!r} needs a delegate library. {_INSTALL_HINTS[acc]}")
+            delegate_options = {str(k): str(v) for k, v in (options.get("delegate_options") or {}).items()}
+            delegates.append(_load_delegate(mod, str(library), delegate_options, acc))
+            kwargs["experimental_delegates"] = delegates
+            used.update(delegate=str(library), delegate_options=delegate_options)
+        if options.get("preserve_all_tensors"):
+            kwargs["experimental_preserve_all_tensors"] = used["preserve_all_tensors"] = True
+        try:
+            it = mod.Interpreter(**kwargs)
+            it.allocate_tensors()
+        except Exception as exc:
+            raise _translate(exc, model, acc) from exc
+        session = _LiteRTSession(it, delegates, acc, used)
+        try:
+            self.check_precision(self.name, precision or session.precision, (session.precision,))
+        except InvalidOptionError:
+            session.close()
+            raise
+        return session
+
+
+def _load_delegate(mod: Any, library: str, options: dict[str, str], acc: str) -> Any:
+    """``load_delegate`` after checking the library ourselves (its failures leave noisy ``__del__`` errors)."""
+    hint = _INSTALL_HINTS[acc]
+    try:
+        lib = ctypes.CDLL(library)
+    except OSError as exc:
+        raise AcceleratorUnavailableError(
+            f"litert accelerator {acc!r}: cannot load the delegate library {library!r} ({exc}). "
+            f"Check the path. {hint}"
+        ) from exc
+    if not hasattr(lib, "tflite_plugin_create_delegate"):
+        raise AcceleratorUnavailableError(
+            f"litert accelerator {acc!r}: {library!r} is not a TFLite external delegate (it does not export "
+            f"tflite_plugin_create_delegate), so it cannot be loaded as one. {hint}"
+        )
+    try:
+        return mod.load_delegate(library, options)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise AcceleratorUnavailableError(
+            f"litert accelerator {acc!r}: the delegate {library!r} failed to start with options {options}: {exc}. "
+            "Check that the device is connected and the options are right (e.g. {'device': 'usb:0'} for a Coral)."
+        ) from exc
+
+
+def _translate(exc: Exception, model: ModelFile, acc: str) -> Exception:
+    msg = str(exc).strip()
+    m = re.search(r"Encountered unresolved custom op: ([^\s.]+)", msg)
+    if m:
+        op = m.group(1)
+        return UnsupportedModelError(
+            f"litert has no kernel for the custom operator {op!r} used in {model.path.name}. Custom operators need "
+            "the library that registers them; run the model on a runtime that has it, or re-export it with "
+            "builtin operators only (`edgekit check` lists what each runtime supports).",
+            operators=(op,),
+        )
+    m = re.search(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'", msg)
+    if m:
+        op, version = m.groups()
+        return UnsupportedModelError(
+            f"this LiteRT build has no kernel for builtin operator {op} version {version} used in {model.path.name} "
+            "(the model is newer than the runtime). Upgrade it: pip install -U ai-edge-litert.",
+            operators=(op,),
+        )
+    if "not a valid Flatbuffer" in msg or "model identifier" in msg:
+        return CorruptModelError(
+            f"litert rejects {model.path.name} as a malformed flatbuffer ({msg}). Re-export or re-download the model."
+        )
+    where = f" with accelerator {acc!r}" if acc != "cpu" else ""
+    return UnsupportedModelError(
+        f"litert cannot prepare {model.path.name}{where}: {type(exc).__name__}: {msg}. "
+        + ("Try accelerator='reference' (no XNNPACK) or another runtime." if acc == "cpu" else
+           "Try accelerator='cpu'.")
+    )

@@ -1,0 +1,224 @@
+"""OpenCV DNN adapter (``cv2.dnn``): reads ONNX and TFLite, hides the quirks measured on OpenCV 5.0.
+
+* TFLite: ``cv2.dnn`` wants 4-D inputs NCHW and returns 4-D outputs NCHW; this adapter
+  transposes, so inputs and outputs keep the TFLite model's own NHWC layout (as LiteRT).
+* TFLite: the new DNN engine returns only the first output of a multi-output model, and
+  crashed reading our conformance models; TFLite is read with the classic engine.
+* Names, shapes and dtypes of inputs and outputs come from the model file (``cv2.dnn``
+  reports layer names, in an order of its own); outputs are returned in model order.
+* ``cv2.setNumThreads`` is **process-global**: opening a model with ``threads=n`` sets it
+  for every ``cv2`` call in the process (other nets, image processing) until changed.
+* A ``cv2.dnn.Net`` is not thread-safe (``thread_safe=False``: the Predictor locks).
+* OpenCV segfaults on some real models. Loading in-process is the caller's choice;
+  probing and profiling run it in a subprocess.
+
+Example::
+
+    m = edgekit.load("face.tflite", runtime="opencv", threads=2)
+    out = m(x_nhwc)                          # NHWC in, NHWC out, like LiteRT
+    m.session.op_profile()                   # per-layer times of the last run
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import (
+    AcceleratorUnavailableError,
+    CorruptModelError,
+    InvalidOptionError,
+    UnsupportedModelError,
+)
+from edgekit.models.formats import ModelFile
+from edgekit.runtime import Runtime, Session
+from edgekit.runtimes._model_io import model_io
+from edgekit.tensors import TensorSpec
+
+__all__ = ["OpenCV"]
+
+_ENGINES = ("auto", "new", "classic")
+
+
+def _to_nhwc_if_needed(arr: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """A 4-D TFLite output came back NCHW: transpose it to the model's declared NHWC shape."""
+    if arr.ndim != 4 or len(spec.shape) != 4:
+        return arr
+    nhwc = arr.transpose(0, 2, 3, 1)
+    if spec.accepts(tuple(nhwc.shape)):
+        return np.ascontiguousarray(nhwc)
+    return arr  # already in the declared layout (e.g. a reshape the importer left alone)
+
+
+class _CvSession(Session):
+    thread_safe = False
+
+    def __init__(self, net: Any, model: ModelFile, inputs: list[TensorSpec], outputs: list[TensorSpec],
+                 layer_outputs: list[str], accelerator: str, precision: str, options: dict[str, Any]) -> None:
+        self._net = net
+        self._tflite = model.format == "tflite"
+        self._name = model.path.name
+        self.inputs = inputs
+        self.outputs = outputs
+        self._layer_outputs = layer_outputs
+        self.accelerator = accelerator
+        self.precision = precision
+        self.options = options
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        for spec in self.inputs:
+            blob = feeds[spec.name]
+            if self._tflite and blob.ndim == 4:
+                blob = np.ascontiguousarray(blob.transpose(0, 3, 1, 2))
+            self._net.setInput(blob, spec.name)
+        try:
+            results = self._net.forward(self._layer_outputs)
+        except Exception as exc:  # cv2.error; the classic engine creates some layers on first forward
+            err = _translate(exc, self._name)
+            if isinstance(err, UnsupportedModelError) and err.operators:
+                raise err from exc
+            raise
+        out = []
+        for arr, spec in zip(results, self.outputs):
+            arr = np.asarray(arr)
+            if self._tflite:
+                arr = _to_nhwc_if_needed(arr, spec)
+            if arr.dtype != spec.dtype and np.can_cast(arr.dtype, spec.dtype, "same_kind"):
+                arr = arr.astype(spec.dtype)
+            out.append(arr)
+        return out
+
+    def op_profile(self) -> list[dict[str, Any]]:
+        """Per-layer times of the last run, from ``net.getPerfProfile()`` (CPU target only).
+
+        Each entry: ``name`` (OpenCV layer name), ``type`` (OpenCV layer type), ``real_time_us``.
+        Fused layers report 0.
+        """
+        import cv2
+
+        _, ticks = self._net.getPerfProfile()
+        per_us = 1e6 / cv2.getTickFrequency()
+        names = self._net.getLayerNames()
+        rows = []
+        for name, t in zip(names, np.asarray(ticks).ravel()):
+            try:
+                kind = self._net.getLayer(name).type
+            except cv2.error:  # noqa: PERF203 - some engines do not expose every layer
+                kind = ""
+            rows.append({"name": name, "type": kind, "real_time_us": float(t) * per_us})
+        return rows
+
+    def close(self) -> None:
+        self._net = None
+
+
+class OpenCV(Runtime):
+    """OpenCV DNN (``cv2.dnn``): CPU, OpenCL and CUDA targets."""
+
+    name = "opencv"
+    options_help = {
+        "engine": "DNN engine: auto|new|classic (default: classic for TFLite and non-CPU targets, else auto)",
+    }
+
+    def accelerators(self) -> list[str]:
+        self.require()
+        import cv2
+
+        present = ["cpu"]
+        try:
+            if cv2.ocl.haveOpenCL():
+                present.append("opencl")
+        except cv2.error:
+            pass
+        try:
+            if cv2.cuda.getCudaEnabledDeviceCount() > 0:
+                present.append("cuda")
+        except (cv2.error, AttributeError):
+            pass
+        return present
+
+    def open(self, model: ModelFile, *, accelerator: str | None, threads: int | None,
+             precision: str | None, options: dict[str, Any]) -> Session:
+        self.require()
+        self.check_options(options)
+        import cv2
+
+        acc = self.pick_accelerator(accelerator)
+        dnn = cv2.dnn
+        backend, target, target16 = {
+            "cpu": (dnn.DNN_BACKEND_OPENCV, dnn.DNN_TARGET_CPU, dnn.DNN_TARGET_CPU_FP16),
+            "opencl": (dnn.DNN_BACKEND_OPENCV, dnn.DNN_TARGET_OPENCL, dnn.DNN_TARGET_OPENCL_FP16),
+            "cuda": (dnn.DNN_BACKEND_CUDA, dnn.DNN_TARGET_CUDA, dnn.DNN_TARGET_CUDA_FP16),
+        }[acc]
+        allowed = ("fp32", "fp16") if target16 in dnn.getAvailableTargets(backend) else ("fp32",)
+        prec = self.check_precision(self.name, precision, allowed)
+        engine_name = str(options.get("engine") or ("classic" if model.format == "tflite" or acc != "cpu" else "auto"))
+        if engine_name not in _ENGINES:
+            raise InvalidOptionError(f"opencv: engine={engine_name!r} is not one of {list(_ENGINES)}.")
+        if acc != "cpu" and engine_name == "new":
+            raise InvalidOptionError(
+                f"opencv: the new DNN engine runs on the CPU only, not on {acc!r}; pass engine='classic' or accelerator='cpu'."
+            )
+        declared = model_io(model)
+        if declared is None:
+            raise UnsupportedModelError(
+                f"opencv reads ONNX and TFLite models, not {model.format} ({model.path.name}). "
+                "Use runtime='openvino' for OpenVINO IR, or convert the model."
+            )
+        engine = {"auto": dnn.ENGINE_AUTO, "new": dnn.ENGINE_NEW, "classic": dnn.ENGINE_CLASSIC}[engine_name]
+        if threads:
+            cv2.setNumThreads(int(threads))  # process-global, see the module docstring
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # errors arrive as cv2.error
+        try:
+            reader = dnn.readNetFromTFLite if model.format == "tflite" else dnn.readNetFromONNX
+            net = reader(str(model.path), engine)
+            net.setPreferableBackend(backend)
+            net.setPreferableTarget(target16 if prec == "fp16" else target)
+            layer_outputs = _match_outputs(list(net.getUnconnectedOutLayersNames()), declared[1], model)
+        except cv2.error as exc:
+            raise _translate(exc, model.path.name) from exc
+        finally:
+            cv2.utils.logging.setLogLevel(level)
+        used = {"threads": threads, "engine": engine_name, "threads_scope": "process"}
+        return _CvSession(net, model, declared[0], declared[1], layer_outputs, acc, prec, used)
+
+
+def _match_outputs(layer_names: list[str], outputs: list[TensorSpec], model: ModelFile) -> list[str]:
+    """OpenCV's output layer names, in the model's output order."""
+    # The classic TFLite importer names a fused activation "<tensor>/activ"; ONNX keeps graph names.
+    base = {n.removesuffix("/activ"): n for n in layer_names}
+    if all(o.name in base for o in outputs):
+        return [base[o.name] for o in outputs]
+    if len(layer_names) == len(outputs):  # no names to match: trust OpenCV's order
+        return layer_names
+    raise UnsupportedModelError(
+        f"opencv exposes {len(layer_names)} output(s) {layer_names} for {model.path.name}, but the model declares "
+        f"{len(outputs)}: {[o.name for o in outputs]}. Try engine='classic', or another runtime."
+    )
+
+
+def _translate(exc: Exception, name: str) -> UnsupportedModelError | CorruptModelError | AcceleratorUnavailableError:
+    """An edgekit error for a ``cv2.error``; ``operators`` is set when the message names the layer type."""
+    msg = str(exc)
+    ops: list[str] = []
+    for pattern in (r'of type "([^"]+)"', r"Can't create layer \S+ with type (\w+)", r"Node \[([^@\]]+)@",
+                    r"Unsupported operator type:? *\"?(\w+)",
+                    r"Layer \"[^\"]*\" of type \"([^\"]+)\" unsupported"):
+        ops += re.findall(pattern, msg)
+    detail = " ".join(ln.strip("> ").strip() for ln in msg.splitlines() if ln.strip("> ").strip())[:400]
+    if ops:
+        found = tuple(dict.fromkeys(ops))
+        return UnsupportedModelError(
+            f"opencv cannot run operator(s) {', '.join(found)} in {name} ({detail}). Try another runtime "
+            "(`edgekit check` lists who supports them), or the other DNN engine (engine='classic' or 'new').",
+            operators=found,
+        )
+    if re.search(r"(?i)(failed to parse|parse error|protobuf|flatbuffer|verif)", msg):
+        return CorruptModelError(f"opencv cannot parse {name}: {detail}. Re-export or re-download the model.")
+    if "getAvailableTargets" in msg or "OpenCL" in msg or "CUDA" in msg:
+        return AcceleratorUnavailableError(f"opencv cannot use the requested target for {name}: {detail}. "
+                                           "Choose accelerator='cpu'.")
+    return UnsupportedModelError(f"opencv cannot load {name}: {detail}. Try engine='classic', or another runtime.")
