@@ -37,6 +37,18 @@ from edgekit.tensors import TensorSpec
 
 __version__ = "0.1.0"
 
+
+def list_devices() -> list:  # type: ignore[type-arg]
+    """Every device profile (built-in and from ``$EDGEKIT_DEVICES``), sorted by name.
+
+    >>> [p.name for p in edgekit.list_devices()][:2]     # doctest: +SKIP
+    ['android-nnapi', 'apple-m-series']
+    """
+    from edgekit.devices import list_profiles
+
+    return list_profiles()
+
+
 __all__ = [
     "AcceleratorUnavailableError",
     "CorruptModelError",
@@ -60,6 +72,7 @@ __all__ = [
     "UnsupportedModelError",
     "__version__",
     "get_runtime",
+    "list_devices",
     "list_runtimes",
     "load",
 ]

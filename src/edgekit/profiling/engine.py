@@ -286,7 +286,7 @@ def _row(job: Job, out: Any, threads: int | None, info: ModelInfo, wall: float) 
     row.version = pl.get("version")
     row.threads = (pl.get("options") or {}).get("threads", threads)
     row.target = pl.get("target") or job.target
-    row.load_ms, row.first_ms = out.get("load_ms"), out.get("first_ms")
+    row.import_ms, row.load_ms, row.first_ms = out.get("import_ms"), out.get("load_ms"), out.get("first_ms")
     row.libraries = out.get("libraries") or {}
     if out.get("memory"):
         row.memory = Memory(**out["memory"])

@@ -116,7 +116,7 @@ def ops_svg(r: RuntimeResult, top: int = 10, width: int = 900) -> str:
 
 
 def _summary(report: ProfileReport) -> str:
-    head = ["runtime", "format", "accel", "prec", "load ms", "1st ms", "p50 ms", "p50 95% CI", "p90", "p99", "min",
+    head = ["runtime", "format", "accel", "prec", "import ms", "load ms", "1st ms", "p50 ms", "p50 95% CI", "p90", "p99", "min",
             "max", "mean ± std", "inf/s", "GFLOP/s", "RSS before/after load, peak run MiB", "parity", "status"]
     rows = ["<table><tr>" + "".join(f'<th class="{"l" if h in ("runtime", "parity", "status") else ""}">{_e(h)}</th>'
                                      for h in head) + "</tr>"]
@@ -124,7 +124,7 @@ def _summary(report: ProfileReport) -> str:
         lat, mem = r.latency, r.memory
         cls = "" if r.status == "ok" else ("warn" if r.status in ("partial", "skipped") else "bad")
         ci = f"{_f(lat.p50_ci_low)}–{_f(lat.p50_ci_high)}" if lat and lat.p50_ci_low is not None else "-"
-        cells = [f"{r.runtime} {r.version or ''}", r.format, r.accelerator or "-", r.precision or "-", _f(r.load_ms),
+        cells = [f"{r.runtime} {r.version or ''}", r.format, r.accelerator or "-", r.precision or "-", _f(r.import_ms), _f(r.load_ms),
                  _f(r.first_ms), _f(lat.p50) if lat else "-", ci, _f(lat.p90) if lat else "-",
                  _f(lat.p99) if lat else "-", _f(lat.min) if lat else "-", _f(lat.max) if lat else "-",
                  f"{_f(lat.mean)} ± {_f(lat.std, 2)}" if lat else "-", _f(lat.throughput_ips) if lat else "-",
@@ -132,7 +132,7 @@ def _summary(report: ProfileReport) -> str:
                  f"{_f(mem.rss_before_load_mb)} / {_f(mem.rss_after_load_mb)}, {_f(mem.peak_run_mb)}" if mem else "-",
                  _parity_cell(r, report.reference), short_status(r)]
         rows.append(f'<tr class="{cls}">' + "".join(
-            f'<td class="{"l" if i in (0, 16, 17) else ""}">{_e(c)}</td>' for i, c in enumerate(cells)) + "</tr>")
+            f'<td class="{"l" if i in (0, 17, 18) else ""}">{_e(c)}</td>' for i, c in enumerate(cells)) + "</tr>")
     return "".join(rows) + "</table>"
 
 

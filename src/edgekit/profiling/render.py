@@ -54,7 +54,7 @@ def short_status(r: RuntimeResult) -> str:
     return r.status.upper()
 
 
-def _parity_cell(r: RuntimeResult, reference: str | None) -> str:
+def _parity_cell(r: RuntimeResult, reference: str | None, short: bool = False) -> str:
     p = r.parity
     if p is None:
         return "-"
@@ -62,9 +62,10 @@ def _parity_cell(r: RuntimeResult, reference: str | None) -> str:
         return "reference"
     if p.max_abs is None:
         return f"✗ {p.note}"
-    mark = "✓" if p.within_tolerance else "✗ beyond tol"
     agree = f" top1 {p.argmax_agreement:.0%}" if p.argmax_agreement is not None and p.argmax_agreement < 1 else ""
-    return f"{mark} err {_f(p.scaled_err, 2)}{agree}"
+    if short:
+        return ("✓" if p.within_tolerance else "✗ BEYOND") + f"\n{_f(p.scaled_err, 2)}{agree}"
+    return ("✓" if p.within_tolerance else "✗ beyond tol") + f" err {_f(p.scaled_err, 2)}{agree}"
 
 
 def _top_op(r: RuntimeResult) -> str:
@@ -82,24 +83,30 @@ def print_table(report: ProfileReport, console: Any, *, ops: int = 3) -> None:
     title = f"edgekit profile: {', '.join(m.name for m in report.models)}"
     title += " (PARTIAL: interrupted)" if report.partial else ""
     t = Table(title=title, title_justify="left", show_lines=False)
-    for col, just in [("runtime\nformat·accel·prec", "left"), ("load ms\n1st ms", "right"),
-                      ("p50 ms\n95% CI", "right"), ("p90\np99", "right"), ("min\nmax", "right"),
-                      ("mean\n± std", "right"), ("inf/s\nGFLOP/s", "right"), ("RSS MiB\nload/run", "right"),
-                      ("parity", "left"), ("status", "left")]:
-        t.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
+    compact = (getattr(console, "width", 160) or 160) < 120  # an 80-column terminal: the essential columns
+    cols = [("runtime\nformat·accel·prec", "left", True), ("load ms\n1st ms", "right", True),
+            ("p50 ms\n95% CI", "right", True), ("p90\np99", "right", True), ("min\nmax", "right", False),
+            ("mean\n± std", "right", False), ("inf/s\nGFLOP/s", "right", True), ("RSS MiB\nload/run", "right", False),
+            ("parity\nerr", "left", True), ("status", "left", True)]
+    keep = [not compact or c[2] for c in cols]
+    for (col, just, _), k in zip(cols, keep):
+        if k:
+            t.add_column(col, justify=just, overflow="fold", no_wrap=col.startswith("runtime"))  # type: ignore[arg-type]
     for r in report.results:
         lat, mem = r.latency, r.memory
-        rt = f"{r.runtime} {r.version or ''}".strip() + (f" [{r.target}]" if r.target else "")
+        target = f" {r.target.split()[0]}" if r.target else ""  # "#2" of the device profile's targets
+        rt = (f"{r.runtime}{target}\n{r.version or ''}" if compact else f"{r.runtime} {r.version or ''}{target}")
         where = "·".join(x for x in (r.format, r.accelerator, r.precision) if x)
         style = None if r.status in ("ok",) else ("yellow" if r.status in ("partial", "skipped") else "red")
-        t.add_row(
-            f"{rt}\n{where}", f"{_f(r.load_ms)}\n{_f(r.first_ms)}",
+        cells = [
+            f"{rt.strip()}\n{where}", f"{_f(r.load_ms)}\n{_f(r.first_ms)}",
             f"{_f(lat.p50)}\n{_ci(r)}" if lat else "-", f"{_f(lat.p90)}\n{_f(lat.p99)}" if lat else "-",
             f"{_f(lat.min)}\n{_f(lat.max)}" if lat else "-", f"{_f(lat.mean)}\n± {_f(lat.std, 2)}" if lat else "-",
             f"{_f(lat.throughput_ips) if lat else '-'}\n{_f(r.gflops_per_s)}",
             f"{_f(mem.peak_load_mb)}\n{_f(mem.peak_run_mb)}" if mem else "-",
-            _parity_cell(r, report.reference).replace(" err", "\nerr"), short_status(r), style=style,
-        )
+            _parity_cell(r, report.reference, short=True), short_status(r),
+        ]
+        t.add_row(*(c for c, k in zip(cells, keep) if k), style=style)
     console.print(t)
     bad = [r for r in report.results if r.status not in ("ok",) and r.error]
     for r in bad:
@@ -116,11 +123,16 @@ def print_table(report: ProfileReport, console: Any, *, ops: int = 3) -> None:
         f" · edgekit {prov.get('edgekit')} · python {prov.get('python')}\n"
         f"models: {flops}\ninputs: " + "; ".join(f"{i['name']} {i['dtype']}{i['shape']} {i['source']}"
                                                 for x in m for i in x.inputs) +
-        f"\nparity: outputs against {report.reference or '-'}, err = max|Δ| / max|ref| · p50 ±: 95% CI half-width · "
-        f"{method.get('stopping', '')}\n"
+        f"\nparity: outputs against {report.reference or '-'}; err = max|Δ| / max|ref|, ✗ when above "
+        f"{_tol(report)} · p50 ±: 95% CI half-width · {method.get('stopping', '')}\n"
         f"percentiles: {method.get('percentiles', '')} · CI: {method.get('ci', '')}[/dim]",
         highlight=False,
     )
+
+
+def _tol(report: ProfileReport) -> str:
+    p = next((r.parity for r in report.results if r.parity is not None), None)
+    return f"{p.rtol:g} (floor {p.atol:g})" if p else "the tolerance"
 
 
 def _print_ops(report: ProfileReport, console: Any, n: int) -> None:
@@ -151,7 +163,8 @@ def flat_rows(report: ProfileReport) -> list[dict[str, Any]]:
         out.append({
             "id": r.id, "runtime": r.runtime, "version": r.version, "model": r.model, "format": r.format,
             "target": r.target, "accelerator": r.accelerator, "precision": r.precision, "threads": r.threads,
-            "status": r.status, "error": r.error, "load_ms": r.load_ms, "first_ms": r.first_ms,
+            "status": r.status, "error": r.error, "import_ms": r.import_ms, "load_ms": r.load_ms,
+            "first_ms": r.first_ms,
             "n": lat.n if lat else None, "min_ms": lat.min if lat else None, "p50_ms": lat.p50 if lat else None,
             "p50_ci_low_ms": lat.p50_ci_low if lat else None, "p50_ci_high_ms": lat.p50_ci_high if lat else None,
             "p90_ms": lat.p90 if lat else None, "p99_ms": lat.p99 if lat else None, "max_ms": lat.max if lat else None,

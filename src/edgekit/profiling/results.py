@@ -110,6 +110,7 @@ class RuntimeResult:
     threads: int | None = None
     version: str | None = None
     placement: dict[str, Any] | None = None
+    import_ms: float | None = None
     load_ms: float | None = None
     first_ms: float | None = None
     latency: Latency | None = None

@@ -64,7 +64,7 @@ SCHEMA: dict[str, Any] = {
             "id": {"type": "string"}, "runtime": {"type": "string"}, "model": {"type": "string"},
             "format": {"type": "string"}, "status": {"enum": list(STATUSES)}, "error": _NSTR, "error_type": _NSTR,
             "target": _NSTR, "accelerator": _NSTR, "precision": _NSTR, "threads": _NINT, "version": _NSTR,
-            "placement": {"type": ["object", "null"]}, "load_ms": _NNUM, "first_ms": _NNUM,
+            "placement": {"type": ["object", "null"]}, "import_ms": _NNUM, "load_ms": _NNUM, "first_ms": _NNUM,
             "latency": {"anyOf": [{"$ref": "#/$defs/latency"}, {"type": "null"}]}, "gflops_per_s": _NNUM,
             "memory": {"anyOf": [{"$ref": "#/$defs/memory"}, {"type": "null"}]},
             "ops": {"anyOf": [{"type": "array", "items": {"$ref": "#/$defs/op"}}, {"type": "null"}]},

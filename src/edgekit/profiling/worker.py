@@ -2,7 +2,7 @@
 
 :func:`measure` is called through :func:`edgekit.profiling.isolate.run_isolated` with a job
 dict built by the engine; it returns a plain dict (picklable, no runtime objects). Steps:
-RSS before load -> load (timed) -> RSS and high-water mark after load -> first inference
+the runtime's library is imported (timed apart) -> RSS before load -> load (timed) -> RSS and high-water mark after load -> first inference
 (cold, timed; its outputs are saved for the parity check) -> ``warmup`` runs -> the peak
 RSS is reset (``/proc/self/clear_refs``) -> timed runs of ``Predictor.run`` with
 ``time.perf_counter_ns`` until the stopping rule holds or the budget is spent -> per-op
@@ -97,6 +97,20 @@ def _load(job: dict[str, Any], **extra: Any) -> Any:
     return edgekit.load(job["model"], **{k: v for k, v in kwargs.items() if v is not None}, **options)
 
 
+def _import_runtime(runtime: str) -> float | None:
+    """Import the runtime's library before the load is timed; its import time in ms."""
+    import importlib
+
+    from edgekit.registry import get_runtime
+
+    t0 = time.perf_counter_ns()
+    try:
+        importlib.import_module(get_runtime(runtime).info.module)
+    except Exception:  # the load reports it properly
+        return None
+    return (time.perf_counter_ns() - t0) / 1e6
+
+
 def _libraries(runtime: str) -> dict[str, str]:
     import importlib.metadata
     import sys
@@ -137,6 +151,7 @@ def measure(job: dict[str, Any], report: Callable[[Any], None] | None = None) ->
     predictor = None
     try:
         send({"stage": "loading"})
+        res["import_ms"] = _import_runtime(job["runtime"])
         rss0, _, method = _rss_mb()
         t0 = time.perf_counter_ns()
         predictor = _load(job)
@@ -229,7 +244,9 @@ def _op_profile(predictor: Any, job: dict[str, Any], feeds: dict[str, np.ndarray
             return _accumulate(prof, feeds, runs), None
     op_profile = getattr(predictor.session, "op_profile", None)
     if not callable(op_profile):
-        return None, f"not available: {runtime} exposes no per-operator timing in Python"
+        if runtime == "litert":
+            return None, "not available: LiteRT exposes no per-operator timing in Python"
+        return None, f"not available: edgekit's {runtime} adapter has no op_profile()"
     return _accumulate(predictor, feeds, runs), None
 
 

@@ -43,6 +43,15 @@ PROVIDERS = {
 }
 _EP_TO_NAME = {v: k for k, v in PROVIDERS.items()}
 
+#: providers that can compute in fp16, with the provider options that ask for it
+_FP16_PROVIDER_OPTIONS: dict[str, dict[str, Any]] = {
+    "tensorrt": {"trt_fp16_enable": True},
+    "qnn": {"enable_htp_fp16_precision": "1"},
+    "coreml": {},  # the Neural Engine and GPU compute in fp16 by themselves
+    "nnapi": {},
+    "dml": {},
+}
+
 _ORT_TYPES = {
     "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
     "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(int16)": np.int16, "tensor(uint16)": np.uint16,
@@ -110,7 +119,7 @@ class OnnxRuntime(Runtime):
         import onnxruntime as ort
 
         acc = self.pick_accelerator(accelerator)
-        allowed = ("fp32", "fp16") if acc == "tensorrt" else ("fp32",)
+        allowed = ("fp32", "int8") + (("fp16",) if acc in _FP16_PROVIDER_OPTIONS else ())
         prec = self.check_precision(self.name, precision, allowed)
         so = ort.SessionOptions()
         if threads:
@@ -134,8 +143,9 @@ class OnnxRuntime(Runtime):
                 raise InvalidOptionError(f"custom_ops: cannot load {lib!r} ({exc}); pass the path of a shared library "
                                          "built against this onnxruntime version.") from exc
         ep_options = dict(options.get("provider_options") or {})
-        if acc == "tensorrt" and prec == "fp16":
-            ep_options.setdefault("trt_fp16_enable", True)
+        if prec == "fp16":
+            for key, value in _FP16_PROVIDER_OPTIONS[acc].items():
+                ep_options.setdefault(key, value)
         providers: list[Any] = [(PROVIDERS[acc], ep_options)] if acc != "cpu" else []
         providers.append("CPUExecutionProvider")
         try:
