@@ -131,6 +131,8 @@ def test_delegate_failures(models: Path, tmp_path: Path) -> None:
             edgekit.load(model, runtime="litert", accelerator="delegate", delegate=libc)
     with pytest.raises(InvalidOptionError, match="delegate="):
         edgekit.load(model, runtime="litert", accelerator="delegate")
+    with pytest.raises(InvalidOptionError, match="delegate_options="):
+        edgekit.load(model, runtime="litert", delegate_options={"device": "usb:0"})
     if "edgetpu" not in get_runtime("litert").accelerators():
         with pytest.raises(AcceleratorUnavailableError, match="edgetpu"):
             edgekit.load(model, runtime="litert", accelerator="edgetpu")
@@ -175,6 +177,20 @@ def test_verifier_checks_indices(tmp_path: Path) -> None:
         path = write_model(tensors, ops, inputs, [2], tmp_path / "i.tflite")
         with pytest.raises(tflite_schema.SchemaViolation, match=expected):
             tflite_schema.verify(path.read_bytes())
+    # semantic rules found by fuzzing: each of these crashed or exhausted memory in LiteRT 2.3
+    pads = [TensorDef("x", [1, 4, 4, 2]), TensorDef("p", [4, 2], "int32", data=np.array([[0, 0], [1, 1], [1, 1], [0, 0]])),
+            TensorDef("y", [1, 6, 6, 2])]
+    write_model(pads, [OpDef("PAD", [0, 1], [2])], [0], [2], tmp_path / "pad.tflite")
+    tflite_schema.verify((tmp_path / "pad.tflite").read_bytes())
+    pads[1].data = np.array([[65536, 0], [1, 1], [1, 1], [0, 0]])
+    path = write_model(pads, [OpDef("PAD", [0, 1], [2])], [0], [2], tmp_path / "pad.tflite")
+    with pytest.raises(tflite_schema.SchemaViolation, match="the constant is corrupt"):
+        tflite_schema.verify(path.read_bytes())
+    deq = [TensorDef("w", [2, 3], "float16", data=np.ones((2, 3), np.float16)), TensorDef("wf", [2, 30]),
+           TensorDef("x", [2, 3]), TensorDef("y", [2, 3])]
+    path = write_model(deq, [OpDef("DEQUANTIZE", [0], [1]), OpDef("ADD", [2, 1], [3])], [2], [3], tmp_path / "dq.tflite")
+    with pytest.raises(tflite_schema.SchemaViolation, match=r"DEQUANTIZE\): output shape \[2, 30\] differs"):
+        tflite_schema.verify(path.read_bytes())
     big = [TensorDef("a", [1 << 20, 1 << 20]), TensorDef("s", [1 << 20, 1 << 20])]
     path = write_model(big, [OpDef("ADD", [0, 0], [1])], [0], [1], tmp_path / "big.tflite")
     with pytest.raises(tflite_schema.SchemaViolation, match="GiB"):

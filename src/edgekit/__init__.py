@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from edgekit.errors import (
     AcceleratorUnavailableError,
+    BundleError,
     CorruptModelError,
     DeviceUnavailableError,
     EdgekitError,
@@ -30,6 +31,7 @@ from edgekit.errors import (
     UnknownRuntimeError,
     UnsupportedModelError,
 )
+from edgekit.pipeline import Classification, Detection, Pipeline, SegmentationMask, TextBox, load_bundle
 from edgekit.placement import Placement, Rejection
 from edgekit.predictor import Predictor, load
 from edgekit.registry import RuntimeStatus, get_runtime, list_runtimes
@@ -51,7 +53,10 @@ def list_devices() -> list:  # type: ignore[type-arg]
 
 __all__ = [
     "AcceleratorUnavailableError",
+    "BundleError",
+    "Classification",
     "CorruptModelError",
+    "Detection",
     "DeviceUnavailableError",
     "EdgekitError",
     "InferenceError",
@@ -59,13 +64,16 @@ __all__ = [
     "InvalidOptionError",
     "ModelError",
     "ModelNotFoundError",
+    "Pipeline",
     "Placement",
     "Predictor",
     "ProfileError",
     "Rejection",
     "RuntimeNotInstalledError",
     "RuntimeStatus",
+    "SegmentationMask",
     "TensorSpec",
+    "TextBox",
     "UnknownDeviceError",
     "UnknownFormatError",
     "UnknownRuntimeError",
@@ -75,4 +83,5 @@ __all__ = [
     "list_devices",
     "list_runtimes",
     "load",
+    "load_bundle",
 ]

@@ -30,7 +30,7 @@ KINDS = ("cpu", "gpu", "npu")
 UNIT_KINDS = ("cpu", "gpu", "npu", "dsp")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 _TOP = {"name", "kind", "title", "vendor", "extends", "notes", "detect", "units", "targets", "constraints"}
-_UNIT = {"name", "kind", "title", "peak_gops", "bandwidth_gb_s", "memory_gb", "sources", "note"}
+_UNIT = {"name", "kind", "title", "peak_gops", "bandwidth_gb_s", "memory_gb", "sources", "note", "emulation"}
 _TARGET = {"runtime", "accelerator", "precision", "unit", "options", "delegate", "plugin", "note", "constraints"}
 _CONSTRAINTS = {"precisions", "static_shapes", "max_model_mb", "max_memory_mb", "ops", "notes"}
 #: detection rule -> weight of a match (``machine`` and ``system`` are prerequisites, weight 0)
@@ -51,6 +51,7 @@ class Unit:
     memory_gb: float | None
     sources: Mapping[str, str]
     note: str = ""
+    emulation: str = ""  # accelerator spec in devices/emulation/ (op list, latency parameters); "" = by kind
 
     @property
     def precisions(self) -> tuple[str, ...]:
@@ -201,7 +202,8 @@ def _unit(data: Any, where: str) -> Unit:
     return Unit(name=name, kind=kind, title=expect(data, "title", str, where),
                 peak_gops={k: float(v) for k, v in peak.items()}, bandwidth_gb_s=figures["bandwidth_gb_s"],
                 memory_gb=figures["memory_gb"], sources=dict(sources),
-                note=expect(data, "note", str, where, required=False) or "")
+                note=expect(data, "note", str, where, required=False) or "",
+                emulation=expect(data, "emulation", str, where, required=False) or "")
 
 
 def _known_runtime(name: str) -> Mapping[str, str] | None:

@@ -58,6 +58,8 @@ def _index() -> dict[str, list[tuple[Path, bool]]]:
     for folder, builtin in _dirs():
         if folder.is_dir():
             for p in sorted(folder.rglob("*.toml")):
+                if "emulation" in p.relative_to(folder).parts[:-1]:
+                    continue  # accelerator specs of the emulated backend, not profiles
                 out.setdefault(p.stem, []).append((p.resolve(), builtin))
     return out
 

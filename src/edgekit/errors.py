@@ -16,6 +16,7 @@ also subclasses the nearest builtin, so ``except FileNotFoundError`` keeps worki
     ├── InputError                      (ValueError)    wrong name, count, rank, shape or dtype
     ├── InferenceError                  (RuntimeError)  the runtime failed while running
     ├── ProfileError                    (ValueError)    malformed device profile / catalog file
+    │   └── BundleError                                 malformed or unsafe model bundle (edgekit.toml, archive)
     ├── UnknownDeviceError              (LookupError)
     └── DeviceUnavailableError          (RuntimeError)  strict placement found no usable target
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 __all__ = [
     "AcceleratorUnavailableError",
+    "BundleError",
     "CorruptModelError",
     "DeviceUnavailableError",
     "EdgekitError",
@@ -104,6 +106,10 @@ class InferenceError(EdgekitError, RuntimeError):
 
 class ProfileError(EdgekitError, ValueError):
     """A device profile or catalog file is malformed (names file, key, expected, got)."""
+
+
+class BundleError(ProfileError):
+    """A model bundle is malformed or unsafe: its ``edgekit.toml`` (file, key, expected, got) or its archive."""
 
 
 class UnknownDeviceError(EdgekitError, LookupError):

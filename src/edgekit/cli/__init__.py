@@ -24,6 +24,12 @@ COMMANDS = {
     "runtimes": "edgekit.cli.runtimes:runtimes",
     "devices": "edgekit.cli.devices:devices",
     "profile": "edgekit.cli.profile:profile",
+    "run": "edgekit.cli.run:run",
+    "bundle": "edgekit.cli.bundle:bundle",
+    "inspect": "edgekit.cli.inspect:inspect",
+    "check": "edgekit.cli.check:check",
+    "quantize": "edgekit.cli.quantize:quantize",
+    "convert": "edgekit.cli.convert:convert",
 }
 
 

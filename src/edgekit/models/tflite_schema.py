@@ -1,12 +1,16 @@
 """A structural verifier and reader of TFLite flatbuffers, run before any native library sees a file.
 
-LiteRT's interpreter does not verify the flatbuffer it is given: a truncated or bit-flipped
-``.tflite`` can make it read out of bounds. :func:`verify` walks the whole model with a
-bounds-checked reader (the generated ``tflite`` accessors check nothing, and Python's
-``struct`` silently wraps negative offsets), checking every table, vector and string the
-interpreter reads, every index (tensors, buffers, operator codes, subgraphs) and every
-constant's size. It takes time linear in the file size, never loops per weight byte, and
-raises :class:`SchemaViolation` with a precise message on the first problem.
+A truncated, bit-flipped or hostile ``.tflite`` must not reach a native reader (LiteRT,
+OpenCV's TFLite importer, MNN's converter). LiteRT 2.3 verifies the flatbuffer itself, yet
+crashes on structurally sound files whose semantics are broken (measured by fuzzing: a
+subgraph input that is a read-only constant; a DEQUANTIZE whose declared output is larger
+than its constant input, which XNNPACK unpacks past the end).
+:func:`verify` walks the whole model with the bounds-checked
+:class:`~edgekit.models.flatbuffer.Reader` (the generated ``tflite`` accessors check nothing),
+checking every table, vector and string the interpreter reads, every index (tensors,
+buffers, operator codes, subgraphs), every constant's size, and those semantic rules. It
+takes time linear in the file size, never loops per weight byte, and raises
+:class:`SchemaViolation` with a precise message on the first problem.
 
 Example::
 
@@ -22,6 +26,8 @@ import functools
 import math
 import struct
 from dataclasses import dataclass, field
+
+from edgekit.models.flatbuffer import Reader, Table
 
 __all__ = ["ModelInfo", "OperatorInfo", "SchemaViolation", "SubgraphInfo", "TensorInfo", "builtin_name",
            "operator_names", "read_model", "verify"]
@@ -40,6 +46,7 @@ TENSOR_TYPES = {
 CUSTOM = 32
 #: elementwise operators whose output has the shape of their first input
 _SHAPE_PRESERVING = frozenset({"DEQUANTIZE", "QUANTIZE", "CAST"})
+_SHAPE_FROM_CONSTANT = frozenset({"PAD", "PADV2", "MIRROR_PAD", "TILE", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"})
 # Vectors and strings inside builtin options tables: union value -> [(slot, element size; 0 = string)].
 _OPTION_VECTORS = {115: [(0, 4)], 3: [(1, 4), (2, 4)], 17: [(0, 4)], 30: [(0, 4)], 111: [(0, 0), (1, 0)]}
 _OPTION2_VECTORS = {
@@ -82,6 +89,8 @@ class OperatorInfo:
 
 @dataclass(frozen=True)
 class SubgraphInfo:
+    """One subgraph: its tensors, operators in execution order, and input/output tensor indices."""
+
     name: str
     tensors: list[TensorInfo]
     operators: list[OperatorInfo]
@@ -131,123 +140,6 @@ def builtin_name(code: int) -> str | None:
     return None
 
 
-class _Reader:
-    """Bounds-checked flatbuffer access with a work budget linear in the file size."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.n = len(data)
-        self.work = 0
-        self.limit = self.n + 4096
-
-    def spend(self, units: int, what: str) -> None:
-        self.work += units
-        if self.work > self.limit:
-            raise SchemaViolation(f"{what}: the file refers to the same data over and over "
-                                  f"(more than {self.limit} reads for {self.n} bytes)")
-
-    def unpack(self, fmt: str, pos: int, what: str) -> tuple:
-        if pos < 0 or pos + struct.calcsize(fmt) > self.n:
-            raise SchemaViolation(f"{what}: reads bytes {pos}..{pos + struct.calcsize(fmt)} of a {self.n}-byte file")
-        return struct.unpack_from(fmt, self.data, pos)
-
-    def deref(self, pos: int, what: str) -> int:
-        (off,) = self.unpack("<I", pos, what)
-        if off == 0 or off >= 1 << 31 or pos + off >= self.n:
-            raise SchemaViolation(f"{what}: offset {off} at byte {pos} points outside the {self.n}-byte file")
-        return pos + off
-
-    def table(self, pos: int, what: str) -> _Table:
-        self.spend(1, what)
-        if pos % 4:
-            raise SchemaViolation(f"{what}: table at byte {pos} is not 4-byte aligned")
-        (soff,) = self.unpack("<i", pos, what)
-        vt = pos - soff
-        if vt < 0 or vt % 2 or vt + 4 > self.n:
-            raise SchemaViolation(f"{what}: vtable at byte {vt} is outside the {self.n}-byte file")
-        vsize, tsize = self.unpack("<HH", vt, what)
-        if vsize < 4 or vsize % 2 or vt + vsize > self.n or tsize < 4 or pos + tsize > self.n:
-            raise SchemaViolation(f"{what}: vtable sizes {vsize}/{tsize} at byte {vt} are invalid")
-        # every field the vtable declares, read or not, must start inside the table
-        offsets = struct.unpack_from(f"<{(vsize - 4) // 2}H", self.data, vt + 4)
-        if offsets and (max(offsets) >= tsize or 0 < min(o or 4 for o in offsets) < 4):
-            raise SchemaViolation(f"{what}: a field offset in the vtable at byte {vt} lies outside its "
-                                  f"{tsize}-byte table")
-        return _Table(self, pos, vt, vsize, tsize, what)
-
-    def vector(self, pos: int, elem: int, what: str) -> tuple[int, int]:
-        if pos % 4:
-            raise SchemaViolation(f"{what}: vector at byte {pos} is not 4-byte aligned")
-        (count,) = self.unpack("<I", pos, what)
-        if pos + 4 + count * max(elem, 1) > self.n:
-            raise SchemaViolation(f"{what}: vector of {count} x {elem} bytes at byte {pos} runs past the "
-                                  f"end of the {self.n}-byte file")
-        return pos + 4, count
-
-    def string(self, pos: int, what: str) -> str:
-        start, count = self.vector(pos, 1, what)
-        if start + count >= self.n or self.data[start + count] != 0:
-            raise SchemaViolation(f"{what}: string at byte {pos} has no terminating zero inside the file")
-        try:
-            return self.data[start : start + count].decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise SchemaViolation(f"{what}: string at byte {pos} is not UTF-8 ({exc.reason})") from exc
-
-
-class _Table:
-    __slots__ = ("r", "pos", "vt", "vsize", "tsize", "what")
-
-    def __init__(self, r: _Reader, pos: int, vt: int, vsize: int, tsize: int, what: str) -> None:
-        self.r, self.pos, self.vt, self.vsize, self.tsize, self.what = r, pos, vt, vsize, tsize, what
-
-    def field(self, slot: int, size: int) -> int:
-        """Absolute position of field ``slot`` (``size`` bytes), or 0 when absent."""
-        vo = 4 + 2 * slot
-        if vo + 2 > self.vsize:
-            return 0
-        (off,) = struct.unpack_from("<H", self.r.data, self.vt + vo)
-        if off == 0:
-            return 0
-        if off < 4 or off + size > self.tsize or (self.pos + off) % min(size, 8):
-            raise SchemaViolation(f"{self.what}: field {slot} at offset {off} lies outside its "
-                                  f"{self.tsize}-byte table or is misaligned")
-        return self.pos + off
-
-    def scalar(self, slot: int, fmt: str, default: int | float = 0) -> int | float:
-        pos = self.field(slot, struct.calcsize(fmt))
-        return struct.unpack_from("<" + fmt, self.r.data, pos)[0] if pos else default
-
-    def target(self, slot: int, name: str) -> int:
-        pos = self.field(slot, 4)
-        return self.r.deref(pos, f"{self.what} {name}") if pos else 0
-
-    def table(self, slot: int, name: str) -> _Table | None:
-        t = self.target(slot, name)
-        return self.r.table(t, f"{self.what} {name}") if t else None
-
-    def string(self, slot: int, name: str) -> str | None:
-        t = self.target(slot, name)
-        return self.r.string(t, f"{self.what} {name}") if t else None
-
-    def vector(self, slot: int, elem: int, name: str) -> tuple[int, int]:
-        t = self.target(slot, name)
-        return self.r.vector(t, elem, f"{self.what} {name}") if t else (0, 0)
-
-    def ints(self, slot: int, name: str, fmt: str = "i") -> tuple[int, ...] | None:
-        t = self.target(slot, name)
-        if not t:
-            return None
-        start, count = self.r.vector(t, struct.calcsize(fmt), f"{self.what} {name}")
-        self.r.spend(count // 4, f"{self.what} {name}")
-        return struct.unpack_from(f"<{count}{fmt}", self.r.data, start)
-
-    def tables(self, slot: int, name: str) -> list[_Table]:
-        start, count = self.vector(slot, 4, name)
-        self.r.spend(count, f"{self.what} {name}")
-        return [self.r.table(self.r.deref(start + 4 * i, f"{self.what} {name}[{i}]"), f"{self.what} {name}[{i}]")
-                for i in range(count)]
-
-
 def _check_indices(values: tuple[int, ...] | None, limit: int, what: str, optional: bool = False) -> tuple[int, ...]:
     values = values or ()
     low = -1 if optional else 0
@@ -282,7 +174,35 @@ def _memory_limit() -> int:
     return limit
 
 
-def _options(r: _Reader, op: _Table, type_slot: int, vectors: dict, subgraphs: dict, n_subgraphs: int) -> None:
+def _check_output_shape(op: str, tensors: list[TensorInfo], ins: tuple[int, ...], outs: tuple[int, ...],
+                        data: bytes, starts: list[int], what: str) -> None:
+    """Ops whose output shape follows from a constant (PAD paddings, TILE multiples, resize sizes):
+    a flipped constant there makes LiteRT allocate gigabytes, so it must agree with the declared output."""
+    if op not in _SHAPE_FROM_CONSTANT or len(ins) < 2 or not outs or min(ins[0], ins[1], outs[0]) < 0:
+        return
+    src, const, dst = tensors[ins[0]], tensors[ins[1]], tensors[outs[0]]
+    item = {"int32": 4, "int64": 8}.get(const.dtype)
+    if not const.nbytes or item is None or any(-1 in (t.shape_signature or ()) for t in (src, dst)):
+        return
+    count = math.prod(const.shape)
+    if count > 64 or count * item > const.nbytes:
+        return
+    v = struct.unpack_from(f"<{count}{'i' if item == 4 else 'q'}", data, starts[const.buffer])
+    rank = len(src.shape)
+    if op == "TILE" and count == rank:
+        expected = tuple(d * m for d, m in zip(src.shape, v))
+    elif op in ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR") and count == 2 and rank == 4:
+        expected = (src.shape[0], v[0], v[1], src.shape[3])
+    elif op in ("PAD", "PADV2", "MIRROR_PAD") and count == 2 * rank:
+        expected = tuple(d + v[2 * i] + v[2 * i + 1] for i, d in enumerate(src.shape))
+    else:
+        return
+    if expected != dst.shape:
+        raise SchemaViolation(f"{what}: its constant {const.name!r} {list(v)} turns input {list(src.shape)} into "
+                              f"{list(expected)}, but the output is declared {list(dst.shape)}; the constant is corrupt")
+
+
+def _options(op: Table, type_slot: int, vectors: dict, subgraphs: dict, n_subgraphs: int) -> None:
     kind = op.scalar(type_slot, "B")
     if not kind:
         return
@@ -300,7 +220,7 @@ def _options(r: _Reader, op: _Table, type_slot: int, vectors: dict, subgraphs: d
             raise SchemaViolation(f"{op.what}: options refer to subgraph {idx}; the model has {n_subgraphs}")
 
 
-def _quantization(t: _Table | None, what: str) -> tuple[tuple[float, ...], tuple[int, ...], int] | None:
+def _quantization(t: Table | None, what: str) -> tuple[tuple[float, ...], tuple[int, ...], int] | None:
     if t is None:
         return None
     t.vector(0, 4, "min")
@@ -317,7 +237,7 @@ def _quantization(t: _Table | None, what: str) -> tuple[tuple[float, ...], tuple
     return (tuple(scales), tuple(zps), int(t.scalar(6, "i"))) if scales else None
 
 
-def _sparsity(t: _Table) -> None:
+def _sparsity(t: Table) -> None:
     t.ints(0, "traversal_order")
     t.ints(1, "block_map")
     for dim in t.tables(2, "dim_metadata"):
@@ -346,7 +266,7 @@ def read_model(data: bytes, *, memory_limit: int | None = None) -> ModelInfo:
     if data[4:8] != IDENTIFIER:
         raise SchemaViolation(f"file identifier is {data[4:8]!r}, expected {IDENTIFIER!r}")
     try:
-        return _read(_Reader(data), memory_limit or _memory_limit())
+        return _read(Reader(data, SchemaViolation), memory_limit or _memory_limit())
     except SchemaViolation:
         raise
     except (IndexError, struct.error, ValueError, OverflowError, RecursionError, MemoryError) as exc:
@@ -372,7 +292,7 @@ def operator_names(data: bytes) -> list[str]:
     return [op.name for sg in read_model(data).subgraphs for op in sg.operators]
 
 
-def _read(r: _Reader, memory_limit: int) -> ModelInfo:
+def _read(r: Reader, memory_limit: int) -> ModelInfo:
     (root,) = r.unpack("<I", 0, "root offset")
     if root < 8 or root >= r.n:
         raise SchemaViolation(f"root table offset {root} is outside the {r.n}-byte file")
@@ -383,16 +303,17 @@ def _read(r: _Reader, memory_limit: int) -> ModelInfo:
     description = model.string(3, "description") or ""
 
     # buffers: byte sizes; data inline in the flatbuffer or at offset/size past it
-    sizes = []
+    sizes, starts = [], []
     for i, buf in enumerate(model.tables(4, "buffers")):
-        _, count = buf.vector(0, 1, "data")
+        start, count = buf.vector(0, 1, "data")
         offset, size = int(buf.scalar(1, "Q")), int(buf.scalar(2, "Q"))
         if offset > 1:
             if offset + size > r.n:
                 raise SchemaViolation(f"buffer {i}: bytes {offset}..{offset + size} lie past the end of the "
                                       f"{r.n}-byte file")
-            count = size
+            start, count = offset, size
         sizes.append(count)
+        starts.append(start)
 
     names = {}
     for i, code in enumerate(model.tables(1, "operator_codes")):
@@ -474,9 +395,10 @@ def _read(r: _Reader, memory_limit: int) -> ModelInfo:
                 if src.nbytes and src.shape != dst.shape:  # XNNPACK unpacks constant weights by the output's shape
                     raise SchemaViolation(f"{ow}: output shape {list(dst.shape)} differs from its constant input's "
                                           f"{list(src.shape)}")
+            _check_output_shape(names[code], tensors, op_ins, op_outs, r.data, starts, ow)
             op.what = ow
-            _options(r, op, 3, _OPTION_VECTORS, _OPTION_SUBGRAPHS, len(sg_tables))
-            _options(r, op, 11, _OPTION2_VECTORS, _OPTION2_SUBGRAPHS, len(sg_tables))
+            _options(op, 3, _OPTION_VECTORS, _OPTION_SUBGRAPHS, len(sg_tables))
+            _options(op, 11, _OPTION2_VECTORS, _OPTION2_SUBGRAPHS, len(sg_tables))
             op.vector(5, 1, "custom_options")
             op.vector(7, 1, "mutating_variable_inputs")
             _check_indices(op.ints(8, "intermediates"), n, f"{ow} intermediates")

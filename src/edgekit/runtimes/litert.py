@@ -119,7 +119,7 @@ class _LiteRTSession(Session):
         self.outputs = [_spec(d, names.get(d["index"], d["name"])) for d in outs]
         self._in_index = [int(d["index"]) for d in ins]
         self._out_index = [int(d["index"]) for d in outs]
-        self._shapes = [tuple(int(x) for x in d["shape"]) for d in ins]
+        self._shapes: list[tuple[int, ...]] = [tuple(int(x) for x in d["shape"]) for d in ins]
         quantized = any(np.dtype(t["dtype"]) in _QUANTIZED and len(t["quantization_parameters"]["scales"])
                         for t in it.get_tensor_details())
         self.precision = "int8" if quantized else "fp32"
@@ -128,14 +128,13 @@ class _LiteRTSession(Session):
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         arrays = [feeds[s.name] for s in self.inputs]
-        resized = False
-        for i, arr in enumerate(arrays):
-            if arr.shape != self._shapes[i]:
-                self._it.resize_tensor_input(self._in_index[i], list(arr.shape), strict=False)
-                self._shapes[i] = arr.shape
-                resized = True
-        if resized:
+        shapes = [arr.shape for arr in arrays]
+        if shapes != self._shapes:
+            self._shapes = []  # until the re-allocation succeeds
+            for idx, arr in zip(self._in_index, arrays):
+                self._it.resize_tensor_input(idx, list(arr.shape), strict=False)
             self._it.allocate_tensors()
+            self._shapes = shapes
         for idx, arr in zip(self._in_index, arrays):
             self._it.set_tensor(idx, arr)
         self._it.invoke()
@@ -215,8 +214,10 @@ class LiteRT(Runtime):
         if acc == "reference":
             used["kernels"] = kernels or "optimized"
             kwargs["experimental_op_resolver_type"] = getattr(mod.OpResolverType, _KERNELS[used["kernels"]])
-        if options.get("delegate") and acc not in ("delegate", "edgetpu", "gpu"):
-            raise InvalidOptionError(f"delegate= needs accelerator 'delegate', 'edgetpu' or 'gpu', not {acc!r}.")
+        for key in ("delegate", "delegate_options"):
+            if options.get(key) and acc not in ("delegate", "edgetpu", "gpu"):
+                raise InvalidOptionError(f"{key}= needs accelerator 'delegate', 'edgetpu' or 'gpu', not {acc!r}; "
+                                         "pass one of those, or drop the option.")
         delegates = []
         if acc in ("delegate", "edgetpu", "gpu"):
             library = options.get("delegate") or find_library(DELEGATE_LIBRARIES.get(acc, {}).get(platform.system(), []))

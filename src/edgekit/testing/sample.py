@@ -9,8 +9,9 @@ machine without any download. Both files compute the same function from the same
 * TFLite: input ``image`` float32 ``[1, 96, 96, 3]`` (NHWC) -> ``probs`` ``[1, 10]``
 
 They are written once into ``cache_dir("samples")`` (``$EDGEKIT_CACHE`` honoured) with an
-atomic rename, under a name that carries :data:`SAMPLE_VERSION`, so concurrent first runs
-never see a partial file and a changed builder never reuses a stale one.
+atomic rename, under a name that carries a digest of the layers, the weights and the two
+builders' code (:func:`sample_digest`), so concurrent first runs never see a partial file and
+a changed sample never reuses a stale one.
 
 Example::
 
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SAMPLE_VERSION", "build_sample_onnx", "sample_model"]
+__all__ = ["SAMPLE_VERSION", "build_sample_onnx", "sample_digest", "sample_model"]
 
 SAMPLE_VERSION = 1
 _SUFFIX = {"onnx": ".onnx", "tflite": ".tflite"}
@@ -39,7 +40,7 @@ def sample_model(fmt: str = "onnx") -> Path:
 
     if fmt not in _SUFFIX:
         raise InvalidOptionError(f"the sample model exists as {sorted(_SUFFIX)}, not {fmt!r}. Pass one of those.")
-    path = cache_dir("samples") / f"sample_cnn-v{SAMPLE_VERSION}{_SUFFIX[fmt]}"
+    path = cache_dir("samples") / f"sample_cnn-{sample_digest()}{_SUFFIX[fmt]}"
     if path.is_file():
         return path
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
@@ -55,6 +56,21 @@ def sample_model(fmt: str = "onnx") -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def sample_digest() -> str:
+    """12 hex digits identifying the sample: layers, weights and both builders' source code."""
+    import hashlib
+    import inspect
+
+    from edgekit.testing import tflite_models as t
+
+    h = hashlib.sha256(f"v{SAMPLE_VERSION}{t.SAMPLE_CNN_LAYERS!r}".encode())
+    for name, arr in sorted(t.sample_cnn_weights().items()):
+        h.update(name.encode() + arr.tobytes())
+    for fn in (t.build_sample_cnn, t.write_model, build_sample_onnx):
+        h.update(inspect.getsource(fn).encode())
+    return h.hexdigest()[:12]
 
 
 def _same_pads(size: int, k: int, s: int) -> tuple[int, int]:

@@ -1,0 +1,228 @@
+"""The roofline latency model: predicted device latency from a profile's hardware figures.
+
+For each operator on unit *u* computing in precision *p* (``devices/README.md``, *Latency model*)::
+
+    t_op = max(FLOPs / (peak_gops[u][p] x compute_efficiency),  bytes / (bandwidth_gb_s[u] x memory_efficiency))
+           + dispatch_us
+
+FLOPs come from :mod:`edgekit.models.flops`; bytes are the op's activation inputs and outputs plus
+its weights, at *p*'s element size (int8: 1, fp16/bf16: 2, fp32: 4); an ``onchip`` unit leaves
+out what stays on chip. Ops the compiler folds (``free_ops``) cost nothing; an activation
+fused into the op that feeds it (``fused_ops``) costs its compute only. Each accelerator
+partition adds ``invoke_us``; every tensor crossing a CPU<->accelerator boundary adds
+``bytes / link_gb_s + sync_us``; weights that do not fit an ``onchip`` unit's memory stream over
+the link on every inference. CPU partitions use the profile's CPU unit and the ``cpu`` spec.
+
+Example::
+
+    est = estimate_plan(plan, flops, target_unit, cpu_unit, "int8", acc_spec, cpu_spec)
+    print(est)                      # total, per partition, top ops
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edgekit.emulation.graph import Graph, Node, Plan, is_quantized
+from edgekit.emulation.spec import AcceleratorSpec, LatencyParams
+
+if TYPE_CHECKING:
+    from edgekit.device_schema import Unit
+
+__all__ = ["Estimate", "OpEstimate", "PartitionEstimate", "estimate_plan"]
+
+_ELEM = {"int8": 1, "fp16": 2, "bf16": 2, "fp32": 4}
+
+
+@dataclass(frozen=True)
+class OpEstimate:
+    """Predicted time of one operator and why (``bound``: compute, memory, dispatch, fused or free)."""
+
+    name: str
+    type: str
+    unit: str
+    precision: str
+    flops: int
+    bytes: int
+    time_s: float
+    bound: str
+    partition: int
+
+
+@dataclass(frozen=True)
+class PartitionEstimate:
+    """One partition: its unit, ops, compute time and the fixed and transfer costs it adds."""
+
+    index: int
+    unit: str
+    on_accelerator: bool
+    ops: int
+    compute_s: float
+    invoke_s: float
+    transfer_s: float
+    weight_stream_s: float
+
+    @property
+    def time_s(self) -> float:
+        return self.compute_s + self.invoke_s + self.transfer_s + self.weight_stream_s
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Predicted latency of one inference on the device: total, per partition, per op, with assumptions."""
+
+    device: str
+    target: str
+    precision: str
+    total_s: float
+    partitions: tuple[PartitionEstimate, ...]
+    ops: tuple[OpEstimate, ...]
+    transfer_s: float
+    notes: tuple[str, ...] = ()
+    parameters: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    @property
+    def total_ms(self) -> float:
+        return self.total_s * 1e3
+
+    def top_ops(self, n: int = 10) -> list[OpEstimate]:
+        """The ``n`` slowest operators."""
+        return sorted(self.ops, key=lambda o: -o.time_s)[:n]
+
+    def __str__(self) -> str:
+        lines = [f"predicted latency on {self.device} ({self.target}): {self.total_ms:.3f} ms"]
+        for p in self.partitions:
+            where = f"{p.unit} (accelerator)" if p.on_accelerator else f"{p.unit} (cpu fallback)"
+            lines.append(f"  partition {p.index}: {where:<28} {p.ops:>4} ops  {p.time_s * 1e3:9.3f} ms"
+                         f"  (compute {p.compute_s * 1e3:.3f}, invoke {p.invoke_s * 1e3:.3f}, transfers "
+                         f"{p.transfer_s * 1e3:.3f}, weight streaming {p.weight_stream_s * 1e3:.3f})")
+        lines.append("  slowest ops:")
+        for o in self.top_ops(5):
+            lines.append(f"    {o.name:<32} {o.type:<18} {o.unit:<8} {o.precision:<5} {o.time_s * 1e6:9.1f} us  "
+                         f"({o.bound})")
+        lines.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+
+def _elem(g: Graph, name: str, prec: str) -> int:
+    t = g.tensor(name)
+    if t.dtype is not None and t.dtype.kind not in "fc" and t.dtype.itemsize > 1:
+        return t.dtype.itemsize  # index and bias tensors keep their own width
+    return _ELEM[prec]
+
+
+def _node_precision(g: Graph, node: Node, unit: Unit, float_prec: str) -> str:
+    if is_quantized(g, node) and "int8" in unit.peak_gops:
+        return "int8"
+    return float_prec
+
+
+def _fused(g: Graph, plan: Plan, node: Node, params: LatencyParams) -> bool:
+    if node.op not in params.fused_ops:
+        return False
+    src = next((t for t in node.inputs if t and not g.is_const(t)), None)
+    p = g.producer.get(src) if src else None
+    if p is None or plan.part_of[p] != plan.part_of[node.index]:
+        return False
+    prod = g.nodes[p]
+    return prod.op not in params.free_ops and len(g.consumers.get(src, [])) == 1 and prod.op not in params.fused_ops
+
+
+def estimate_plan(plan: Plan, flops: Sequence[int | None], target_unit: Unit, cpu_unit: Unit, precision: str,
+                  spec: AcceleratorSpec, cpu_spec: AcceleratorSpec, *, device: str = "", target: str = "") -> Estimate:
+    """Predict one inference of ``plan``: accelerator nodes on ``target_unit`` at ``precision``, the rest on ``cpu_unit``."""
+    g = plan.graph
+    same_unit = target_unit.name == cpu_unit.name
+    cpu_float = "fp32" if "fp32" in cpu_unit.peak_gops else next(iter(cpu_unit.peak_gops))
+    ops: list[OpEstimate] = []
+    compute = [0.0] * len(plan.partitions)
+    weights_on_acc = 0
+    notes: list[str] = []
+    uncounted: set[str] = set()
+    for node in g.nodes:
+        on_acc = plan.on_accelerator[node.index]
+        unit, params = (target_unit, spec.latency) if on_acc else (cpu_unit, cpu_spec.latency)
+        prec = _node_precision(g, node, unit, precision if on_acc else cpu_float)
+        if prec not in unit.peak_gops:
+            prec = next(iter(unit.peak_gops))
+        f = flops[node.index] if node.index < len(flops) else None
+        if f is None:
+            uncounted.add(node.op)
+            f = 0
+        act = sum(g.tensor(t).elements * _elem(g, t, prec) for t in (*node.inputs, *node.outputs)
+                  if t and not g.is_const(t))
+        wts = sum(g.tensor(t).elements * _elem(g, t, prec) for t in node.inputs if t and g.is_const(t))
+        if on_acc and not same_unit:
+            weights_on_acc += wts
+        if node.op in params.free_ops or node.op == "Constant":
+            t_op, bound = 0.0, "free"
+        else:
+            t_compute = f / (unit.peak_gops[prec] * 1e9 * params.compute_efficiency)
+            if _fused(g, plan, node, params):
+                t_op, bound = t_compute, "fused"
+            else:
+                moved = (act if params.activations == "dram" else 0) + (wts if params.weights == "dram" else 0)
+                t_mem = moved / (unit.bandwidth_gb_s * 1e9 * params.memory_efficiency)
+                t_op = max(t_compute, t_mem) + params.dispatch_us * 1e-6
+                bound = "dispatch" if params.dispatch_us * 1e-6 > max(t_compute, t_mem) else (
+                    "compute" if t_compute >= t_mem else "memory")
+        k = plan.part_of[node.index]
+        compute[k] += t_op
+        ops.append(OpEstimate(node.name, node.op, unit.name, prec, int(f), int(act + wts), t_op, bound, k))
+    if uncounted:
+        notes.append(f"no FLOP count for {sorted(uncounted)}: their compute time is taken as zero")
+
+    link = (spec.latency.link_gb_s or target_unit.bandwidth_gb_s * spec.latency.memory_efficiency) * 1e9
+    transfer = [0.0] * len(plan.partitions)
+    if not same_unit:
+        seen: set[tuple[str, int]] = set()
+        for t in g.tensors.values():
+            if t.const:
+                continue
+            src = g.producer.get(t.name)
+            src_part = plan.part_of[src] if src is not None else -1  # -1: the host (graph input)
+            sinks = {plan.part_of[c] for c in g.consumers.get(t.name, [])}
+            if t.name in g.outputs:
+                sinks.add(-1)
+            for dst in sinks - {src_part}:
+                acc = [p for p in (src_part, dst) if p >= 0 and plan.partitions[p].on_accelerator]
+                if not acc or (t.name, dst) in seen:
+                    continue
+                seen.add((t.name, dst))
+                node = g.nodes[src] if src is not None else g.nodes[g.consumers[t.name][0]]
+                width = 1 if is_quantized(g, node) and "int8" in target_unit.peak_gops else _elem(
+                    g, t.name, precision if plan.on_accelerator[node.index] else cpu_float)
+                cost = t.elements * width / link + spec.latency.sync_us * 1e-6
+                transfer[acc[0]] += cost
+    invoke = [spec.latency.invoke_us * 1e-6 if p.on_accelerator and not same_unit else 0.0 for p in plan.partitions]
+    stream = [0.0] * len(plan.partitions)
+    if spec.latency.weights == "onchip" and not same_unit and target_unit.memory_gb:
+        overflow = max(0.0, weights_on_acc - target_unit.memory_gb * 1e9)
+        acc_parts = [p.index for p in plan.partitions if p.on_accelerator]
+        if overflow and acc_parts:
+            per = overflow / (link * max(1, len(acc_parts)))
+            for k in acc_parts:
+                stream[k] = per
+            notes.append(f"{weights_on_acc / 1e6:.1f} MB of weights on {target_unit.name}, whose memory holds "
+                         f"{target_unit.memory_gb * 1e3:g} MB: {overflow / 1e6:.1f} MB stream over the link on every "
+                         "inference")
+    parts = tuple(PartitionEstimate(
+        p.index, target_unit.name if p.on_accelerator else cpu_unit.name, p.on_accelerator,
+        sum(1 for i in p.nodes if g.nodes[i].op != "Constant"), compute[p.index], invoke[p.index],
+        transfer[p.index], stream[p.index]) for p in plan.partitions)
+    params = {"accelerator": _params(spec), "cpu": _params(cpu_spec)}
+    return Estimate(device=device, target=target, precision=precision,
+                    total_s=float(np.sum([p.time_s for p in parts])), partitions=parts, ops=tuple(ops),
+                    transfer_s=sum(transfer), notes=tuple(notes), parameters=params)
+
+
+def _params(spec: AcceleratorSpec) -> dict[str, object]:
+    lat = spec.latency
+    return {"spec": spec.name, "compute_efficiency": lat.compute_efficiency,
+            "memory_efficiency": lat.memory_efficiency, "dispatch_us": lat.dispatch_us, "invoke_us": lat.invoke_us,
+            "sync_us": lat.sync_us, "link_gb_s": lat.link_gb_s, "weights": lat.weights,
+            "activations": lat.activations}

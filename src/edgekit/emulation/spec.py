@@ -1,0 +1,202 @@
+"""Accelerator specs of the emulated backend: operator lists, partition rule and latency parameters.
+
+A spec is data, one TOML file per accelerator family in ``devices/emulation/`` (documented in
+``devices/README.md``, section *Emulation*). A profile's unit names its spec with
+``emulation = "edgetpu"`` (or a path to a ``.toml``); a unit without one gets ``cpu``, ``gpu`` or
+``npu`` by its kind. Operator lists are written in the vendor's own names (ONNX op types or TFLite
+builtin names); ``onnx-tflite.toml`` carries them across formats.
+
+Example::
+
+    spec = accelerator_spec(get_profile("coral-edgetpu"), "edgetpu")
+    spec.partition, spec.supports("Conv", "onnx")         # ('prefix', True)
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgekit.catalog import catalog_dir, check_keys, expect, read_toml
+from edgekit.errors import ProfileError
+
+if TYPE_CHECKING:
+    from edgekit.device_schema import DeviceProfile
+
+__all__ = ["AcceleratorSpec", "LatencyParams", "accelerator_spec", "load_spec", "spec_names"]
+
+PARTITION_RULES = ("maximal", "prefix")
+_TOP = {"name", "title", "source", "partition", "min_partition_ops", "max_active_dims", "notes", "ops", "latency"}
+_OPS = {"onnx", "tflite", "onnx_unsupported", "tflite_unsupported"}
+_LATENCY = {"compute_efficiency", "memory_efficiency", "dispatch_us", "invoke_us", "sync_us", "link_gb_s",
+            "weights", "activations", "free_ops", "fused_ops", "sources"}
+
+
+@dataclass(frozen=True)
+class LatencyParams:
+    """Parameters of the roofline model for one unit kind (see devices/README.md, *Latency model*)."""
+
+    compute_efficiency: float = 0.35
+    memory_efficiency: float = 0.6
+    dispatch_us: float = 4.0
+    invoke_us: float = 0.0
+    sync_us: float = 0.0
+    link_gb_s: float | None = None  # None: the unit's bandwidth_gb_s x memory_efficiency
+    weights: str = "dram"  # "onchip": cached in the unit's memory_gb, the overflow streams every inference
+    activations: str = "dram"  # "onchip": activation traffic stays on chip (no memory term)
+    free_ops: frozenset[str] = frozenset()
+    fused_ops: frozenset[str] = frozenset()
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AcceleratorSpec:
+    """Which operators an accelerator runs, how its compiler partitions a graph, and its latency parameters."""
+
+    name: str
+    title: str
+    source: str
+    partition: str = "maximal"
+    min_partition_ops: int = 1
+    max_active_dims: int | None = None
+    notes: tuple[str, ...] = ()
+    onnx: frozenset[str] = frozenset()  # "*" means every op
+    tflite: frozenset[str] = frozenset()
+    onnx_unsupported: frozenset[str] = frozenset()
+    tflite_unsupported: frozenset[str] = frozenset()
+    latency: LatencyParams = field(default_factory=LatencyParams)
+    path: Path | None = None
+
+    def supports(self, op: str, fmt: str) -> bool:
+        """True when operator ``op`` of a ``fmt`` ("onnx"/"tflite") model is in this accelerator's list."""
+        own, other = (self.onnx, self.tflite) if fmt == "onnx" else (self.tflite, self.onnx)
+        denied = self.onnx_unsupported if fmt == "onnx" else self.tflite_unsupported
+        if op in denied:
+            return False
+        if "*" in own or op in own:
+            return True
+        if own:  # a list in this format's names is authoritative
+            return False
+        if "*" in other:
+            return True
+        mapping = _onnx_tflite()
+        if fmt == "onnx":
+            return any(t in other for t in mapping.get(op, ()))
+        return any(o in self.onnx for o, ts in mapping.items() if op in ts)
+
+    def lists_for(self, fmt: str) -> str:
+        """Which list decided support for ``fmt`` (for explanations)."""
+        own = self.onnx if fmt == "onnx" else self.tflite
+        if own:
+            return f"{self.name}'s {fmt} operator list"
+        return f"{self.name}'s {'tflite' if fmt == 'onnx' else 'onnx'} operator list (mapped by onnx-tflite.toml)"
+
+
+@functools.cache
+def _onnx_tflite() -> dict[str, tuple[str, ...]]:
+    path = catalog_dir("devices") / "emulation" / "onnx-tflite.toml"
+    data = read_toml(path)
+    table = expect(data, "map", dict, str(path))
+    return {k: tuple(v) for k, v in table.items()}
+
+
+def _names(data: Mapping[str, Any], key: str, where: str) -> frozenset[str]:
+    values = expect(data, key, list, where, required=False) or []
+    for v in values:
+        if not isinstance(v, str):
+            raise ProfileError(f"{where}: key {key!r} expected a list of operator names, got item {v!r}.")
+    return frozenset(values)
+
+
+def _positive(data: Mapping[str, Any], key: str, where: str, default: float, *, upto: float | None = None,
+              zero_ok: bool = True) -> float:
+    value = expect(data, key, (int, float), where, required=False)
+    if value is None:
+        return default
+    if value < 0 or (not zero_ok and value == 0) or (upto is not None and value > upto):
+        bound = f"in (0, {upto:g}]" if upto is not None else ("> 0" if not zero_ok else ">= 0")
+        raise ProfileError(f"{where}: key {key!r} expected a number {bound}, got {value!r}.")
+    return float(value)
+
+
+def parse_spec(data: Mapping[str, Any], where: str, path: Path | None = None) -> AcceleratorSpec:
+    """Validate one spec table; errors name ``where``, the key, what was expected and what was found."""
+    check_keys(data, _TOP, where)
+    partition = expect(data, "partition", str, where, required=False) or "maximal"
+    if partition not in PARTITION_RULES:
+        raise ProfileError(f"{where}: key 'partition' expected one of {list(PARTITION_RULES)}, got {partition!r}.")
+    ops = expect(data, "ops", dict, where)
+    check_keys(ops, _OPS, f"{where} [ops]")
+    if not (ops.get("onnx") or ops.get("tflite")):
+        raise ProfileError(f"{where} [ops]: expected an 'onnx' or 'tflite' operator list (or [\"*\"]), got neither.")
+    lat = expect(data, "latency", dict, where, required=False) or {}
+    lw = f"{where} [latency]"
+    check_keys(lat, _LATENCY, lw)
+    for key in ("weights", "activations"):
+        if lat.get(key, "dram") not in ("dram", "onchip"):
+            raise ProfileError(f"{lw}: key {key!r} expected 'dram' or 'onchip', got {lat[key]!r}.")
+    link = expect(lat, "link_gb_s", (int, float), lw, required=False)
+    if link is not None and link <= 0:
+        raise ProfileError(f"{lw}: key 'link_gb_s' expected a positive number, got {link!r}.")
+    params = LatencyParams(
+        compute_efficiency=_positive(lat, "compute_efficiency", lw, 0.35, upto=1.0, zero_ok=False),
+        memory_efficiency=_positive(lat, "memory_efficiency", lw, 0.6, upto=1.0, zero_ok=False),
+        dispatch_us=_positive(lat, "dispatch_us", lw, 4.0), invoke_us=_positive(lat, "invoke_us", lw, 0.0),
+        sync_us=_positive(lat, "sync_us", lw, 0.0), link_gb_s=None if link is None else float(link),
+        weights=lat.get("weights", "dram"), activations=lat.get("activations", "dram"),
+        free_ops=_names(lat, "free_ops", lw), fused_ops=_names(lat, "fused_ops", lw),
+        sources=dict(expect(lat, "sources", dict, lw, required=False) or {}))
+    mpo = expect(data, "min_partition_ops", int, where, required=False)
+    mad = expect(data, "max_active_dims", int, where, required=False)
+    notes = expect(data, "notes", list, where, required=False) or []
+    return AcceleratorSpec(
+        name=expect(data, "name", str, where), title=expect(data, "title", str, where),
+        source=expect(data, "source", str, where), partition=partition, min_partition_ops=max(1, mpo or 1),
+        max_active_dims=mad, notes=tuple(str(n) for n in notes),
+        onnx=_names(ops, "onnx", f"{where} [ops]"), tflite=_names(ops, "tflite", f"{where} [ops]"),
+        onnx_unsupported=_names(ops, "onnx_unsupported", f"{where} [ops]"),
+        tflite_unsupported=_names(ops, "tflite_unsupported", f"{where} [ops]"), latency=params, path=path)
+
+
+def spec_names() -> list[str]:
+    """Names of the built-in accelerator specs (``devices/emulation/*.toml``)."""
+    folder = catalog_dir("devices") / "emulation"
+    return sorted(p.stem for p in folder.glob("*.toml") if p.stem != "onnx-tflite")
+
+
+@functools.lru_cache(maxsize=64)
+def _load(path: Path, mtime: int) -> AcceleratorSpec:
+    return parse_spec(read_toml(path), str(path), path)
+
+
+def load_spec(name_or_path: str | os.PathLike[str], *, relative_to: Path | None = None) -> AcceleratorSpec:
+    """A built-in spec by name, or a spec file by path (relative paths resolve beside ``relative_to``).
+
+    >>> load_spec("edgetpu").partition
+    'prefix'
+    """
+    text = os.fspath(name_or_path)
+    if text.endswith(".toml"):
+        path = Path(text).expanduser()
+        if not path.is_absolute() and relative_to is not None:
+            path = relative_to.parent / path
+    else:
+        path = catalog_dir("devices") / "emulation" / f"{text}.toml"
+    if not path.is_file():
+        raise ProfileError(f"accelerator spec {text!r} not found ({path}); expected one of {spec_names()} "
+                           "or a path to a spec .toml (devices/README.md, section Emulation).")
+    return _load(path.resolve(), path.stat().st_mtime_ns)
+
+
+def accelerator_spec(profile: DeviceProfile, unit: str) -> AcceleratorSpec:
+    """The spec for ``profile``'s unit ``unit``: its ``emulation`` key, else by the unit's kind."""
+    u = profile.unit(unit)
+    name = u.emulation or {"cpu": "cpu", "gpu": "gpu"}.get(u.kind, "npu")
+    try:
+        return load_spec(name, relative_to=profile.path)
+    except ProfileError as exc:
+        raise ProfileError(f"device {profile.name!r} unit {unit!r}: key 'emulation': {exc}") from exc

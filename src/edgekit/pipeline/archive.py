@@ -1,0 +1,148 @@
+"""Safe unpacking of bundle archives (``.zip``): nothing is ever written outside the target folder.
+
+Refused, before anything is written: absolute member names (``/x``, ``C:\\x``, ``\\\\server``),
+names with a ``..`` component, symbolic links and other special files, more than
+``max_members`` members, a member larger than ``max_member_bytes``, a total larger than
+``max_total_bytes``, and members compressed more than ``max_ratio`` times (zip bombs).
+While copying, sizes are counted again, so a header that lies about its size is caught too.
+Unpacking goes to a temporary folder beside the target and is renamed into place.
+
+Example::
+
+    root = unpack_bundle(Path("blazeface.zip"))      # ~/.cache/edgekit/bundles/<sha256>/, unpacked once
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from edgekit.errors import BundleError
+
+__all__ = ["Limits", "safe_extract", "unpack_bundle"]
+
+
+class Limits:
+    """Size limits for unpacking; the defaults fit any edge model and stop zip bombs."""
+
+    max_members = 1000
+    max_member_bytes = 2 << 30
+    max_total_bytes = 4 << 30
+    max_ratio = 200
+
+
+def _check_name(name: str, archive: Path) -> PurePosixPath:
+    norm = name.replace("\\", "/")
+    path = PurePosixPath(norm)
+    if norm.startswith("/") or (len(norm) > 1 and norm[1] == ":") or path.is_absolute():
+        raise BundleError(f"{archive}: member {name!r} has an absolute path; expected paths relative to the bundle "
+                          "root. Refusing to unpack (it could write outside the target folder).")
+    if ".." in path.parts:
+        raise BundleError(f"{archive}: member {name!r} contains '..'; expected paths inside the bundle. Refusing to "
+                          "unpack (path traversal).")
+    if "\x00" in name:
+        raise BundleError(f"{archive}: member {name!r} contains a NUL byte; refusing to unpack.")
+    return path
+
+
+def _check_members(z: zipfile.ZipFile, archive: Path, limits: type[Limits]) -> list[zipfile.ZipInfo]:
+    infos = z.infolist()
+    if len(infos) > limits.max_members:
+        raise BundleError(f"{archive}: {len(infos)} members, expected at most {limits.max_members} in a bundle.")
+    total = 0
+    for info in infos:
+        _check_name(info.filename, archive)
+        mode = info.external_attr >> 16
+        if info.create_system == 3 and mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            kind = "a symbolic link" if stat.S_ISLNK(mode) else "a special file"
+            raise BundleError(f"{archive}: member {info.filename!r} is {kind}; bundles may hold only regular files "
+                              "and folders. Refusing to unpack.")
+        if info.file_size > limits.max_member_bytes:
+            raise BundleError(f"{archive}: member {info.filename!r} unpacks to {info.file_size} bytes, expected at "
+                              f"most {limits.max_member_bytes}.")
+        if info.compress_size and info.file_size / info.compress_size > limits.max_ratio and info.file_size > 1 << 20:
+            raise BundleError(f"{archive}: member {info.filename!r} is compressed {info.file_size // info.compress_size}"
+                              f" times (limit {limits.max_ratio}); refusing a likely zip bomb.")
+        total += info.file_size
+    if total > limits.max_total_bytes:
+        raise BundleError(f"{archive}: unpacks to {total} bytes, expected at most {limits.max_total_bytes}.")
+    return infos
+
+
+def safe_extract(archive: Path, target: Path, limits: type[Limits] = Limits) -> None:
+    """Unpack ``archive`` into the (new or empty) folder ``target``; raise BundleError on anything unsafe."""
+    try:
+        z = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise BundleError(f"{archive}: not a readable zip archive ({exc}); expected a bundle folder or a .zip "
+                          "made by `edgekit bundle create ... --output NAME.zip`.") from exc
+    root = target.resolve()
+    with z:
+        infos = _check_members(z, archive, limits)
+        written = 0
+        for info in infos:
+            dest = (root / _check_name(info.filename, archive)).resolve()
+            if dest != root and not dest.is_relative_to(root):
+                raise BundleError(f"{archive}: member {info.filename!r} resolves outside {root}; refusing to unpack.")
+            try:
+                if info.is_dir():
+                    dest.mkdir(parents=True, exist_ok=True)
+                    continue
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with z.open(info) as src, open(dest, "xb") as out:
+                    size = 0
+                    for chunk in iter(lambda: src.read(1 << 20), b""):
+                        size += len(chunk)
+                        written += len(chunk)
+                        if size > max(info.file_size, 0) or written > limits.max_total_bytes:
+                            raise BundleError(f"{archive}: member {info.filename!r} unpacks to more bytes than its "
+                                              "header says; refusing a malformed or malicious archive.")
+                        out.write(chunk)
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+                raise BundleError(f"{archive}: cannot unpack member {info.filename!r} ({exc}).") from exc
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def unpack_bundle(archive: Path, target: Path | None = None) -> Path:
+    """Unpack a bundle archive once into ``target`` (default: the cache, keyed by the archive's sha256).
+
+    Returns the folder holding ``edgekit.toml`` (the archive's root, or its single top-level folder).
+    """
+    from edgekit.pipeline.config import CONFIG_NAME
+
+    if target is None:
+        from edgekit.cache import cache_dir
+
+        target = cache_dir("bundles") / _sha256(archive)[:32]
+    if not target.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            safe_extract(archive, tmp)
+            try:
+                os.replace(tmp, target)
+            except OSError:
+                if not target.is_dir():  # another process won the race: use its copy
+                    raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    if (target / CONFIG_NAME).is_file():
+        return target
+    subdirs = [p for p in target.iterdir() if p.is_dir()]
+    if len(subdirs) == 1 and (subdirs[0] / CONFIG_NAME).is_file():
+        return subdirs[0]
+    raise BundleError(f"{archive}: no {CONFIG_NAME} at the archive's root (or in its single top-level folder); "
+                      "expected a bundle made by `edgekit bundle create`.")

@@ -1,0 +1,203 @@
+"""ONNX's own backend node tests, run through :func:`edgekit.load` against any runtime.
+
+The ``onnx==1.22.0`` wheel ships 1,765 single-operator cases under
+``onnx/backend/test/data/node/<case>/`` (``model.onnx`` + ``test_data_set_0/input_*.pb`` and
+``output_*.pb``); later wheels dropped them. A case passes when every output has the
+expected shape and dtype and matches within the case's tolerance (ONNX's defaults:
+``rtol=1e-3``, ``atol=1e-7``; ``assert_allclose`` semantics, NaN equal to NaN), exactly as
+ONNX's own backend test runner decides.
+
+Outcomes (``status``): ``passed``; ``failed`` (ran, wrong values, shape or dtype);
+``unsupported`` (the runtime refused to load or to run it); ``skipped`` (the case has
+sequence/optional graph inputs or outputs, which edgekit's numpy-array interface cannot
+express: no statement about the runtime). ``crashed`` and ``timeout`` are decided by the
+caller (``scripts/measure_op_support.py``), which runs :func:`run_batch` in a subprocess.
+
+Each non-expanded case tests one operator; an ``*_expanded`` case runs the same test through
+the operator's function body (other operators), so it is evidence about those, not the named op.
+
+Example::
+
+    cases = node_cases()
+    results = run_batch("onnxruntime", [c.name for c in cases[:10]])
+    results["test_abs"]["status"]            # 'passed'
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import functools
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import EdgekitError, UnsupportedModelError
+
+__all__ = ["ONNX_VERSION", "NodeCase", "compare_outputs", "data_dir", "node_cases", "run_batch", "run_case"]
+
+#: the onnx release whose wheel ships the node test data this project measures with
+ONNX_VERSION = "1.22.0"
+_EXPANDED = re.compile(r"_expanded(_ver\d+)?$")
+
+
+@dataclass(frozen=True)
+class NodeCase:
+    """One backend node test: its folder, the operator it tests and its tolerance."""
+
+    name: str
+    path: Path
+    op: str  # domain-qualified outside the default domain: "ai.onnx.ml:LabelEncoder"
+    expanded: bool  # runs the op's function body instead of the op
+    rtol: float = 1e-3
+    atol: float = 1e-7
+
+
+def data_dir() -> Path:
+    """``onnx/backend/test/data/node`` of the installed onnx wheel; UnsupportedModelError when absent."""
+    import onnx
+
+    folder = Path(onnx.__file__).parent / "backend" / "test" / "data" / "node"
+    if not folder.is_dir() or not any(folder.glob("*/model.onnx")):
+        raise UnsupportedModelError(
+            f"onnx {onnx.__version__} ships no backend node test data (looked in {folder}); the cases are in the "
+            f"onnx=={ONNX_VERSION} wheel. Install it: `pip install onnx=={ONNX_VERSION}` (the `test` extra pins it)."
+        )
+    return folder
+
+
+def _op_of(model_path: Path) -> str:
+    import onnx
+
+    node = onnx.load(str(model_path), load_external_data=False).graph.node[0]
+    return f"{node.domain}:{node.op_type}" if node.domain not in ("", "ai.onnx") else node.op_type
+
+
+@functools.cache
+def node_cases(folder: Path | None = None) -> tuple[NodeCase, ...]:
+    """Every case in ``folder`` (default :func:`data_dir`), sorted by name, with its tested operator."""
+    folder = folder or data_dir()
+    dirs = sorted(p.parent for p in folder.glob("*/model.onnx"))
+    ops = {d.name: _op_of(d / "model.onnx") for d in dirs if not _EXPANDED.search(d.name)}
+    cases = []
+    for d in dirs:
+        base = _EXPANDED.sub("", d.name)
+        tol: dict[str, float] = {}
+        if (d / "data.json").is_file():
+            tol = {k: v for k, v in json.loads((d / "data.json").read_text()).items() if k in ("rtol", "atol")}
+        op = ops.get(base) or _op_of(d / "model.onnx")
+        cases.append(NodeCase(d.name, d, op, base != d.name, **tol))
+    return tuple(cases)
+
+
+def _load_tensors(folder: Path, prefix: str) -> list[np.ndarray]:
+    import onnx
+    from onnx import numpy_helper
+
+    files = sorted(folder.glob(f"{prefix}_*.pb"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    return [numpy_helper.to_array(onnx.load_tensor(str(p))) for p in files]
+
+
+def compare_outputs(got: Sequence[np.ndarray], expected: Sequence[np.ndarray], names: Sequence[str],
+                    rtol: float, atol: float) -> str | None:
+    """None when ``got`` matches ``expected`` as ONNX's backend runner requires, else why not."""
+    if len(got) != len(expected):
+        return f"{len(got)} outputs, expected {len(expected)}"
+    for name, g, e in zip(names, got, expected):
+        g = np.asarray(g)
+        if g.shape != e.shape:
+            return f"output {name!r} has shape {g.shape}, expected {e.shape}"
+        if e.dtype == object:
+            if not np.array_equal(g, e):
+                return f"output {name!r}: strings differ"
+            continue
+        if g.dtype != e.dtype:
+            return f"output {name!r} has dtype {g.dtype}, expected {e.dtype}"
+        try:
+            gf, ef = g.astype(np.float64), e.astype(np.float64)
+        except (TypeError, ValueError):
+            if not np.array_equal(g, e):
+                return f"output {name!r}: values differ"
+            continue
+        both_nan = np.isnan(gf) & np.isnan(ef)
+        close = np.isclose(gf, ef, rtol=rtol, atol=atol) | both_nan | (gf == ef)
+        if not close.all():
+            with np.errstate(invalid="ignore"):
+                diff = np.abs(gf - ef)[~close]
+            return (f"output {name!r}: {int((~close).sum())} of {e.size} elements off, max |diff| "
+                    f"{float(np.nanmax(diff)) if np.isfinite(diff).any() else float('nan'):.3g} "
+                    f"(rtol {rtol:g}, atol {atol:g})")
+    return None
+
+
+def _short(exc: BaseException, case_dir: Path) -> str:
+    text = " ".join(str(exc).split())
+    text = text.replace(str(case_dir), "<case>").replace(str(case_dir.parent), "<node>")
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+def run_case(runtime: str, case_dir: str | Path, rtol: float = 1e-3, atol: float = 1e-7,
+             options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run one case on ``runtime`` (one thread, fp32); ``{"status", "reason", "seconds"}``."""
+    import onnx
+
+    import edgekit
+
+    case_dir = Path(case_dir)
+    t0 = time.perf_counter()
+    graph = onnx.load(str(case_dir / "model.onnx"), load_external_data=False).graph
+    inits = {i.name for i in graph.initializer}
+    io = [vi for vi in graph.input if vi.name not in inits] + list(graph.output)
+    if any(vi.type.WhichOneof("value") != "tensor_type" for vi in io):
+        return {"status": "skipped", "reason": "sequence/optional graph input or output: edgekit passes numpy "
+                "arrays only", "seconds": 0.0}
+    data = case_dir / "test_data_set_0"
+    try:
+        inputs = _load_tensors(data, "input")
+        expected = _load_tensors(data, "output")
+    except Exception as exc:  # noqa: BLE001 - a dtype numpy cannot hold is not the runtime's fault
+        return {"status": "skipped", "reason": f"test data not representable in numpy ({_short(exc, case_dir)})",
+                "seconds": 0.0}
+    feeds = {graph.input[i].name: x for i, x in enumerate(inputs)}
+    stage = "load"
+    try:
+        with edgekit.load(case_dir / "model.onnx", runtime=runtime, threads=1, precision="fp32",
+                          **(options or {})) as model:
+            stage = "run"
+            out = model.run(feeds)
+    except (EdgekitError, Exception) as exc:  # noqa: BLE001 - every refusal is data here
+        return {"status": "unsupported", "reason": f"{stage}: {_short(exc, case_dir)}",
+                "seconds": time.perf_counter() - t0}
+    why = compare_outputs(list(out.values()), expected, [o.name for o in graph.output], rtol, atol)
+    return {"status": "failed" if why else "passed", "reason": why or "", "seconds": time.perf_counter() - t0}
+
+
+def run_batch(runtime: str, cases: Sequence[str], *, timeout: float = 60.0, folder: str | None = None,
+              options: dict[str, Any] | None = None,
+              report: Callable[[Any], None] | None = None) -> dict[str, dict[str, Any]]:
+    """Run ``cases`` (names) in this process; ``report`` gets ``{"start": name}`` and ``{"done": name, ...}``.
+
+    Meant for :func:`edgekit.profiling.isolate.run_isolated`: a case that runs past ``timeout``
+    seconds ends the process (``faulthandler``'s watchdog works even inside native code), so
+    the caller can attribute a hang, like a crash, to the case in flight.
+    """
+    index = {c.name: c for c in node_cases(Path(folder) if folder else None)}
+    results: dict[str, dict[str, Any]] = {}
+    for name in cases:
+        case = index[name]
+        if report:
+            report({"start": name})
+        faulthandler.dump_traceback_later(timeout, exit=True)
+        try:
+            res = run_case(runtime, case.path, case.rtol, case.atol, options)
+        finally:
+            faulthandler.cancel_dump_traceback_later()
+        results[name] = res
+        if report:
+            report({"done": name, **res})
+    return results
