@@ -160,7 +160,7 @@ def test_verifier_rejects_broken_files(models: Path, tmp_path: Path) -> None:
         _load_corrupt(bad, rng.bytes(4) + b"TFL3" + rng.bytes(int(rng.integers(0, 4000))))
 
 
-def test_verifier_checks_indices(tmp_path: Path) -> None:
+def test_verifier_checks_indices_and_semantics(tmp_path: Path) -> None:
     tensors = [TensorDef("a", [1, 4]), TensorDef("w", [1, 4], data=np.ones((1, 4), np.float32)),
                TensorDef("s", [1, 4])]
     ok = write_model(tensors, [OpDef("ADD", [0, 1], [2])], [0], [2], tmp_path / "ok.tflite")
@@ -178,8 +178,8 @@ def test_verifier_checks_indices(tmp_path: Path) -> None:
         with pytest.raises(tflite_schema.SchemaViolation, match=expected):
             tflite_schema.verify(path.read_bytes())
     # semantic rules found by fuzzing: each of these crashed or exhausted memory in LiteRT 2.3
-    pads = [TensorDef("x", [1, 4, 4, 2]), TensorDef("p", [4, 2], "int32", data=np.array([[0, 0], [1, 1], [1, 1], [0, 0]])),
-            TensorDef("y", [1, 6, 6, 2])]
+    paddings = np.array([[0, 0], [1, 1], [1, 1], [0, 0]])
+    pads = [TensorDef("x", [1, 4, 4, 2]), TensorDef("p", [4, 2], "int32", data=paddings), TensorDef("y", [1, 6, 6, 2])]
     write_model(pads, [OpDef("PAD", [0, 1], [2])], [0], [2], tmp_path / "pad.tflite")
     tflite_schema.verify((tmp_path / "pad.tflite").read_bytes())
     pads[1].data = np.array([[65536, 0], [1, 1], [1, 1], [0, 0]])
@@ -188,13 +188,48 @@ def test_verifier_checks_indices(tmp_path: Path) -> None:
         tflite_schema.verify(path.read_bytes())
     deq = [TensorDef("w", [2, 3], "float16", data=np.ones((2, 3), np.float16)), TensorDef("wf", [2, 30]),
            TensorDef("x", [2, 3]), TensorDef("y", [2, 3])]
-    path = write_model(deq, [OpDef("DEQUANTIZE", [0], [1]), OpDef("ADD", [2, 1], [3])], [2], [3], tmp_path / "dq.tflite")
+    ops = [OpDef("DEQUANTIZE", [0], [1]), OpDef("ADD", [2, 1], [3])]
+    path = write_model(deq, ops, [2], [3], tmp_path / "dq.tflite")
     with pytest.raises(tflite_schema.SchemaViolation, match=r"DEQUANTIZE\): output shape \[2, 30\] differs"):
         tflite_schema.verify(path.read_bytes())
     big = [TensorDef("a", [1 << 20, 1 << 20]), TensorDef("s", [1 << 20, 1 << 20])]
     path = write_model(big, [OpDef("ADD", [0, 0], [1])], [0], [1], tmp_path / "big.tflite")
     with pytest.raises(tflite_schema.SchemaViolation, match="GiB"):
         tflite_schema.verify(path.read_bytes(), memory_limit=1 << 30)
+
+
+def test_verifier_bounds_work_on_aliased_tables() -> None:
+    """A crafted file whose vectors point at the same tables over and over is rejected fast, not walked."""
+    import time
+
+    import flatbuffers
+    import tflite as tfl
+
+    b = flatbuffers.Builder(1024)
+    tfl.TensorStart(b)
+    tensor = tfl.TensorEnd(b)
+
+    def same(offset: int, n: int) -> int:
+        b.StartVector(4, n, 4)
+        for _ in range(n):
+            b.PrependUOffsetTRelative(offset)
+        return b.EndVector()
+
+    tensors = same(tensor, 2000)
+    tfl.SubGraphStart(b)
+    tfl.SubGraphAddTensors(b, tensors)
+    subgraphs = same(tfl.SubGraphEnd(b), 2000)  # 4 million tensor visits in a 16 kB file
+    tfl.BufferStart(b)
+    buffers = same(tfl.BufferEnd(b), 1)
+    tfl.ModelStart(b)
+    tfl.ModelAddVersion(b, 3)
+    tfl.ModelAddSubgraphs(b, subgraphs)
+    tfl.ModelAddBuffers(b, buffers)
+    b.Finish(tfl.ModelEnd(b), file_identifier=b"TFL3")
+    start = time.perf_counter()
+    with pytest.raises(tflite_schema.SchemaViolation, match="same data over and over"):
+        tflite_schema.verify(bytes(b.Output()))
+    assert time.perf_counter() - start < 1
 
 
 _WORKER = """

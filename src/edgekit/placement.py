@@ -175,12 +175,13 @@ def _unavailable(profile: DeviceProfile, trail: list[Rejection], rest: list[str]
 
 def place_on_device(model: ModelFile, device: Any, *, runtime: str | None = None, accelerator: str | None = None,
                     threads: int | None = None, precision: str | None = None, strict: bool = False,
-                    options: Mapping[str, Any] | None = None) -> Predictor:
+                    options: Mapping[str, Any] | None = None, emulate: bool = False) -> Predictor:
     """Open ``model`` on the first target of ``device`` (name, .toml path, profile or ``"auto"``) that works.
 
     Targets are tried in order; ``runtime=``/``accelerator=`` keep only matching ones. Each
     rejected target is a :class:`Rejection` in ``Placement.trail``; a fallback logs a warning on
     the ``edgekit`` logger; ``strict=True`` raises DeviceUnavailableError instead of falling back.
+    ``emulate=True`` emulates the device's accelerator on this CPU instead (:mod:`edgekit.runtimes.emulated`).
     ``edgekit.load(..., device=...)`` calls this.
 
     >>> m = place_on_device(open_model("face.tflite"), "coral-edgetpu")   # doctest: +SKIP
@@ -188,6 +189,11 @@ def place_on_device(model: ModelFile, device: Any, *, runtime: str | None = None
     chosen: litert 2.3.0 on cpu, fp32, threads=4 [device coral-edgetpu]  (target #2 litert/cpu fp32 on cpu (threads=4))
     rejected #1 litert/edgetpu int8 on edgetpu: accelerator 'edgetpu' is not present (...); target computes int8 only ...
     """
+    if emulate:  # the device's accelerator emulated on this CPU (edgekit.runtimes.emulated)
+        from edgekit.runtimes.emulated import place_emulated
+
+        return place_emulated(model, device, accelerator=accelerator, threads=threads, precision=precision,
+                              strict=strict, options=dict(options or {}))
     from edgekit.devices import detect, get_profile
     from edgekit.models.precision import model_precision
     from edgekit.predictor import Predictor

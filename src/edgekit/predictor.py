@@ -92,6 +92,19 @@ class Predictor:
 
     __call__ = run
 
+    def estimate(self) -> Any:
+        """Predicted latency on the real device (emulated placements only): total, per partition, per op.
+
+        >>> edgekit.load("det.onnx", device="coral-edgetpu", emulate=True, calibration=xs).estimate().total_ms  # doctest: +SKIP
+        """
+        estimate = getattr(self._session, "estimate", None)
+        if not self._placement.emulated or estimate is None:
+            raise InvalidOptionError(
+                f"estimate() predicts device latency for emulated placements only, and {self._model.path.name} runs "
+                f"on {self._placement}. Load it with emulate=True and a device, e.g. edgekit.load(path, "
+                "device='coral-edgetpu', emulate=True), or measure this host with `edgekit profile`.")
+        return estimate()
+
     def close(self) -> None:
         """Release the runtime's resources; further runs raise."""
         if not self._closed:
@@ -119,6 +132,7 @@ def load(
     threads: int | None = None,
     precision: str | None = None,
     strict: bool = False,
+    emulate: bool = False,
     **options: Any,
 ) -> Predictor:
     """Load ``model`` into a runtime and return a :class:`Predictor`.
@@ -127,17 +141,20 @@ def load(
     installed runtime that reads the format is used. ``device``: a profile name, a path to a
     profile ``.toml``, or ``"auto"``; its targets choose runtime, accelerator and precision.
     ``threads`` defaults to the number of cores. Remaining keyword ``options`` go to the runtime.
+    ``emulate=True`` (or ``runtime="emulated"``) runs the model as ``device``'s accelerator would, on this
+    CPU (see :mod:`edgekit.runtimes.emulated`); ``Predictor.estimate()`` then predicts device latency.
 
     >>> m = load("model.tflite", runtime="openvino", precision="fp32")   # doctest: +SKIP
     """
     mf = open_model(model)
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise InvalidOptionError(f"threads must be a positive integer, got {threads!r}.")
-    if device is not None:
+    if device is not None or emulate or runtime == "emulated":
         from edgekit.placement import place_on_device
 
         return place_on_device(mf, device, runtime=runtime, accelerator=accelerator, threads=threads,
-                               precision=precision, strict=strict, options=options)
+                               precision=precision, strict=strict, options=options,
+                               emulate=emulate or runtime == "emulated")
     rt = choose_runtime(mf, runtime)
     rt.check_options(options)
     session = rt.open(mf, accelerator=accelerator, threads=threads or os.cpu_count() or 1,

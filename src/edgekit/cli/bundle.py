@@ -30,13 +30,23 @@ def bundle() -> None:
 @click.option("--output", "-o", required=True, type=click.Path(), help="Bundle folder to write, or NAME.zip.")
 @click.option("--labels", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Text file with one label per line, copied into the bundle.")
+@click.option("--size", default=None, help="Model input WIDTHxHEIGHT, for a model whose input size is dynamic.")
 @click.option("--runtime", "-r", default=None, help="Runtime used to read the model and check the bundle.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle at --output.")
-def create(model: str, preset: str, output: str, labels: str | None, runtime: str | None, force: bool) -> None:
+def create(model: str, preset: str, output: str, labels: str | None, size: str | None, runtime: str | None,
+           force: bool) -> None:
     """Wrap MODEL with a preset into a bundle; the bundle is loaded once to check it fits the model."""
     from edgekit.pipeline.create import create_bundle
 
-    path = create_bundle(model, preset, output, labels=labels, runtime=runtime, force=force)
+    wh = None
+    if size is not None:
+        try:
+            w, h = (int(v) for v in size.lower().split("x"))
+            wh = (w, h)
+        except ValueError:
+            raise click.BadParameter(f"expected WIDTHxHEIGHT such as 192x48, got {size!r}.",
+                                     param_hint="--size") from None
+    path = create_bundle(model, preset, output, labels=labels, size=wh, runtime=runtime, force=force)
     click.echo(f"wrote {path} (preset {preset}); try: edgekit run {path} --input photo.jpg --output annotated.jpg")
 
 

@@ -160,11 +160,14 @@ def _render(report: Any, fmt: str, output: str | None) -> None:
 @click.option("--no-op-profile", is_flag=True, help="Skip the per-operator profile.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @click.option("--schema", is_flag=True, help="Print the JSON Schema of the report and exit.")
+@click.option("--emulate", is_flag=True, help="With --device: also print the device latency predicted by the "
+              "emulated backend's latency model beside the latency measured on this host.")
 def profile(model: str | None, device: str | None, runtimes: tuple[str, ...], threads: int | None,
             precision: tuple[str, ...], duration: float, ci_tol: str, warmup: int, inputs: tuple[str, ...],
             shapes: tuple[str, ...], seed: int, fmt: str,
             output: str | None, baseline: str | None, tolerance: str, timeout: float, reference: str | None,
-            atol: float | None, rtol: float | None, no_op_profile: bool, quiet: bool, schema: bool) -> None:
+            atol: float | None, rtol: float | None, no_op_profile: bool, quiet: bool, schema: bool,
+            emulate: bool = False) -> None:
     """Measure MODEL (default: the bundled sample CNN, ONNX and TFLite) on every runtime, each in its own process.
 
     Reports load time, cold first inference, warm latency (min/p50/p90/p99/max/mean/std), throughput, memory,
@@ -194,6 +197,13 @@ def profile(model: str | None, device: str | None, runtimes: tuple[str, ...], th
             atol=ATOL if atol is None else atol, rtol=RTOL if rtol is None else rtol, rule=rule, on_event=progress,
         )
     _render(report, fmt, output)
+    if emulate:  # predicted device latency (edgekit.emulation) beside the measured host latency
+        if not device or not model:
+            raise click.UsageError("--emulate needs a MODEL and --device (the profile whose latency is predicted).")
+        from edgekit.emulation.summary import predicted_vs_measured
+
+        click.echo("\n".join(predicted_vs_measured(model, device, report, parse_shapes(shapes))),
+                   err=fmt != "table" and not output)
     code = 130 if report.partial else 0
     if base is not None:
         from rich.console import Console

@@ -86,15 +86,19 @@ class Emulation:
         real = [n for n in g.nodes if n.op != "Constant"]
         if self.on_cpu_unit:
             return [f"all {len(real)} ops run on {self.unit.name} ({self.unit.title}): the target is the CPU"]
+        free = self.spec.latency.free_ops
         acc = [n for n in real if plan.on_accelerator[n.index]]
         parts = [p for p in plan.partitions if p.on_accelerator]
-        types = ", ".join(f"{t} x{c}" for t, c in Counter(n.op for n in acc).most_common())
-        lines = [f"{len(acc)} of {len(real)} ops run on {self.unit.name} ({self.spec.title}) in {len(parts)} "
-                 f"partition(s) [{self.spec.partition} partitioning]" + (f": {types}" if types else "")]
+        types = ", ".join(f"{t} x{c}" for t, c in Counter(n.op for n in acc if n.op not in free).most_common())
+        folded = sum(1 for n in acc if n.op in free)
+        lines = [f"{len(acc) - folded} of {sum(1 for n in real if n.op not in free)} ops run on {self.unit.name} "
+                 f"({self.spec.title}) in {len(parts)} partition(s) [{self.spec.partition} partitioning]"
+                 + (f": {types}" if types else "") + (f" (+{folded} folded: Q/DQ, reshapes)" if folded else "")]
         for p in parts:
-            names = [g.nodes[i].name for i in p.nodes if g.nodes[i].op != "Constant"]
+            names = [g.nodes[i].name for i in p.nodes if g.nodes[i].op != "Constant" and g.nodes[i].op not in free]
+            names = names or [g.nodes[i].name for i in p.nodes]
             lines.append(f"{self.unit.name} partition {p.index}: {len(names)} ops, {names[0]!r} .. {names[-1]!r}")
-        falls = [(n, r) for n, r in plan.unsupported() if n.op != "Constant"]
+        falls = [(n, r) for n, r in plan.unsupported() if n.op != "Constant" and n.op not in free]
         for n, reason in falls[:limit]:
             lines.append(f"falls back to CPU: {n.name!r} ({n.op}): {reason}")
         if len(falls) > limit:
@@ -129,6 +133,8 @@ def _choose(profile: DeviceProfile, mprec: str, accelerator: str | None, unit: s
     if accelerator is None and unit is None:
         offload = [t for t in targets if profile.unit(t.unit).kind != "cpu"]
         targets = offload or targets
+    if precision is not None:  # precision= picks among targets that differ only by it (QNN int8 / fp16)
+        targets = [t for t in targets if t.precision == precision] or targets
     trail: list[tuple[str, str]] = []
     for t in targets:
         reason = _precision_reason(t, profile.unit(t.unit), mprec, precision, quantize)
@@ -204,9 +210,15 @@ def prepare(model: ModelFile, device: Any = None, *, accelerator: str | None = N
     if model.format not in ("onnx", "tflite"):
         raise UnsupportedModelError(f"the emulated runtime runs ONNX and TFLite models, not {model.format} "
                                     f"({model.path.name}). Convert it first (`edgekit convert`).")
-    profile = get_profile(device if device is not None else DEFAULT_DEVICE)
+    if isinstance(device, str) and device == "auto":
+        from edgekit.devices import detect
+
+        profile = detect().profile
+    else:
+        profile = get_profile(device if device is not None else DEFAULT_DEVICE)
     mprec = model_precision(model)
     quantize = calibration is not None and mprec != "int8"
+    ignored_calibration = calibration is not None and not quantize
     if quantize and model.format != "onnx":
         raise UnsupportedModelError(f"calibration= quantizes ONNX models only; {model.path.name} is TFLite. Quantize "
                                     "it with the TFLite converter (full-integer quantization) and load the int8 model.")
@@ -221,6 +233,8 @@ def prepare(model: ModelFile, device: Any = None, *, accelerator: str | None = N
     if acc_prec == "int8" and mprec != "int8" and not quantize:
         acc_prec = next((p for p in t_unit.precisions if p != "int8"), "fp32")
     notes: list[str] = []
+    if ignored_calibration:
+        notes.append("calibration= was ignored: the model is already int8-quantized")
     shapes = {k: tuple(int(d) for d in v) for k, v in (input_shapes or {}).items()} or None
     if model.format == "onnx":
         emu = _prepare_onnx(model, profile, target, t_unit, spec, acc_prec, shapes, calibration, notes)
@@ -324,11 +338,9 @@ def _memory_note(emu: Emulation) -> None:
     weights = emu.graph.weight_bytes()
     if emu.precision in ("fp16", "bf16"):
         weights //= 2
-    elif emu.precision == "int8" and emu.graph.fmt == "onnx":
-        weights = sum(t.elements for t in emu.graph.tensors.values() if t.const and t.dtype is not None
-                      and t.dtype.itemsize <= 1) + sum(t.nbytes for t in emu.graph.tensors.values()
-                                                         if t.const and t.dtype is not None and t.dtype.itemsize > 1
-                                                         and t.dtype.kind == "i")
+    elif emu.precision == "int8":  # integer weights and biases; float scales are negligible
+        weights = sum(t.nbytes for t in emu.graph.tensors.values() if t.const and t.dtype is not None
+                      and t.dtype.kind in "iu")
     mem = emu.unit.memory_gb
     size = f"model parameters {weights / 1e6:.2f} MB ({emu.precision})"
     if mem:

@@ -81,19 +81,26 @@ class Graph:
     producer: dict[str, int] = field(default_factory=dict)
     consumers: dict[str, list[int]] = field(default_factory=dict)
 
+    static: set[str] = field(default_factory=set)  # constants and what is computed from constants only
+
     def __post_init__(self) -> None:
+        self.static = {name for name, t in self.tensors.items() if t.const}
         for n in self.nodes:
             for t in n.outputs:
                 self.producer[t] = n.index
             for t in n.inputs:
                 if t:
                     self.consumers.setdefault(t, []).append(n.index)
+            ins = [t for t in n.inputs if t]
+            if ins and all(t in self.static for t in ins):  # e.g. DequantizeLinear of int8 weights
+                self.static.update(n.outputs)
 
     def tensor(self, name: str) -> Tensor:
         return self.tensors.get(name) or Tensor(name, None, None)
 
     def is_const(self, name: str) -> bool:
-        return self.tensor(name).const
+        """True for weights: constants, and tensors computed from constants only (dequantized weights)."""
+        return name in self.static
 
     def weight_bytes(self) -> int:
         """Bytes of every constant tensor (the model's parameters)."""
@@ -201,8 +208,8 @@ def is_quantized(g: Graph, n: Node) -> bool:
     return True
 
 
-def _active_dims(shape: tuple[int, ...] | None) -> int:
-    return sum(1 for d in shape or () if d > 1)
+def _outer_dims_used(shape: tuple[int, ...] | None, inner: int) -> bool:
+    return any(d > 1 for d in (shape or ())[:-inner])
 
 
 def support(g: Graph, n: Node, spec: AcceleratorSpec, *, int8_only: bool) -> str | None:
@@ -217,9 +224,9 @@ def support(g: Graph, n: Node, spec: AcceleratorSpec, *, int8_only: bool) -> str
         return f"{n.op} computes in float here (not quantized) and the accelerator computes int8 only"
     if spec.max_active_dims is not None:
         for t in (*n.inputs, *n.outputs):
-            if t and not g.is_const(t) and _active_dims(g.tensor(t).shape) > spec.max_active_dims:
-                return (f"tensor {t!r} {g.tensor(t).shape} has more than {spec.max_active_dims} dimensions "
-                        f"larger than 1 ({spec.name} limit)")
+            if t and not g.is_const(t) and _outer_dims_used(g.tensor(t).shape, spec.max_active_dims):
+                return (f"tensor {t!r} {g.tensor(t).shape} has a dimension larger than 1 outside its "
+                        f"{spec.max_active_dims} innermost ones ({spec.name} limit)")
     return None
 
 

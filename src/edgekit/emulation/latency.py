@@ -7,11 +7,12 @@ For each operator on unit *u* computing in precision *p* (``devices/README.md``,
 
 FLOPs come from :mod:`edgekit.models.flops`; bytes are the op's activation inputs and outputs plus
 its weights, at *p*'s element size (int8: 1, fp16/bf16: 2, fp32: 4); an ``onchip`` unit leaves
-out what stays on chip. Ops the compiler folds (``free_ops``) cost nothing; an activation
+out what stays on chip (activations: up to ``onchip_mb`` per op). Ops the compiler folds (``free_ops``) cost nothing; an activation
 fused into the op that feeds it (``fused_ops``) costs its compute only. Each accelerator
 partition adds ``invoke_us``; every tensor crossing a CPU<->accelerator boundary adds
 ``bytes / link_gb_s + sync_us``; weights that do not fit an ``onchip`` unit's memory stream over
-the link on every inference. CPU partitions use the profile's CPU unit and the ``cpu`` spec.
+the link on every inference, overlapped with compute (a partition takes ``max(compute, streaming)``
+plus its fixed and transfer costs). CPU partitions use the profile's CPU unit and the ``cpu`` spec.
 
 Example::
 
@@ -68,7 +69,8 @@ class PartitionEstimate:
 
     @property
     def time_s(self) -> float:
-        return self.compute_s + self.invoke_s + self.transfer_s + self.weight_stream_s
+        """Weight streaming overlaps compute (the parameter DMA is double-buffered); the rest adds up."""
+        return max(self.compute_s, self.weight_stream_s) + self.invoke_s + self.transfer_s
 
 
 @dataclass(frozen=True)
@@ -156,16 +158,17 @@ def estimate_plan(plan: Plan, flops: Sequence[int | None], target_unit: Unit, cp
         act = sum(g.tensor(t).elements * _elem(g, t, prec) for t in (*node.inputs, *node.outputs)
                   if t and not g.is_const(t))
         wts = sum(g.tensor(t).elements * _elem(g, t, prec) for t in node.inputs if t and g.is_const(t))
-        if on_acc and not same_unit:
-            weights_on_acc += wts
         if node.op in params.free_ops or node.op == "Constant":
             t_op, bound = 0.0, "free"
         else:
+            if on_acc and not same_unit:
+                weights_on_acc += wts
             t_compute = f / (unit.peak_gops[prec] * 1e9 * params.compute_efficiency)
             if _fused(g, plan, node, params):
                 t_op, bound = t_compute, "fused"
             else:
-                moved = (act if params.activations == "dram" else 0) + (wts if params.weights == "dram" else 0)
+                spills = params.activations == "dram" or act > params.onchip_mb * 1e6
+                moved = (act if spills else 0) + (wts if params.weights == "dram" else 0)
                 t_mem = moved / (unit.bandwidth_gb_s * 1e9 * params.memory_efficiency)
                 t_op = max(t_compute, t_mem) + params.dispatch_us * 1e-6
                 bound = "dispatch" if params.dispatch_us * 1e-6 > max(t_compute, t_mem) else (
@@ -225,4 +228,4 @@ def _params(spec: AcceleratorSpec) -> dict[str, object]:
     return {"spec": spec.name, "compute_efficiency": lat.compute_efficiency,
             "memory_efficiency": lat.memory_efficiency, "dispatch_us": lat.dispatch_us, "invoke_us": lat.invoke_us,
             "sync_us": lat.sync_us, "link_gb_s": lat.link_gb_s, "weights": lat.weights,
-            "activations": lat.activations}
+            "activations": lat.activations, "onchip_mb": lat.onchip_mb}

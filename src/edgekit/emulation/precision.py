@@ -93,7 +93,7 @@ def round_through(model: Any, nodes: set[str], precision: str) -> Any:
     for n in g.node:
         for t in n.input:
             consumers.setdefault(t, []).append(n)
-    on = [n for n in g.node if n.name in nodes]
+    on = [n for i, n in enumerate(g.node) if (n.name or f"{n.op_type}_{i}") in nodes]  # names as graph.py gives them
     new_nodes: dict[int, list[Any]] = {}  # insert after node position
     head: list[Any] = []
     rounded_inits: dict[str, str] = {}

@@ -33,7 +33,7 @@ PARTITION_RULES = ("maximal", "prefix")
 _TOP = {"name", "title", "source", "partition", "min_partition_ops", "max_active_dims", "notes", "ops", "latency"}
 _OPS = {"onnx", "tflite", "onnx_unsupported", "tflite_unsupported"}
 _LATENCY = {"compute_efficiency", "memory_efficiency", "dispatch_us", "invoke_us", "sync_us", "link_gb_s",
-            "weights", "activations", "free_ops", "fused_ops", "sources"}
+            "weights", "activations", "onchip_mb", "free_ops", "fused_ops", "sources"}
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,8 @@ class LatencyParams:
     sync_us: float = 0.0
     link_gb_s: float | None = None  # None: the unit's bandwidth_gb_s x memory_efficiency
     weights: str = "dram"  # "onchip": cached in the unit's memory_gb, the overflow streams every inference
-    activations: str = "dram"  # "onchip": activation traffic stays on chip (no memory term)
+    activations: str = "dram"  # "onchip": an op's activations stay on chip when they fit in onchip_mb
+    onchip_mb: float = float("inf")
     free_ops: frozenset[str] = frozenset()
     fused_ops: frozenset[str] = frozenset()
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -148,6 +149,7 @@ def parse_spec(data: Mapping[str, Any], where: str, path: Path | None = None) ->
         dispatch_us=_positive(lat, "dispatch_us", lw, 4.0), invoke_us=_positive(lat, "invoke_us", lw, 0.0),
         sync_us=_positive(lat, "sync_us", lw, 0.0), link_gb_s=None if link is None else float(link),
         weights=lat.get("weights", "dram"), activations=lat.get("activations", "dram"),
+        onchip_mb=_positive(lat, "onchip_mb", lw, float("inf"), zero_ok=False),
         free_ops=_names(lat, "free_ops", lw), fused_ops=_names(lat, "fused_ops", lw),
         sources=dict(expect(lat, "sources", dict, lw, required=False) or {}))
     mpo = expect(data, "min_partition_ops", int, where, required=False)

@@ -239,7 +239,8 @@ def _ir(mf: ModelFile) -> ModelSummary:
         dtype = np.dtype(_IR_TYPES.get(data.get("element_type", "f32") if data is not None else "f32", "float32"))
         if lay.get("type") == "Parameter":
             port = lay.find("output/port")
-            name = (port.get("names") or lay.get("name", "")).split(",")[0].strip() if port is not None else lay.get("name", "")
+            name = (port.get("names") if port is not None else None) or lay.get("name", "")
+            name = name.split(",")[0].strip()
             ins.append(TensorSpec(name, _ir_dims(port) if port is not None else (), dtype))
         elif lay.get("type") == "Result":
             port = lay.find("input/port")
@@ -248,7 +249,8 @@ def _ir(mf: ModelFile) -> ModelSummary:
             prec = (port.get("precision") or "FP32").lower() if port is not None else "fp32"
             dt = {"fp32": "float32", "fp16": "float16", "i64": "int64", "i32": "int32", "u8": "uint8",
                   "i8": "int8", "boolean": "bool"}.get(prec, "float32")
-            outs.append(TensorSpec(name.split(",")[0].strip(), _ir_dims(port) if port is not None else (), np.dtype(dt)))
+            dims = _ir_dims(port) if port is not None else ()
+            outs.append(TensorSpec(name.split(",")[0].strip(), dims, np.dtype(dt)))
     rt = root.find("rt_info/Runtime_version")
     producer = f"OpenVINO {rt.get('value')}" if rt is not None else ""
     return _base(mf, f"OpenVINO IR v{root.get('version', '?')}", types, params, inputs=ins, outputs=outs,

@@ -8,7 +8,8 @@ than its constant input, which XNNPACK unpacks past the end).
 :func:`verify` walks the whole model with the bounds-checked
 :class:`~edgekit.models.flatbuffer.Reader` (the generated ``tflite`` accessors check nothing),
 checking every table, vector and string the interpreter reads, every index (tensors,
-buffers, operator codes, subgraphs), every constant's size, and those semantic rules. It
+buffers, operator codes, subgraphs), every constant's size, and those semantic rules
+(:mod:`edgekit.models.tflite_rules`). It
 takes time linear in the file size, never loops per weight byte, and raises
 :class:`SchemaViolation` with a precise message on the first problem.
 
@@ -27,6 +28,7 @@ import math
 import struct
 from dataclasses import dataclass, field
 
+from edgekit.models import tflite_rules
 from edgekit.models.flatbuffer import Reader, Table
 
 __all__ = ["ModelInfo", "OperatorInfo", "SchemaViolation", "SubgraphInfo", "TensorInfo", "builtin_name",
@@ -44,9 +46,6 @@ TENSOR_TYPES = {
     21: ("float8_e4m3fn", 1), 22: ("float8_e5m2", 1),
 }
 CUSTOM = 32
-#: elementwise operators whose output has the shape of their first input
-_SHAPE_PRESERVING = frozenset({"DEQUANTIZE", "QUANTIZE", "CAST"})
-_SHAPE_FROM_CONSTANT = frozenset({"PAD", "PADV2", "MIRROR_PAD", "TILE", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"})
 # Vectors and strings inside builtin options tables: union value -> [(slot, element size; 0 = string)].
 _OPTION_VECTORS = {115: [(0, 4)], 3: [(1, 4), (2, 4)], 17: [(0, 4)], 30: [(0, 4)], 111: [(0, 0), (1, 0)]}
 _OPTION2_VECTORS = {
@@ -140,6 +139,11 @@ def builtin_name(code: int) -> str | None:
     return None
 
 
+def _fail(problem: str | None) -> None:
+    if problem:
+        raise SchemaViolation(problem)
+
+
 def _check_indices(values: tuple[int, ...] | None, limit: int, what: str, optional: bool = False) -> tuple[int, ...]:
     values = values or ()
     low = -1 if optional else 0
@@ -147,59 +151,6 @@ def _check_indices(values: tuple[int, ...] | None, limit: int, what: str, option
         bad = next(v for v in values if v < low or v >= limit)
         raise SchemaViolation(f"{what} refers to tensor {bad}; valid: 0..{limit - 1}" + (" or -1" if optional else ""))
     return values
-
-
-def _check_writable(tensors: list[TensorInfo], indices: tuple[int, ...], what: str) -> None:
-    """Inputs and operator outputs are written at run time: a constant there is read-only memory."""
-    for i in indices:
-        if i >= 0 and tensors[i].nbytes:
-            raise SchemaViolation(f"{what} is tensor {i} ({tensors[i].name!r}), a constant with data in buffer "
-                                  f"{tensors[i].buffer}; it would be written to at run time")
-
-
-def _memory_limit() -> int:
-    """Bytes of memory this host (or its cgroup) has; no single activation tensor can exceed it."""
-    import os
-
-    try:
-        limit = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        limit = 1 << 40
-    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            with open(path) as f:
-                limit = min(limit, int(f.read().strip()))
-        except (OSError, ValueError):
-            continue
-    return limit
-
-
-def _check_output_shape(op: str, tensors: list[TensorInfo], ins: tuple[int, ...], outs: tuple[int, ...],
-                        data: bytes, starts: list[int], what: str) -> None:
-    """Ops whose output shape follows from a constant (PAD paddings, TILE multiples, resize sizes):
-    a flipped constant there makes LiteRT allocate gigabytes, so it must agree with the declared output."""
-    if op not in _SHAPE_FROM_CONSTANT or len(ins) < 2 or not outs or min(ins[0], ins[1], outs[0]) < 0:
-        return
-    src, const, dst = tensors[ins[0]], tensors[ins[1]], tensors[outs[0]]
-    item = {"int32": 4, "int64": 8}.get(const.dtype)
-    if not const.nbytes or item is None or any(-1 in (t.shape_signature or ()) for t in (src, dst)):
-        return
-    count = math.prod(const.shape)
-    if count > 64 or count * item > const.nbytes:
-        return
-    v = struct.unpack_from(f"<{count}{'i' if item == 4 else 'q'}", data, starts[const.buffer])
-    rank = len(src.shape)
-    if op == "TILE" and count == rank:
-        expected = tuple(d * m for d, m in zip(src.shape, v))
-    elif op in ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR") and count == 2 and rank == 4:
-        expected = (src.shape[0], v[0], v[1], src.shape[3])
-    elif op in ("PAD", "PADV2", "MIRROR_PAD") and count == 2 * rank:
-        expected = tuple(d + v[2 * i] + v[2 * i + 1] for i, d in enumerate(src.shape))
-    else:
-        return
-    if expected != dst.shape:
-        raise SchemaViolation(f"{what}: its constant {const.name!r} {list(v)} turns input {list(src.shape)} into "
-                              f"{list(expected)}, but the output is declared {list(dst.shape)}; the constant is corrupt")
 
 
 def _options(op: Table, type_slot: int, vectors: dict, subgraphs: dict, n_subgraphs: int) -> None:
@@ -237,19 +188,6 @@ def _quantization(t: Table | None, what: str) -> tuple[tuple[float, ...], tuple[
     return (tuple(scales), tuple(zps), int(t.scalar(6, "i"))) if scales else None
 
 
-def _sparsity(t: Table) -> None:
-    t.ints(0, "traversal_order")
-    t.ints(1, "block_map")
-    for dim in t.tables(2, "dim_metadata"):
-        for type_slot in (2, 4):
-            kind = dim.scalar(type_slot, "B")
-            if kind not in (0, 1, 2, 3):
-                raise SchemaViolation(f"{dim.what}: unknown sparse index vector type {kind}")
-            vec = dim.table(type_slot + 1, "index vector") if kind else None
-            if vec is not None:
-                vec.vector(0, {1: 4, 2: 2, 3: 1}[kind], "values")
-
-
 def read_model(data: bytes, *, memory_limit: int | None = None) -> ModelInfo:
     """Verify ``data`` and return its structure; raises :class:`SchemaViolation`.
 
@@ -266,7 +204,7 @@ def read_model(data: bytes, *, memory_limit: int | None = None) -> ModelInfo:
     if data[4:8] != IDENTIFIER:
         raise SchemaViolation(f"file identifier is {data[4:8]!r}, expected {IDENTIFIER!r}")
     try:
-        return _read(Reader(data, SchemaViolation), memory_limit or _memory_limit())
+        return _read(Reader(data, SchemaViolation), memory_limit or tflite_rules.memory_limit())
     except SchemaViolation:
         raise
     except (IndexError, struct.error, ValueError, OverflowError, RecursionError, MemoryError) as exc:
@@ -358,12 +296,12 @@ def _read(r: Reader, memory_limit: int) -> ModelInfo:
                                       f"{len(sizes)} buffers)")
             quant = _quantization(t.table(4, "quantization"), tw)
             sparsity = t.table(6, "sparsity")
-            if sparsity is not None:
-                _sparsity(sparsity)
             for v in t.tables(9, "variant_tensors"):
                 v.ints(0, "shape")
             dtype, item = TENSOR_TYPES[kind]
             nbytes = sizes[buffer]
+            if sparsity is not None:
+                _fail(tflite_rules.sparsity_problem(sparsity, shape, item, nbytes, tw))
             if nbytes and item and sparsity is None and nbytes < math.prod(shape) * item:
                 raise SchemaViolation(f"{tw}: {dtype}{list(shape)} needs {math.prod(shape) * item} bytes, its "
                                       f"buffer {buffer} holds {nbytes}")
@@ -378,7 +316,7 @@ def _read(r: Reader, memory_limit: int) -> ModelInfo:
         n = len(tensors)
         ins = _check_indices(sg.ints(1, "inputs"), n, f"{where} inputs")
         outs = _check_indices(sg.ints(2, "outputs"), n, f"{where} outputs")
-        _check_writable(tensors, ins, f"{where} input")
+        _fail(tflite_rules.writable_problem(tensors, ins, f"{where} input"))
         ops = []
         for oi, op in enumerate(sg.tables(3, "operators")):
             ow = f"{where} operator {oi}"
@@ -389,13 +327,8 @@ def _read(r: Reader, memory_limit: int) -> ModelInfo:
             ow = f"{ow} ({names[code]})"
             op_ins = _check_indices(op.ints(1, "inputs"), n, f"{ow} inputs", optional=True)
             op_outs = _check_indices(op.ints(2, "outputs"), n, f"{ow} outputs", optional=True)
-            _check_writable(tensors, op_outs, f"{ow} output")
-            if names[code] in _SHAPE_PRESERVING and op_ins and op_outs and op_ins[0] >= 0 and op_outs[0] >= 0:
-                src, dst = tensors[op_ins[0]], tensors[op_outs[0]]
-                if src.nbytes and src.shape != dst.shape:  # XNNPACK unpacks constant weights by the output's shape
-                    raise SchemaViolation(f"{ow}: output shape {list(dst.shape)} differs from its constant input's "
-                                          f"{list(src.shape)}")
-            _check_output_shape(names[code], tensors, op_ins, op_outs, r.data, starts, ow)
+            _fail(tflite_rules.writable_problem(tensors, op_outs, f"{ow} output"))
+            _fail(tflite_rules.shape_problem(names[code], tensors, op_ins, op_outs, r.data, starts, ow))
             op.what = ow
             _options(op, 3, _OPTION_VECTORS, _OPTION_SUBGRAPHS, len(sg_tables))
             _options(op, 11, _OPTION2_VECTORS, _OPTION2_SUBGRAPHS, len(sg_tables))

@@ -58,7 +58,7 @@ def _check_members(z: zipfile.ZipFile, archive: Path, limits: type[Limits]) -> l
     for info in infos:
         _check_name(info.filename, archive)
         mode = info.external_attr >> 16
-        if info.create_system == 3 and mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        if info.create_system == 3 and stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             kind = "a symbolic link" if stat.S_ISLNK(mode) else "a special file"
             raise BundleError(f"{archive}: member {info.filename!r} is {kind}; bundles may hold only regular files "
                               "and folders. Refusing to unpack.")
@@ -66,7 +66,8 @@ def _check_members(z: zipfile.ZipFile, archive: Path, limits: type[Limits]) -> l
             raise BundleError(f"{archive}: member {info.filename!r} unpacks to {info.file_size} bytes, expected at "
                               f"most {limits.max_member_bytes}.")
         if info.compress_size and info.file_size / info.compress_size > limits.max_ratio and info.file_size > 1 << 20:
-            raise BundleError(f"{archive}: member {info.filename!r} is compressed {info.file_size // info.compress_size}"
+            ratio = info.file_size // info.compress_size
+            raise BundleError(f"{archive}: member {info.filename!r} is compressed {ratio}"
                               f" times (limit {limits.max_ratio}); refusing a likely zip bomb.")
         total += info.file_size
     if total > limits.max_total_bytes:

@@ -84,7 +84,7 @@ class Pipeline:
         want = 1 if pre.color == "gray" else 3
         if isinstance(channels, int) and channels >= 0 and channels != want:
             raise BundleError(f"{where} [preprocess]: color {pre.color!r} with layout {pre.layout} gives {want} "
-                              f"channel(s), but input {name!r} {_fmt(declared)} has {channels} there. Fix 'layout' or "
+                              f"channel(s), but input {_fmt(declared)} has {channels} there. Fix 'layout' or "
                               "'color'.")
         self._target = model_size(pre, self._spec)
         if self._target is None and pre.resize not in ("multiple", "none"):
@@ -117,6 +117,10 @@ class Pipeline:
         tensor, tf = self.preprocess(frame)
         return self._predictor.run({self._spec.name: tensor}), tf
 
+    def postprocess(self, outputs: dict[str, np.ndarray], transform: Transform) -> list[Result] | dict[str, np.ndarray]:
+        """Results from raw ``outputs`` of the model, mapped to the frame with ``transform``."""
+        return self._post(outputs, transform)
+
     def predict(self, frame: np.ndarray) -> list[Result] | dict[str, np.ndarray]:
         """Results for one BGR uint8 frame, in the frame's pixel coordinates.
 
@@ -143,7 +147,7 @@ class Pipeline:
 
 
 def resolve_bundle(path: str | os.PathLike[str]) -> Path:
-    """The folder holding ``edgekit.toml`` for a bundle folder, its ``edgekit.toml``, or a ``.zip`` (unpacked safely)."""
+    """The folder holding ``edgekit.toml``, given a bundle folder, its ``edgekit.toml``, or a ``.zip`` (unpacked)."""
     p = Path(path).expanduser()
     if p.is_dir():
         return p

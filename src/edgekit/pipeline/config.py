@@ -123,12 +123,14 @@ def _choice(data: dict[str, Any], key: str, choices: tuple[str, ...], where: str
 
 
 def _numbers(data: dict[str, Any], key: str, where: str, default: tuple[float, ...]) -> tuple[float, ...]:
-    value = expect(data, key, (int, float, list), where, required=False)
-    if value is None:
+    if key not in data:
         return default
+    value = data[key]
     values = value if isinstance(value, list) else [value]
-    if not values or len(values) not in (1, 3) or not all(isinstance(v, NUM) and not isinstance(v, bool) for v in values):
-        raise BundleError(f"{where}: key {key!r} expected a number or a list of 1 or 3 numbers, got {value!r}.")
+    numbers = all(isinstance(v, NUM) and not isinstance(v, bool) for v in values)
+    if not values or len(values) not in (1, 3) or not numbers:
+        raise BundleError(f"{where}: key {key!r} expected a number or a list of 1 or 3 numbers, got "
+                          f"{type(value).__name__} {value!r}.")
     return tuple(float(v) for v in values)
 
 
@@ -187,7 +189,8 @@ def _parse_inputs(data: Any, where: str) -> tuple[TensorSpec, ...]:
         try:
             np_dtype = np.dtype(dtype)
         except TypeError as exc:
-            raise BundleError(f"{w}: key 'dtype' expected a numpy dtype name such as 'float32', got {dtype!r}.") from exc
+            raise BundleError(f"{w}: key 'dtype' expected a numpy dtype name such as 'float32', "
+                              f"got {dtype!r}.") from exc
         scale, zp = expect(item, "scale", NUM, w, required=False), expect(item, "zero_point", int, w, required=False)
         specs.append(TensorSpec(expect(item, "name", str, w), dims, np_dtype,
                                 (float(scale), int(zp or 0)) if scale is not None else None))
@@ -267,7 +270,8 @@ def read_bundle_config(root: Path) -> BundleConfig:
     path = root / CONFIG_NAME
     if not path.is_file():
         raise BundleError(f"{root}: no {CONFIG_NAME} in this folder; expected a bundle folder or .zip holding the "
-                          "model and edgekit.toml. Make one with `edgekit bundle create MODEL --preset NAME --output DIR`.")
+                          "model and edgekit.toml. Make one with "
+                          "`edgekit bundle create MODEL --preset NAME --output DIR`.")
     where = str(path)
     try:
         data = read_toml(path)
@@ -285,7 +289,8 @@ def read_bundle_config(root: Path) -> BundleConfig:
                            f"{where} [postprocess]")
         return BundleConfig(root=root, name=expect(data, "name", str, where, required=False) or root.name,
                             description=expect(data, "description", str, where, required=False) or "",
-                            model=model, inputs=_parse_inputs(expect(data, "inputs", list, where), where), pre=pre, post=post)
+                            model=model, inputs=_parse_inputs(expect(data, "inputs", list, where), where),
+                            pre=pre, post=post)
     except BundleError:
         raise
     except ProfileError as exc:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import tempfile
 import zipfile
 from importlib import resources
@@ -63,7 +64,8 @@ def _layout(spec: TensorSpec) -> str:
     return "NHWC"
 
 
-def bundle_text(preset: str, model_name: str, inputs: list[TensorSpec], labels_file: str | None) -> str:
+def bundle_text(preset: str, model_name: str, inputs: list[TensorSpec], labels_file: str | None,
+                size: tuple[int, int] | None = None) -> str:
     """The ``edgekit.toml`` text for ``preset`` around a model file with these inputs."""
     text = preset_text(preset)
     head, sep, tables = text.partition("\n[")
@@ -73,6 +75,9 @@ def bundle_text(preset: str, model_name: str, inputs: list[TensorSpec], labels_f
     if inputs:
         tables = tables.replace('layout = "auto"', f'layout = "{_layout(inputs[0])}"')
         tables = tables.replace('dtype = "auto"', f'dtype = "{inputs[0].dtype.name}"')
+    if size is not None:
+        tables = re.sub(r"(?m)^size = .*\n", "", tables)
+        tables = tables.replace("[preprocess]\n", f"[preprocess]\nsize = [{size[0]}, {size[1]}]\n", 1)
     if labels_file is not None:
         tables = re.sub(r"(?m)^labels = .*\n", "", tables)
         tables = tables.replace("[postprocess]\n", f"[postprocess]\nlabels = {_toml_str(labels_file)}\n", 1)
@@ -81,12 +86,14 @@ def bundle_text(preset: str, model_name: str, inputs: list[TensorSpec], labels_f
 
 
 def create_bundle(model: str | os.PathLike[str], preset: str, output: str | os.PathLike[str], *,
-                  labels: str | os.PathLike[str] | None = None, runtime: str | None = None,
-                  force: bool = False) -> Path:
+                  labels: str | os.PathLike[str] | None = None, size: tuple[int, int] | None = None,
+                  runtime: str | None = None, force: bool = False) -> Path:
     """Write a bundle for ``model`` with ``preset`` to ``output`` (a folder, or a ``.zip``); return its path.
 
-    ``labels``: a text file, one label per line, copied in as ``labels.txt``. ``runtime``: the one used
-    to read the model's inputs and to check the bundle (default: the first that reads the format).
+    ``labels``: a text file, one label per line, copied in as ``labels.txt``. ``size``: the model
+    input's (width, height), for presets that resize to a fixed size when the model's input is
+    dynamic. ``runtime``: the one used to read the model's inputs and to check the bundle
+    (default: the first that reads the format).
     """
     from edgekit.models.formats import open_model
     from edgekit.pipeline.bundle import load_bundle
@@ -112,8 +119,14 @@ def create_bundle(model: str | os.PathLike[str], preset: str, output: str | os.P
         if labels is not None:
             shutil.copy2(Path(labels).expanduser(), folder / "labels.txt")
         (folder / CONFIG_NAME).write_text(
-            bundle_text(preset, mf.path.name, inputs, "labels.txt" if labels is not None else None), encoding="utf-8")
-        load_bundle(folder, runtime=runtime).close()  # the preset must fit the model
+            bundle_text(preset, mf.path.name, inputs, "labels.txt" if labels is not None else None, size),
+            encoding="utf-8")
+        try:
+            load_bundle(folder, runtime=runtime).close()  # the preset must fit the model
+        except BundleError as exc:
+            raise BundleError(f"preset {preset!r} does not fit {mf.path.name}: "
+                              + str(exc).replace(str(folder / CONFIG_NAME), "edgekit.toml")
+                              + " Choose another preset, or write edgekit.toml by hand (docs/bundles.md).") from exc
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -121,7 +134,7 @@ def create_bundle(model: str | os.PathLike[str], preset: str, output: str | os.P
             with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
                 for f in sorted(folder.iterdir()):  # fixed timestamps: same content, same archive (and cache key)
                     info = zipfile.ZipInfo(f.name, date_time=(1980, 1, 1, 0, 0, 0))
-                    info.external_attr = 0o644 << 16
+                    info.external_attr = (stat.S_IFREG | 0o644) << 16
                     info.compress_type = zipfile.ZIP_DEFLATED
                     with open(f, "rb") as src, z.open(info, "w") as dst:
                         shutil.copyfileobj(src, dst, 1 << 20)

@@ -71,7 +71,7 @@ def check_frame(frame: object) -> np.ndarray:
         return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] == 0 or frame.shape[1] == 0:
         raise InputError(f"expected a BGR frame [H, W, 3] (or gray [H, W], BGRA [H, W, 4]), got shape {frame.shape}.")
-    return frame
+    return np.ascontiguousarray(frame)  # a slice of a larger image is fine too
 
 
 def model_size(pre: Preprocess, spec: TensorSpec) -> tuple[int, int] | None:
@@ -141,14 +141,15 @@ def preprocess(frame: np.ndarray, pre: Preprocess, spec: TensorSpec,
         cw, ch = min(rw - sx0, tw - dx0), min(rh - sy0, th - dy0)
         canvas[dy0:dy0 + ch, dx0:dx0 + cw] = img[sy0:sy0 + ch, sx0:sx0 + cw]
         img = canvas
-    x = img.astype(np.float32)
+    if pre.layout == "NCHW":
+        img = img.transpose(2, 0, 1)  # the float copy below makes it contiguous
+    x = img.astype(np.float32, order="C")
     mean, std = np.asarray(pre.mean, np.float32), np.asarray(pre.std, np.float32)
     if np.any(mean != 0) or np.any(std != 1):
-        x = (x - mean) * (1.0 / std)
-    if pre.layout == "NCHW":
-        x = x.transpose(2, 0, 1)
-    x = x[None]
-    return _to_dtype(x, pre, spec), tf
+        shape = (-1, 1, 1) if pre.layout == "NCHW" else (-1,)
+        x -= mean.reshape(shape)
+        x *= (1.0 / std).reshape(shape)
+    return _to_dtype(x[None], pre, spec), tf
 
 
 def _to_dtype(x: np.ndarray, pre: Preprocess, spec: TensorSpec) -> np.ndarray:

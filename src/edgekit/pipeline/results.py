@@ -13,7 +13,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +50,8 @@ class Detection:
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form."""
         return {"kind": "detection", "label": self.label, "score": round(self.score, 4),
-                "box": [round(v, 1) for v in self.box], "keypoints": [[round(x, 1), round(y, 1)] for x, y in self.keypoints]}
+                "box": [round(v, 1) for v in self.box],
+                "keypoints": [[round(x, 1), round(y, 1)] for x, y in self.keypoints]}
 
 
 @dataclass(frozen=True)
@@ -106,4 +107,4 @@ class SegmentationMask:
         return {"kind": "mask", "shape": list(self.mask.shape), "pixels": {names[i]: self.area(i) for i in names}}
 
 
-Result = Union[Detection, Classification, TextBox, SegmentationMask]
+Result = Detection | Classification | TextBox | SegmentationMask

@@ -120,7 +120,7 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_detections: int = 100) -> list[int]:
-    """Greedy NMS: indices kept, best score first; a box is dropped when its IoU with a kept one exceeds the threshold."""
+    """Greedy NMS: indices kept, best first; a box whose IoU with a kept one exceeds the threshold is dropped."""
     order = np.argsort(-scores, kind="stable")
     keep: list[int] = []
     while order.size and len(keep) < max_detections:

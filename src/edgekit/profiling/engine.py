@@ -100,6 +100,8 @@ def plan(models: list[ModelFile], runtimes: Sequence[str] | None, *, device: str
         with warnings.catch_warnings():  # a broken plugin becomes a skipped row below, not a warning
             warnings.simplefilter("ignore")
             rts = iter_runtimes()
+        if not everything:  # e.g. the emulated runtime: measured only when named
+            rts = [rt for rt in rts if getattr(rt, "measured_by_default", True)]
         loaded = {rt.name for rt in rts}
         if everything:
             for name in runtime_names():

@@ -6,6 +6,9 @@ reference kernels), ``delegate`` (an external delegate library, ``delegate="path
 and ``delegate_options={...}``), ``edgetpu`` (``libedgetpu.so.1``, listed only when the
 library can be found) and ``gpu`` (``libtensorflowlite_gpu_delegate.so``, likewise).
 
+With a delegate, operators it does not take run on the builtin kernels (XNNPACK off, so the
+delegated partitions can be counted: ``placement.options["delegated_partitions"]``), and a
+delegate that takes nothing raises instead of running everything on the CPU silently.
 ``num_threads`` is always set (LiteRT's default behaves as one thread). The Interpreter is
 not thread-safe, so the Predictor serialises runs. A dynamic input (``-1`` in its shape
 signature) is resized, and tensors re-allocated, only when the fed shape changes.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import importlib.util
 import os
 import platform
@@ -66,12 +70,18 @@ def find_library(names: list[str]) -> str | None:
     """Path (or loader name) of the first library in ``names`` found, without loading it.
 
     Looks in ``LD_LIBRARY_PATH``/``DYLD_LIBRARY_PATH``, the usual system folders and the
-    dynamic loader's cache (``ctypes.util.find_library``).
+    dynamic loader's cache (``ctypes.util.find_library``); cached per library path setting.
 
     >>> find_library(["libedgetpu.so.1"]) is None     # on a host without a Coral runtime
     True
     """
-    folders = [p for var in ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH") for p in os.environ.get(var, "").split(os.pathsep)]
+    env = tuple(os.environ.get(var, "") for var in ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH"))
+    return _find_library(tuple(names), env)
+
+
+@functools.lru_cache(maxsize=64)
+def _find_library(names: tuple[str, ...], env: tuple[str, ...]) -> str | None:
+    folders = [p for value in env for p in value.split(os.pathsep)]
     folders += ["/usr/lib", "/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
                 "/usr/lib/arm-linux-gnueabihf", "/opt/homebrew/lib", str(Path(sys.prefix) / "lib")]
     for name in names:
@@ -220,13 +230,16 @@ class LiteRT(Runtime):
                                          "pass one of those, or drop the option.")
         delegates = []
         if acc in ("delegate", "edgetpu", "gpu"):
-            library = options.get("delegate") or find_library(DELEGATE_LIBRARIES.get(acc, {}).get(platform.system(), []))
+            known = DELEGATE_LIBRARIES.get(acc, {}).get(platform.system(), [])
+            library = options.get("delegate") or find_library(known)
             if not library:
                 error = InvalidOptionError if acc == "delegate" else AcceleratorUnavailableError
                 raise error(f"litert accelerator {acc!r} needs a delegate library. {_INSTALL_HINTS[acc]}")
             delegate_options = {str(k): str(v) for k, v in (options.get("delegate_options") or {}).items()}
             delegates.append(_load_delegate(mod, str(library), delegate_options, acc))
             kwargs["experimental_delegates"] = delegates
+            # no XNNPACK beside it, so that every DELEGATE node counted below is the delegate's own
+            kwargs["experimental_op_resolver_type"] = mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
             used.update(delegate=str(library), delegate_options=delegate_options)
         if options.get("preserve_all_tensors"):
             kwargs["experimental_preserve_all_tensors"] = used["preserve_all_tensors"] = True
@@ -235,13 +248,30 @@ class LiteRT(Runtime):
             it.allocate_tensors()
         except Exception as exc:
             raise _translate(exc, model, acc) from exc
+        if delegates:
+            used["delegated_partitions"] = _delegated_partitions(it)
         session = _LiteRTSession(it, delegates, acc, used)
         try:
             self.check_precision(self.name, precision or session.precision, (session.precision,))
-        except InvalidOptionError:
+            if used.get("delegated_partitions") == 0:
+                raise UnsupportedModelError(
+                    f"litert accelerator {acc!r}: the delegate {used['delegate']!r} took none of the operators of "
+                    f"{model.path.name}; it would run entirely on the CPU. "
+                    + ("Compile the model for the Edge TPU with edgetpu_compiler first, or use accelerator='cpu'."
+                       if acc == "edgetpu" else "Use accelerator='cpu', or a model the delegate supports.")
+                )
+        except (InvalidOptionError, UnsupportedModelError):
             session.close()
             raise
         return session
+
+
+def _delegated_partitions(it: Any) -> int | None:
+    """How many DELEGATE nodes the interpreter's graph has (None when it cannot tell)."""
+    try:
+        return sum(op.get("op_name") == "DELEGATE" for op in it._get_ops_details())
+    except Exception:  # noqa: BLE001 - a private API; without it the check is skipped
+        return None
 
 
 def _load_delegate(mod: Any, library: str, options: dict[str, str], acc: str) -> Any:

@@ -1,0 +1,49 @@
+"""``edgekit convert``: ONNX to OpenVINO IR (fp32/fp16), ONNX/TFLite to MNN, ONNX to fp16 ONNX.
+
+Every conversion is verified: the original and the converted model run on the same inputs
+(random and reproducible, ``--samples`` of them, dynamic dimensions from ``--shape``, else 1)
+and the per-output difference is printed. Exit codes: 0 converted and verified; 2 the model
+cannot be converted (the message says why).
+
+Example::
+
+    $ edgekit convert det.onnx --to openvino --precision fp16 --output det.xml
+    $ edgekit convert face.tflite --to mnn
+    $ edgekit convert det.onnx --to onnx --precision fp16 --shape x=1x3x640x640
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+__all__ = ["convert"]
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--to", "to", type=click.Choice(["openvino", "mnn", "onnx"]), required=True, help="Target format.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16"]), default=None,
+              help="fp32 (default) or fp16 (openvino: fp16 weights; onnx: the only choice).")
+@click.option("--output", "-o", "out", type=click.Path(dir_okay=False),
+              help="Output file (.xml, .mnn or .onnx; default beside MODEL).")
+@click.option("--shape", "shapes", multiple=True, metavar="NAME=1x3xHxW",
+              help="Shape for a dynamic input when verifying (repeatable); unset dynamic dims are 1.")
+@click.option("--samples", type=int, default=3, show_default=True, help="Random inputs to verify with.")
+@click.option("--no-verify", is_flag=True, help="Convert only; do not compare outputs.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def convert(model: str, to: str, precision: str | None, out: str | None, shapes: tuple[str, ...], samples: int,
+            no_verify: bool, fmt: str) -> None:
+    """Convert MODEL to another format or precision and verify it against the original."""
+    from edgekit.cli.inspect import parse_shapes
+    from edgekit.models.convert import convert_model
+
+    prec = precision or ("fp16" if to == "onnx" else "fp32")
+    report = convert_model(model, out, to=to, precision=prec, verify=not no_verify,
+                           dims=parse_shapes(shapes) or None, samples=samples)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+    else:
+        click.echo(report.summary())

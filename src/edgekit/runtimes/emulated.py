@@ -1,0 +1,148 @@
+"""The emulated runtime: run a model as a device profile's accelerator would, on this CPU.
+
+A real reference runtime does the arithmetic (ONNX Runtime for ONNX, LiteRT for TFLite) on a
+model that :mod:`edgekit.emulation` prepared for the profile's target: its operators
+partitioned with the accelerator's operator list (the rest fall back to the CPU, as delegates
+and execution providers do), int8-only accelerators run the model quantized, fp16 ones round
+weights and activations through fp16, static shapes and memory are checked. The session also
+predicts the device's latency (:meth:`EmulatedSession.estimate`, ``Predictor.estimate()``).
+
+Options: ``device`` (profile name, ``.toml`` path or profile; default ``generic-x86-64``),
+``unit`` (emulate the target on that unit), ``calibration`` (samples to quantize a float model
+for an int8-only accelerator), ``input_shapes`` (fix dynamic ONNX inputs), ``strict`` (raise on
+any op that would fall back to the CPU). ``accelerator=`` picks the target by its accelerator.
+
+Example::
+
+    m = edgekit.load("det.onnx", device="coral-edgetpu", emulate=True, calibration=samples)
+    print(m.placement.explain())
+    print(m.estimate())
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import InvalidOptionError
+from edgekit.models.formats import ModelFile, open_model
+from edgekit.runtime import Runtime, Session
+
+__all__ = ["Emulated", "EmulatedSession", "place_emulated"]
+
+_REFERENCE = {"onnx": "onnxruntime", "tflite": "litert"}
+
+
+class EmulatedSession(Session):
+    """A reference-runtime session over the prepared model, plus the emulation that made it."""
+
+    def __init__(self, inner: Session, emulation: Any, options: dict[str, Any]) -> None:
+        self._inner = inner
+        self.emulation = emulation
+        self.inputs = list(inner.inputs)
+        self.outputs = list(inner.outputs)
+        self.accelerator = emulation.target.accelerator
+        self.precision = emulation.precision
+        self.options = options
+        self.thread_safe = inner.thread_safe
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self._inner.run(feeds)
+
+    def estimate(self) -> Any:
+        """Predicted latency of one inference on the device (:class:`edgekit.emulation.latency.Estimate`)."""
+        return self.emulation.estimate()
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class Emulated(Runtime):
+    """Device emulation over ONNX Runtime (ONNX) and LiteRT (TFLite)."""
+
+    name = "emulated"
+    #: ``edgekit profile`` without --runtime measures it only when named (it would duplicate its reference)
+    measured_by_default = False
+    options_help = {
+        "device": "device profile to emulate: name, path to a .toml, or a DeviceProfile (default generic-x86-64)",
+        "unit": "emulate the profile's target on this unit (e.g. 'npu', 'gpu', 'cpu')",
+        "calibration": "iterable of input samples: quantize a float ONNX model for an int8-only accelerator",
+        "input_shapes": "dict input name -> fixed shape, for targets that need static shapes",
+        "strict": "bool: raise, naming each op, when any op would fall back to the CPU",
+    }
+
+    def is_installed(self) -> bool:
+        return any(_installed(r) for r in _REFERENCE.values())
+
+    def version(self) -> str | None:
+        from edgekit import __version__
+
+        return __version__
+
+    def can_read(self, fmt: str) -> bool:
+        return fmt in _REFERENCE
+
+    def accelerators(self) -> list[str]:
+        """Every accelerator named by a device profile's target: each can be emulated here."""
+        from edgekit.devices import list_profiles
+
+        return sorted({"cpu"} | {t.accelerator for p in list_profiles() for t in p.targets})
+
+    def open(self, model: ModelFile, *, accelerator: str | None, threads: int | None, precision: str | None,
+             options: dict[str, Any]) -> Session:
+        from edgekit.emulation.core import prepare
+        from edgekit.registry import get_runtime
+
+        self.check_options(options)
+        if precision is not None:
+            self.check_precision(self.name, precision, ("fp32", "fp16", "bf16", "int8"))
+        ref = get_runtime(_REFERENCE.get(model.format, "onnxruntime"))
+        ref.require()
+        emu = prepare(model, options.get("device"), accelerator=accelerator, unit=options.get("unit"),
+                      precision=precision, strict=bool(options.get("strict", False)),
+                      calibration=options.get("calibration"), input_shapes=options.get("input_shapes"))
+        inner = ref.open(open_model(emu.run_path), accelerator="cpu", threads=threads, precision=None, options={})
+        used = {"device": emu.profile.name, "unit": emu.unit.name, "reference": f"{ref.name} {ref.version() or ''}".strip(),
+                "threads": threads}
+        return EmulatedSession(inner, emu, used)
+
+
+def _installed(runtime: str) -> bool:
+    import importlib.util
+
+    module = {"onnxruntime": "onnxruntime", "litert": "ai_edge_litert"}[runtime]
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def place_emulated(model: ModelFile, device: Any = None, *, accelerator: str | None = None, threads: int | None = None,
+                   precision: str | None = None, strict: bool = False, options: dict[str, Any] | None = None) -> Any:
+    """Load ``model`` into the emulated runtime for ``device`` and return a Predictor whose placement says so.
+
+    ``edgekit.load(model, device=..., emulate=True)`` and ``edgekit.load(model, runtime="emulated")`` call this.
+    """
+    from edgekit.placement import Placement, Rejection
+    from edgekit.predictor import Predictor
+    from edgekit.registry import get_runtime
+
+    opts = dict(options or {})
+    if "device" in opts and device is not None and opts["device"] != device:
+        raise InvalidOptionError(f"device given twice ({device!r} and option device={opts['device']!r}); pass one.")
+    opts["device"] = device if device is not None else opts.get("device")
+    opts["strict"] = strict or bool(opts.get("strict", False))
+    rt = get_runtime("emulated")
+    session = rt.open(model, accelerator=accelerator, threads=threads or os.cpu_count() or 1, precision=precision,
+                      options=opts)
+    assert isinstance(session, EmulatedSession)
+    emu = session.emulation
+    notes = tuple(emu.explain()) + tuple(emu.notes) + (
+        f"reference runtime: {session.options['reference']} on this host's CPU",)
+    placement = Placement(
+        runtime=rt.name, version=rt.version(), accelerator=session.accelerator, precision=session.precision,
+        options=dict(session.options), device=emu.profile.name, target=emu.target.describe(),
+        trail=tuple(Rejection(t, r) for t, r in emu.trail), emulated=True, notes=notes)
+    return Predictor(session, placement, model)
