@@ -124,29 +124,35 @@ def run_runtime(runtime: str, names: list[str], *, batch: int, timeout: float, j
 def summarize(cases: list[Any], results: dict[str, dict[str, Any]]) -> tuple[Counter, dict[str, dict[str, Any]]]:
     """Totals and per-operator records (status from the non-expanded cases of the operator)."""
     totals: Counter = Counter(r["status"] for r in results.values())
-    ops: dict[str, dict[str, Any]] = defaultdict(lambda: {"counts": Counter(), "expanded": Counter(), "notes": {}})
+    ops: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"counts": Counter(), "expanded": Counter(), "notes": {}, "by_dtype": defaultdict(Counter)})
     for c in cases:
         r = results.get(c.name)
         if r is None:
             continue
         rec = ops[c.op]
         (rec["expanded"] if c.expanded else rec["counts"])[r["status"]] += 1
+        if not c.expanded and c.dtype:
+            rec["by_dtype"][c.dtype][r["status"]] += 1
         if r["status"] != "passed":  # passed_const keeps its note: inputs must be constants
             rec["notes"][c.name] = f"{r['status']}: {r.get('reason', '')}".strip().rstrip(":")
     for rec in ops.values():
-        n = rec["counts"]
-        ran = sum(n[s] for s in STATUSES if s != "skipped")
-        if ran == 0:
-            rec["status"] = "untested"
-        elif n["passed"] + n["passed_const"] == ran:
-            rec["status"] = "supported"
-        elif n["passed"] + n["passed_const"]:
-            rec["status"] = "partial"
-        elif n["failed"]:
-            rec["status"] = "failing"
-        else:
-            rec["status"] = "unsupported"
+        rec["status"] = _status(rec["counts"])
+        rec["dtypes"] = {t: _status(n) for t, n in sorted(rec["by_dtype"].items()) if _status(n) != "untested"}
     return totals, dict(ops)
+
+
+def _status(n: Counter) -> str:
+    """supported / partial / failing / unsupported / untested from a Counter of case outcomes."""
+    ran = sum(n[s] for s in STATUSES if s != "skipped")
+    ok = sum(n[s] for s in PASSING)
+    if ran == 0:
+        return "untested"
+    if ok == ran:
+        return "supported"
+    if ok:
+        return "partial"
+    return "failing" if n["failed"] else "unsupported"
 
 
 def write_onnx_ops(runtime: str, version: str, cases: list[Any], results: dict[str, dict[str, Any]],
@@ -163,6 +169,7 @@ def write_onnx_ops(runtime: str, version: str, cases: list[Any], results: dict[s
         "# counts the cases run through the operator's function body; `cases` lists each non-passing case",
         "# with its reason (the known failures, as data). passed_const: the case passes once its inputs 2.. are",
         "# constants (as in exported models: weights, shapes, axes), not when they are fed at run time.",
+        "# dtypes: the status per element type of the first input, where it differs between types.",
         'format = "onnx"',
         f"runtime = {_q(runtime)}",
         f"version = {_q(version)}",
@@ -186,6 +193,8 @@ def write_onnx_ops(runtime: str, version: str, cases: list[Any], results: dict[s
         lines.append(f"status = {_q(rec['status'])}")
         lines.extend(f"{s} = {rec['counts'][s]}" for s in STATUSES if rec["counts"][s])
         lines.extend(f"expanded_{s} = {rec['expanded'][s]}" for s in STATUSES if rec["expanded"][s])
+        if len(set(rec["dtypes"].values())) > 1:  # per first-input element type, where it matters
+            lines.append("dtypes = { " + ", ".join(f"{_key(t)} = {_q(v)}" for t, v in rec["dtypes"].items()) + " }")
         if rec["notes"]:
             lines.append(f"[ops.{_key(op)}.cases]")
             lines.extend(f"{_key(k)} = {_q(v)}" for k, v in sorted(rec["notes"].items()))

@@ -173,19 +173,21 @@ def check_device(model: str | os.PathLike[str] | ModelFile, device: Any) -> list
         tc = TargetCheck(t.index, f"{t.runtime}/{t.accelerator} {t.precision} on {t.unit}", "supported")
         unit = profile.unit(t.unit)
         allowed = t.constraints.precisions
-        if t.precision == "int8" and mprec != "int8" or (allowed and mprec not in allowed and mprec != "int8"):
+        if (t.precision == "int8" and mprec != "int8") or (allowed and mprec not in allowed and mprec != "int8"):
             tc.reasons.append(f"the model is {mprec}; this target runs {list(allowed) or [t.precision]} only: "
                               "quantize it first (`edgekit quantize`)")
         elif mprec == "int8" and "int8" not in unit.precisions:
             tc.reasons.append(f"the model is int8-quantized; unit {unit.name!r} computes {list(unit.precisions)}")
+        refused = bool(tc.reasons)
         rc = check_runtime(t.runtime, fmt, ops)
         tc.runtime = rc
         if rc.verdict == "unsupported":
             tc.blocking = rc.blocking
             tc.reasons.append(rc.reason)
+            refused = True
         elif rc.verdict in ("partial", "unknown"):
             tc.reasons.append(f"{t.runtime}: {rc.reason}")
-        if tc.blocking or any("quantize" in r or "does not read" in r or "computes" in r for r in tc.reasons):
+        if refused:
             tc.verdict = "unsupported"
         elif unit.kind != "cpu":
             _partition(tc, _accelerator(profile, t.unit), fmt, ops)

@@ -47,7 +47,8 @@ import numpy as np
 
 from edgekit.errors import EdgekitError, UnsupportedModelError
 
-__all__ = ["ONNX_VERSION", "NodeCase", "compare_outputs", "data_dir", "node_cases", "run_batch", "run_case"]
+__all__ = ["ONNX_VERSION", "NodeCase", "compare_outputs", "data_dir", "element_type", "node_cases", "run_batch",
+           "run_case"]
 
 #: the onnx release whose wheel ships the node test data this project measures with
 ONNX_VERSION = "1.22.0"
@@ -65,6 +66,7 @@ class NodeCase:
     path: Path
     op: str  # domain-qualified outside the default domain: "ai.onnx.ml:LabelEncoder"
     expanded: bool  # runs the op's function body instead of the op
+    dtype: str = ""  # element type of the first input: "float32", "int8", ...
     rtol: float = 1e-3
     atol: float = 1e-7
 
@@ -82,11 +84,16 @@ def data_dir() -> Path:
     return folder
 
 
-def _op_of(model_path: Path) -> str:
+def _describe(model_path: Path) -> tuple[str, str]:
+    """``(tested operator, element type of the first input)`` of a case's model."""
     import onnx
 
-    node = onnx.load(str(model_path), load_external_data=False).graph.node[0]
-    return f"{node.domain}:{node.op_type}" if node.domain not in ("", "ai.onnx") else node.op_type
+    graph = onnx.load(str(model_path), load_external_data=False).graph
+    node = graph.node[0]
+    op = f"{node.domain}:{node.op_type}" if node.domain not in ("", "ai.onnx") else node.op_type
+    inits = {i.name for i in graph.initializer}
+    first = next((vi for vi in graph.input if vi.name not in inits), None)
+    return op, element_type(first) if first is not None else ""
 
 
 @functools.cache
@@ -94,15 +101,15 @@ def node_cases(folder: Path | None = None) -> tuple[NodeCase, ...]:
     """Every case in ``folder`` (default :func:`data_dir`), sorted by name, with its tested operator."""
     folder = folder or data_dir()
     dirs = sorted(p.parent for p in folder.glob("*/model.onnx"))
-    ops = {d.name: _op_of(d / "model.onnx") for d in dirs if not _EXPANDED.search(d.name)}
+    info = {d.name: _describe(d / "model.onnx") for d in dirs}
     cases = []
     for d in dirs:
         base = _EXPANDED.sub("", d.name)
         tol: dict[str, float] = {}
         if (d / "data.json").is_file():
             tol = {k: v for k, v in json.loads((d / "data.json").read_text()).items() if k in ("rtol", "atol")}
-        op = ops.get(base) or _op_of(d / "model.onnx")
-        cases.append(NodeCase(d.name, d, op, base != d.name, **tol))
+        op = info[base][0] if base in info else info[d.name][0]
+        cases.append(NodeCase(d.name, d, op, base != d.name, info[d.name][1], **tol))
     return tuple(cases)
 
 
@@ -154,31 +161,48 @@ def _short(exc: BaseException, case_dir: Path) -> str:
     return f"{type(exc).__name__}: {text[:300]}"
 
 
+def element_type(vi: Any) -> str:
+    """The numpy-style name of a graph tensor's element type (``"float32"``), or the ONNX name in lower case."""
+    from onnx import TensorProto, helper
+
+    elem = vi.type.tensor_type.elem_type if vi.type.HasField("tensor_type") else 0
+    if elem in _NUMPY_TYPES:
+        return np.dtype(helper.tensor_dtype_to_np_dtype(elem)).name
+    return TensorProto.DataType.Name(elem).lower() if elem else ""
+
+
 def run_case(runtime: str, case_dir: str | Path, rtol: float = 1e-3, atol: float = 1e-7,
              options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run one case on ``runtime`` (one thread, fp32); ``{"status", "reason", "seconds"}``."""
+    """Run one case on ``runtime`` (one thread, fp32): ``{"status", "reason", "seconds"}``."""
+    t0 = time.perf_counter()
+    case_dir = Path(case_dir)
+    res = _run_case(runtime, case_dir, rtol, atol, options)
+    res["seconds"] = time.perf_counter() - t0
+    return res
+
+
+def _run_case(runtime: str, case_dir: Path, rtol: float, atol: float,
+              options: dict[str, Any] | None) -> dict[str, Any]:
     import onnx
 
-    case_dir = Path(case_dir)
-    t0 = time.perf_counter()
     graph = onnx.load(str(case_dir / "model.onnx"), load_external_data=False).graph
     inits = {i.name for i in graph.initializer}
     io = [vi for vi in graph.input if vi.name not in inits] + list(graph.output)
     if any(vi.type.WhichOneof("value") != "tensor_type" for vi in io):
         return {"status": "skipped", "reason": "sequence/optional graph input or output: edgekit passes numpy "
-                "arrays only", "seconds": 0.0}
+                "arrays only"}
     odd = sorted({onnx.TensorProto.DataType.Name(vi.type.tensor_type.elem_type) for vi in io
                   if vi.type.tensor_type.elem_type not in _NUMPY_TYPES})
     if odd:
         return {"status": "skipped", "reason": f"graph input/output of type {', '.join(odd)}: edgekit passes "
-                "numpy arrays of standard dtypes only", "seconds": 0.0}
+                "numpy arrays of standard dtypes only"}
     data = case_dir / "test_data_set_0"
     try:
         inputs = _load_tensors(data, "input")
         expected = _load_tensors(data, "output")
     except Exception as exc:  # noqa: BLE001 - a dtype numpy cannot hold is not the runtime's fault
         return {"status": "skipped", "reason": f"test data not representable in numpy ({_short(exc, case_dir)})",
-                "seconds": 0.0}
+}
     feeds = {graph.input[i].name: x for i, x in enumerate(inputs)}
     res = _attempt(runtime, case_dir / "model.onnx", feeds, expected, graph, rtol, atol, options, case_dir)
     if res["status"] in ("failed", "unsupported") and len(feeds) > 1:
@@ -188,7 +212,6 @@ def run_case(runtime: str, case_dir: str | Path, rtol: float = 1e-3, atol: float
         if again["status"] == "passed":
             res = {"status": "passed_const", "reason": "passes when inputs 2.. are constants (as in exported "
                    f"models), not when they are fed at run time: {res['reason']}"}
-    res["seconds"] = time.perf_counter() - t0
     return res
 
 
