@@ -258,12 +258,18 @@ def test_quantize_static_from_images_and_cli(tmp_path: Path) -> None:
     model = small_cnn(tmp_path / "cnn.onnx", opset=13)
     folder = images(tmp_path / "imgs", 6)
     res = CliRunner().invoke(cli, ["quantize", str(model), "--calibration", str(folder), "--mean", "0.5,0.5,0.5",
-                                   "--std", "0.25,0.25,0.25", "--output", str(tmp_path / "q.onnx"), "--format", "json"])
+                                   "--std", "0.25,0.25,0.25", "--output", str(tmp_path / "q.onnx"),
+                                   "--exclude-op", "Gemm", "--format", "json"])
     assert res.exit_code == 0, res.output
     rep = json.loads(res.output)
     assert rep["method"] == "static QDQ" and rep["heldout_inputs"] == 1 and rep["size_ratio"] < 0.6
     assert rep["drift"][0]["rel_l2"] < 0.1
-    assert {"QuantizeLinear", "DequantizeLinear"} <= _qdq(str(tmp_path / "q.onnx"))
+    graph = onnx.load(str(tmp_path / "q.onnx")).graph
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in graph.node}
+    dq_outputs = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+    gemm = next(n for n in graph.node if n.op_type == "Gemm")
+    conv = next(n for n in graph.node if n.op_type == "Conv")
+    assert gemm.input[1] not in dq_outputs and conv.input[1] in dq_outputs  # --exclude-op Gemm kept it float
 
 
 def test_quantize_dynamic_is_measured(tmp_path: Path) -> None:

@@ -59,7 +59,8 @@ class RuntimeCheck:
         lines = []
         for op in self.blocking + self.partial:
             fails = data.failures(op) if data else {}
-            for case, why in list(fails.items())[:limit]:
+            real = {c: w for c, w in fails.items() if not w.startswith(("passed_const", "skipped"))}
+            for case, why in list(real.items())[:limit]:
                 lines.append(f"{op}: {case}: {why}")
         return lines
 
@@ -80,28 +81,55 @@ class TargetCheck:
 def model_operators(model: str | os.PathLike[str] | ModelFile) -> tuple[str, list[str]]:
     """``(format, operator types in execution order)``; ONNX types outside the default domain are
     ``"domain:Op"``, subgraph operators included; TFLite uses builtin (or custom) names."""
-    mf = open_model(model)
+    fmt, ops, _ = _operators(open_model(model))
+    return fmt, ops
+
+
+def _operators(mf: ModelFile) -> tuple[str, list[str], list[str | None]]:
+    """Operators in execution order, with the element type of each one's first input (None: unknown)."""
     if mf.format == "onnx":
         import onnx
 
+        from edgekit.testing.onnx_backend import element_type
+
         proto = onnx.load(str(mf.path), load_external_data=False)
-        out: list[str] = []
+        try:
+            proto = onnx.shape_inference.infer_shapes(proto, strict_mode=False)
+        except Exception:  # noqa: BLE001 - types are a refinement; without them ops match on their name
+            pass
+        ops: list[str] = []
+        types: list[str | None] = []
         graphs = [proto.graph]
         while graphs:
             g = graphs.pop(0)
+            known = {vi.name: element_type(vi) for vi in [*g.input, *g.value_info, *g.output]}
+            known.update({i.name: _init_type(i.data_type) for i in g.initializer})
             for node in g.node:
                 dom = node.domain if node.domain not in ("", "ai.onnx") else ""
-                out.append(f"{dom}:{node.op_type}" if dom else node.op_type)
+                ops.append(f"{dom}:{node.op_type}" if dom else node.op_type)
+                types.append(known.get(node.input[0]) if node.input and node.input[0] else None)
                 for a in node.attribute:
                     graphs.extend([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs))
-        return "onnx", out
+        return "onnx", ops, types
     if mf.format == "tflite":
         from edgekit.models import tflite_schema
 
-        return "tflite", tflite_schema.operator_names(mf.path.read_bytes())
+        names = tflite_schema.operator_names(mf.path.read_bytes())
+        return "tflite", names, [None] * len(names)
     from edgekit.models.inspect import inspect_model
 
-    return mf.format, list(Counter(inspect_model(mf, flops=False).operators).elements())
+    names = list(Counter(inspect_model(mf, flops=False).operators).elements())
+    return mf.format, names, [None] * len(names)
+
+
+def _init_type(elem: int) -> str | None:
+    import numpy as np
+    from onnx import helper
+
+    try:
+        return np.dtype(helper.tensor_dtype_to_np_dtype(elem)).name
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _reads(runtime: str, fmt: str) -> bool:
@@ -109,9 +137,12 @@ def _reads(runtime: str, fmt: str) -> bool:
     return info is not None and (fmt in info.formats or fmt in info.converts)
 
 
-def check_runtime(runtime: str, fmt: str, ops: list[str]) -> RuntimeCheck:
-    """The verdict of ``runtime`` on a ``fmt`` model made of ``ops``."""
+def check_runtime(runtime: str, fmt: str, ops: list[str], dtypes: list[str | None] | None = None) -> RuntimeCheck:
+    """The verdict of ``runtime`` on a ``fmt`` model made of ``ops`` (first-input types ``dtypes``)."""
     types = sorted(set(ops), key=ops.index)
+    uses: dict[str, set[str | None]] = {}
+    for op, t in zip(ops, dtypes or [None] * len(ops)):
+        uses.setdefault(op, set()).add(t)
     if not _reads(runtime, fmt):
         info = runtime_info(runtime)
         formats = sorted(set(info.formats) | set(info.converts)) if info else []
@@ -121,7 +152,9 @@ def check_runtime(runtime: str, fmt: str, ops: list[str]) -> RuntimeCheck:
     if data is None:
         return RuntimeCheck(runtime, "unknown", reason=f"no operator data for {fmt} models on {runtime}; "
                             "try loading the model (`edgekit profile MODEL --runtime ...`)")
-    status = {op: data.status(op) for op in types}
+    rank = ["supported", "registered", "partial", "untested", "failing", "unsupported", "not_registered"]
+    status = {op: max((data.status(op, t) for t in uses[op]), key=lambda st: rank.index(st) if st in rank else 3)
+              for op in types}
     rc = RuntimeCheck(runtime, "supported", ops=status, data_version=data.version, evidence=data.evidence)
     rc.blocking = [op for op, s in status.items() if s in BLOCKING]
     rc.partial = [op for op, s in status.items() if s == "partial"]
@@ -145,9 +178,9 @@ def check_runtime(runtime: str, fmt: str, ops: list[str]) -> RuntimeCheck:
 def check_runtimes(model: str | os.PathLike[str] | ModelFile,
                    runtimes: list[str] | None = None) -> list[RuntimeCheck]:
     """One :class:`RuntimeCheck` per runtime with operator data in the catalog (or per name in ``runtimes``)."""
-    fmt, ops = model_operators(model)
+    fmt, ops, dtypes = _operators(open_model(model))
     names = runtimes or [n for n, info in runtime_infos().items() if info.ops]
-    return [check_runtime(rt, fmt, ops) for rt in names]
+    return [check_runtime(rt, fmt, ops, dtypes) for rt in names]
 
 
 def _accelerator(profile: Any, unit: str) -> Any | None:
@@ -166,7 +199,7 @@ def check_device(model: str | os.PathLike[str] | ModelFile, device: Any) -> list
 
     mf = open_model(model)
     profile = get_profile(device)
-    fmt, ops = model_operators(mf)
+    fmt, ops, dtypes = _operators(mf)
     mprec = model_precision(mf)
     out = []
     for t in profile.targets:
@@ -179,7 +212,7 @@ def check_device(model: str | os.PathLike[str] | ModelFile, device: Any) -> list
         elif mprec == "int8" and "int8" not in unit.precisions:
             tc.reasons.append(f"the model is int8-quantized; unit {unit.name!r} computes {list(unit.precisions)}")
         refused = bool(tc.reasons)
-        rc = check_runtime(t.runtime, fmt, ops)
+        rc = check_runtime(t.runtime, fmt, ops, dtypes)
         tc.runtime = rc
         if rc.verdict == "unsupported":
             tc.blocking = rc.blocking

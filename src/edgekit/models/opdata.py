@@ -19,6 +19,7 @@ Example::
 
     data = op_support("opencv", "onnx")
     data.status("Softmax"), data.failures("Softmax")      # ('partial', {'test_softmax_...': 'failed: ...'})
+    data.status("Add", "float32")                          # 'supported' (where int8 Add is not)
 """
 
 from __future__ import annotations
@@ -51,9 +52,18 @@ class OpSupport:
     totals: Mapping[str, int] = field(default_factory=dict)
     ops: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
-    def status(self, op: str) -> str:
-        """The operator's status (``untested`` when the data has no case for it)."""
-        return str(self.ops.get(op, {}).get("status", "untested"))
+    def status(self, op: str, dtype: str | None = None) -> str:
+        """The operator's status (``untested`` when the data has no case for it).
+
+        With ``dtype`` (the element type of the operator's first input, ``"float32"``), the status of
+        the cases of that type where the data distinguishes types (an ``int8`` Add may crash where a
+        ``float32`` one passes); else the operator's overall status.
+        """
+        rec = self.ops.get(op, {})
+        by_type = rec.get("dtypes", {})
+        if dtype and dtype in by_type:
+            return str(by_type[dtype])
+        return str(rec.get("status", "untested"))
 
     def failures(self, op: str) -> dict[str, str]:
         """Non-passing cases of ``op`` with their reasons (measured data only)."""

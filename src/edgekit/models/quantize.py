@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -242,13 +243,13 @@ def quantize_static(model: str | os.PathLike[str], output: str | os.PathLike[str
             q.quantize_static(str(prepared), str(tmp_out), _Reader(calib), quant_format=q.QuantFormat.QDQ,
                               per_channel=per_channel, activation_type=qtype[activation_type],
                               weight_type=qtype[weight_type], calibrate_method=methods[method],
-                              nodes_to_exclude=_nodes_of(proto, exclude_ops) or None,
+                              op_types_to_quantize=_op_types(prepared, exclude_ops),
                               extra_options={"CalibTensorRangeSymmetric": False})
         except Exception as exc:  # noqa: BLE001 - translated at the boundary
             raise UnsupportedModelError(f"ONNX Runtime could not quantize {mf.path.name}: {type(exc).__name__}: "
                                         f"{exc}. Try per_channel=False, exclude the failing operator types, or "
                                         "quantize dynamically.") from exc
-        os.replace(tmp_out, out)
+        shutil.move(tmp_out, out)  # /tmp may be another file system
     report = QuantizeReport(str(mf.path), str(out), "static QDQ", per_channel, opset, after, mf.size,
                             out.stat().st_size, calibration_inputs=len(calib), warnings=warnings)
     if measure:
@@ -268,8 +269,13 @@ def _pre_process(q: Any, path: Path, warnings: list[str]) -> None:
                         f"{str(exc)[:120]}); quantized without it")
 
 
-def _nodes_of(proto: Any, op_types: Sequence[str]) -> list[str]:
-    return [n.name for n in proto.graph.node if n.op_type in set(op_types) and n.name]
+def _op_types(path: Path, exclude: Sequence[str]) -> list[str] | None:
+    """The model's operator types minus ``exclude`` (None: quantize every type ONNX Runtime can)."""
+    if not exclude:
+        return None
+    import onnx
+
+    return sorted({n.op_type for n in onnx.load(str(path)).graph.node} - set(exclude))
 
 
 def quantize_dynamic(model: str | os.PathLike[str], output: str | os.PathLike[str], *,
@@ -302,7 +308,7 @@ def quantize_dynamic(model: str | os.PathLike[str], output: str | os.PathLike[st
         except Exception as exc:  # noqa: BLE001
             raise UnsupportedModelError(f"ONNX Runtime could not quantize {mf.path.name} dynamically: "
                                         f"{type(exc).__name__}: {exc}. Try static quantization.") from exc
-        os.replace(tmp_out, out)
+        shutil.move(tmp_out, out)  # /tmp may be another file system
     report = QuantizeReport(str(mf.path), str(out), "dynamic", per_channel, opset, after, mf.size,
                             out.stat().st_size, warnings=warnings)
     if measure:

@@ -243,6 +243,7 @@ class LiteRT(Runtime):
             used.update(delegate=str(library), delegate_options=delegate_options)
         if options.get("preserve_all_tensors"):
             kwargs["experimental_preserve_all_tensors"] = used["preserve_all_tensors"] = True
+        _refuse_known_crashes(model)
         try:
             it = mod.Interpreter(**kwargs)
             it.allocate_tensors()
@@ -264,6 +265,25 @@ class LiteRT(Runtime):
             session.close()
             raise
         return session
+
+
+def _refuse_known_crashes(model: ModelFile) -> None:
+    """Valid models that crash the interpreter process (measured on ai-edge-litert 2.3.0) raise instead."""
+    from edgekit.models import tflite_schema
+
+    try:
+        info = tflite_schema.read_model(model.path.read_bytes())
+    except tflite_schema.SchemaViolation as exc:
+        raise CorruptModelError(f"{model.path}: not a valid TFLite model ({exc}). Re-export or re-download it.") from exc
+    for g, sg in enumerate(info.subgraphs):
+        for i, op in enumerate(sg.operators):
+            if op.name == "DEPTHWISE_CONV_2D" and len(op.inputs) == 2:
+                raise UnsupportedModelError(
+                    f"{model.path.name}: subgraph {g} operator {i} is a DEPTHWISE_CONV_2D without a bias input; "
+                    "LiteRT's kernel crashes the process running it (segfault). Add a zero bias when exporting, "
+                    "or run the model on another runtime.",
+                    operators=("DEPTHWISE_CONV_2D",),
+                )
 
 
 def _delegated_partitions(it: Any) -> int | None:
