@@ -247,28 +247,30 @@ def main() -> None:
     args = ap.parse_args()
     rounds, budget = (3, 5.0) if args.quick else (max(3, args.rounds), args.budget)
     t_start = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix="edgekit-fidelity-"))
-    cfg = tmp / "ov-config.json"
-    cfg.write_text(json.dumps({"CPU": {"INFERENCE_NUM_THREADS": str(args.threads), "NUM_STREAMS": "1"}}))
-    det = static_onnx(fetch("ppocr-det"), DET_SHAPE, tmp / "ppocr-det-1x3x640x640.onnx")
-    cases = [Case("openvino/ppocr-det", "openvino", det), Case("openvino/sample", "openvino", sample_model("onnx")),
-             Case("litert/sample", "litert", sample_model("tflite")),
-             Case("litert/blazeface", "litert", fetch("blazeface"))]
-    cases = [c for c in cases if not args.only or c.name in args.only] or cases
-    print(f"threads={args.threads}, precision f32, {rounds} interleaved rounds, edgekit budget {budget:g} s; "
-          "litert/ppocr-det: no TFLite form of PP-OCR det exists, so no LiteRT row for it", flush=True)
-    for r in range(rounds):
-        for case in cases:
-            steps = [lambda: run_edgekit(case, args.threads, budget), lambda: run_tool(case, args.threads, cfg)]
-            for step in (steps if r % 2 == 0 else steps[::-1]):  # round 0 runs edgekit first: the tool's length follows it
-                step()
-            print(f"  round {r + 1}/{rounds} {case.name:20s} edgekit p50 {case.ek_p50[-1]:9.4f} ms "
-                  f"({case.ek_stop[-1]}, n={case.ek_n[-1]}, {case.ek_measure_s[-1]:.2f} s timed)   "
-                  f"{case.tool} median {case.tool_med[-1]:9.4f} ms   ratio {case.ek_p50[-1] / case.tool_med[-1]:.3f}"
-                  f"   load {_load():.1f}",
-                  flush=True)
-
-    report(cases, args, rounds, det, cfg, t_start)
+    with tempfile.TemporaryDirectory(prefix="edgekit-fidelity-") as tmpdir:
+        tmp = Path(tmpdir)
+        cfg = tmp / "ov-config.json"
+        cfg.write_text(json.dumps({"CPU": {"INFERENCE_NUM_THREADS": str(args.threads), "NUM_STREAMS": "1"}}))
+        det = static_onnx(fetch("ppocr-det"), DET_SHAPE, tmp / "ppocr-det-1x3x640x640.onnx")
+        cases = [Case("openvino/ppocr-det", "openvino", det),
+                 Case("openvino/sample", "openvino", sample_model("onnx")),
+                 Case("litert/sample", "litert", sample_model("tflite")),
+                 Case("litert/blazeface", "litert", fetch("blazeface"))]
+        cases = [c for c in cases if not args.only or c.name in args.only] or cases
+        print(f"threads={args.threads}, precision f32, {rounds} interleaved rounds, edgekit budget {budget:g} s; "
+              "litert/ppocr-det: no TFLite form of PP-OCR det exists, so no LiteRT row for it", flush=True)
+        for r in range(rounds):
+            for case in cases:
+                if r % 2 == 1:  # odd rounds run the tool first; round 0 runs edgekit first (the tool's length follows it)
+                    run_tool(case, args.threads, cfg)
+                run_edgekit(case, args.threads, budget)
+                if r % 2 == 0:
+                    run_tool(case, args.threads, cfg)
+                print(f"  round {r + 1}/{rounds} {case.name:20s} edgekit p50 {case.ek_p50[-1]:9.4f} ms "
+                      f"({case.ek_stop[-1]}, n={case.ek_n[-1]}, {case.ek_measure_s[-1]:.2f} s timed)   "
+                      f"{case.tool} median {case.tool_med[-1]:9.4f} ms   "
+                      f"ratio {case.ek_p50[-1] / case.tool_med[-1]:.3f}   load {_load():.1f}", flush=True)
+        report(cases, args, rounds, det, cfg, t_start)
 
 
 def report(cases: list[Case], args: argparse.Namespace, rounds: int, det: Path, cfg: Path, t_start: float) -> None:
