@@ -79,11 +79,15 @@ def raw_openvino(path: Path, feeds: dict[str, np.ndarray]) -> Callable[[], objec
     compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32",
                                                           "INFERENCE_NUM_THREADS": 1, "PERFORMANCE_HINT": "LATENCY"})
     req = compiled.create_infer_request()
-    xs = list(feeds.values())
+    ins = [(req.get_input_tensor(i), x) for i, x in enumerate(feeds.values())]
+    for tensor, x in ins:
+        tensor.shape = x.shape
     n = len(compiled.outputs)
 
-    def call() -> object:
-        req.infer(xs)
+    def call() -> object:  # the fastest raw call we found: write into the request's tensors
+        for tensor, x in ins:
+            tensor.data[...] = x
+        req.infer()
         return [req.get_output_tensor(i).data.copy() for i in range(n)]
     return call
 
