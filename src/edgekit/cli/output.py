@@ -74,8 +74,10 @@ def emit(rows: Sequence[dict[str, Any]], *, fmt: str, output: str | None, title:
         table = Table(title=title, title_justify="left")
         for c in rows[0] if rows else []:
             table.add_column(c, overflow="fold")
+        from rich.markup import escape
+
         for r in rows:
-            table.add_row(*(_cell(v) for v in r.values()))
+            table.add_row(*(escape(_cell(v)) for v in r.values()))  # "[1, 3]" is data, not markup
         if output:
             with open(output, "w", encoding="utf-8") as f:
                 Console(file=f, width=160).print(table)

@@ -87,6 +87,8 @@ class _CvSession(Session):
                 arr = _to_nhwc_if_needed(arr, spec)
             if arr.dtype != spec.dtype and np.can_cast(arr.dtype, spec.dtype, "same_kind"):
                 arr = arr.astype(spec.dtype)
+            if arr.shape != spec.shape and not spec.is_dynamic and arr.size == int(np.prod(spec.shape)):
+                arr = arr.reshape(spec.shape)  # OpenCV returns scalars as (1,) and drops unit dims
             out.append(arr)
         return out
 
