@@ -31,13 +31,30 @@ from edgekit.errors import (
     UnknownRuntimeError,
     UnsupportedModelError,
 )
-from edgekit.pipeline import Classification, Detection, Pipeline, SegmentationMask, TextBox, load_bundle
 from edgekit.placement import Placement, Rejection
 from edgekit.predictor import Predictor, load
 from edgekit.registry import RuntimeStatus, get_runtime, list_runtimes
 from edgekit.tensors import TensorSpec
 
 __version__ = "0.1.0"
+
+#: names loaded on first use, so ``import edgekit`` stays light (PEP 562)
+_LAZY = {name: "edgekit.pipeline" for name in
+         ("Classification", "Detection", "Pipeline", "SegmentationMask", "TextBox", "load_bundle")}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'edgekit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def list_devices() -> list:  # type: ignore[type-arg]
