@@ -21,7 +21,8 @@ from edgekit.errors import (
     UnknownRuntimeError,
     UnsupportedModelError,
 )
-from edgekit.testing.onnx_models import save_onnx
+from edgekit.registry import get_runtime, runtime_names
+from edgekit.testing.onnx_models import build_custom_op_onnx
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -91,18 +92,18 @@ def test_runtime_not_installed_names_extra(build, monkeypatch: pytest.MonkeyPatc
     assert isinstance(e.value, ImportError)
 
 
-def test_custom_op_is_named(tmp_path: Path) -> None:
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
-    node = helper.make_node("FancyGelu", ["x"], ["y"], domain="com.acme", name="gelu0")
-    model = helper.make_model(helper.make_graph([node], "custom", [x], [y]),
-                              opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.acme", 1)])
-    model.ir_version = 7
-    p = tmp_path / "custom.onnx"
-    onnx.save(model, str(p))
-    with pytest.raises(UnsupportedModelError, match="FancyGelu") as e:
-        edgekit.load(p, runtime="onnxruntime")
-    assert "FancyGelu" in e.value.operators
+
+
+@pytest.mark.parametrize(("runtime", "fmt"), [(r, f) for r in runtime_names() for f in ("onnx", "tflite")
+                                              if get_runtime(r).can_read(f)])
+def test_unknown_operator_is_named(runtime: str, fmt: str, tmp_path: Path) -> None:
+    from edgekit.testing.tflite_models import build_custom_op_model
+
+    path = (build_custom_op_onnx(tmp_path / "custom.onnx") if fmt == "onnx"
+            else build_custom_op_model(tmp_path / "custom.tflite"))
+    with pytest.raises(UnsupportedModelError, match="EdgekitNoSuchOp") as e:
+        edgekit.load(path, runtime=runtime)
+    assert e.value.operators == ("EdgekitNoSuchOp",)
 
 
 def test_unknown_option(build) -> None:

@@ -77,7 +77,10 @@ class UnsupportedModelError(ModelError, RuntimeError):
 
     def __init__(self, message: str, *, operators: tuple[str, ...] = ()) -> None:
         super().__init__(message)
-        self.operators = operators
+        # Operator type names without their domain ("com.acme:Gelu", "com.acme.Gelu" -> "Gelu"),
+        # each once, so every runtime reports the same thing for the same model.
+        bare = (op.rsplit(":", 1)[-1].rsplit(".", 1)[-1] for op in operators)
+        self.operators = tuple(dict.fromkeys(bare))
 
 
 class RuntimeNotInstalledError(EdgekitError, ImportError):

@@ -16,7 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgekit.testing.cases import CASES, INT8
 
-__all__ = ["OPSET", "build_onnx", "save_onnx"]
+__all__ = ["OPSET", "build_custom_op_onnx", "build_onnx", "save_onnx"]
 
 OPSET = 13
 _DT = {"float32": TensorProto.FLOAT, "int8": TensorProto.INT8}
@@ -93,3 +93,15 @@ def _graph(case: str) -> onnx.GraphProto:
 def build_onnx(case: str, path: str | Path) -> Path:
     """Write the ONNX model of conformance case ``case`` to ``path``."""
     return save_onnx(_graph(case), path)
+
+
+def build_custom_op_onnx(path: str | Path, op_name: str = "EdgekitNoSuchOp", domain: str = "com.example") -> Path:
+    """A model ``y = op_name(x)`` using an operator no runtime has (for error tests); not checked."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    graph = helper.make_graph([helper.make_node(op_name, ["x"], ["y"], domain=domain, name="custom0")], "custom", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(domain, 1)])
+    model.ir_version = 7
+    path = Path(path)
+    onnx.save(model, str(path))  # onnx.checker would reject the unknown operator
+    return path
