@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from edgekit.registry import get_runtime, runtime_names
-from edgekit.testing.conformance import check_case, conformance_params, known_failures
+from edgekit.testing.conformance import RuntimeConformance, check_case, conformance_params, known_failures
 
 
 @pytest.mark.parametrize(("runtime", "case", "fmt"), conformance_params(runtime_names()))
@@ -21,3 +21,9 @@ def test_conformance(runtime: str, case: str, fmt: str, model_dir) -> None:
             check_case(runtime, case, fmt, model_dir / f"{runtime}-{fmt}")
         return
     check_case(runtime, case, fmt, model_dir / fmt)
+
+
+class TestShippedSuiteClass(RuntimeConformance):
+    """The class plugin authors subclass works as documented (here on ONNX Runtime)."""
+
+    runtime = "onnxruntime"

@@ -109,7 +109,7 @@ class RuntimeConformance:
 
     runtime: str = ""
 
-    def test_conformance(self, tmp_path_factory: Any, subtests: Any = None) -> None:
+    def test_conformance(self, tmp_path_factory: Any) -> None:
         import pytest
 
         if not get_runtime(self.runtime).is_installed():
