@@ -44,11 +44,22 @@ def catalog_dir(kind: str) -> Path:
     )
 
 
+#: largest TOML file read (the biggest shipped, an operator-support table, is 0.2 MiB)
+MAX_TOML_BYTES = 4 << 20
+
+
 def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file; raise ProfileError naming the file and line on bad syntax."""
+    """Parse a TOML file; raise ProfileError naming the file and line on bad syntax, or when it is oversized."""
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            data = f.read(MAX_TOML_BYTES + 1)
+        if len(data) > MAX_TOML_BYTES:
+            raise ProfileError(f"{path}: larger than {MAX_TOML_BYTES >> 20} MiB; expected a TOML profile or "
+                               "configuration file of a few kilobytes. Check that the path names the right file.")
+        return tomllib.loads(data.decode("utf-8"))
+    except RecursionError as exc:  # tomllib recurses per nesting level: "a = [[[[..." exhausts the stack
+        raise ProfileError(f"{path}: arrays or tables nested too deeply to parse; expected a TOML file of "
+                           "ordinary depth.") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{path}: not valid TOML ({exc}). Fix the syntax at that line.") from exc
     except OSError as exc:

@@ -14,7 +14,8 @@ also subclasses the nearest builtin, so ``except FileNotFoundError`` keeps worki
     ├── AcceleratorUnavailableError     (RuntimeError)
     ├── InvalidOptionError              (ValueError)
     ├── InputError                      (ValueError)    wrong name, count, rank, shape or dtype
-    ├── InferenceError                  (RuntimeError)  the runtime failed while running
+    ├── InferenceError                  (RuntimeError)  the runtime failed (or crashed, when isolated) while running
+    ├── InferenceTimeoutError           (TimeoutError)  a load or run took longer than ``timeout=``
     ├── ProfileError                    (ValueError)    malformed device profile / catalog file
     │   └── BundleError                                 malformed or unsafe model bundle (edgekit.toml, archive)
     ├── UnknownDeviceError              (LookupError)
@@ -39,6 +40,7 @@ __all__ = [
     "DeviceUnavailableError",
     "EdgekitError",
     "InferenceError",
+    "InferenceTimeoutError",
     "InputError",
     "InvalidOptionError",
     "ModelError",
@@ -105,6 +107,10 @@ class InputError(EdgekitError, ValueError):
 
 class InferenceError(EdgekitError, RuntimeError):
     """The runtime raised while running the model."""
+
+
+class InferenceTimeoutError(EdgekitError, TimeoutError):
+    """A load or run exceeded ``timeout=`` (``edgekit.load(..., timeout=s)``); its worker process was killed."""
 
 
 class ProfileError(EdgekitError, ValueError):

@@ -114,6 +114,11 @@ def _validate_onnx(path: Path) -> None:
         raise _corrupt(path, "ONNX", f"{type(exc).__name__}: {exc}") from exc
     if proto.ir_version <= 0 or not proto.graph.output or not proto.graph.node:
         raise _corrupt(path, "ONNX", "no IR version, nodes or graph outputs")
+    from edgekit.models import onnx_rules  # values a parser accepts and native readers crash on
+
+    why = onnx_rules.problem(proto)
+    if why:
+        raise _corrupt(path, "ONNX", why)
     for init in proto.graph.initializer:
         if init.data_location == onnx.TensorProto.EXTERNAL:
             for entry in init.external_data:

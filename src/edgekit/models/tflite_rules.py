@@ -21,7 +21,28 @@ if TYPE_CHECKING:
     from edgekit.models.flatbuffer import Table
     from edgekit.models.tflite_schema import TensorInfo
 
-__all__ = ["memory_limit", "shape_problem", "sparsity_problem", "writable_problem"]
+__all__ = ["memory_limit", "optional_problem", "shape_problem", "sparsity_problem", "writable_problem"]
+
+#: operators that have no optional input: an input index of -1 ("omitted") there made LiteRT 2.3's
+#: prepare read a missing tensor (SIGSEGV once the heap held other models; a typed error on a fresh one)
+ALL_INPUTS_REQUIRED = frozenset({
+    "ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "POW", "SQUARED_DIFFERENCE", "FLOOR_DIV", "FLOOR_MOD",
+    "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL", "EQUAL", "NOT_EQUAL", "LOGICAL_AND", "LOGICAL_OR",
+    "RELU", "RELU6", "RELU_N1_TO_1", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU", "PRELU", "ELU", "EXP", "LOG",
+    "SQRT", "RSQRT", "ABS", "NEG", "SIN", "COS", "SQUARE", "FLOOR", "CEIL", "ROUND", "LOGICAL_NOT", "SOFTMAX",
+    "LOG_SOFTMAX", "DEQUANTIZE", "QUANTIZE", "CAST", "CONCATENATION", "PAD", "PADV2", "MIRROR_PAD", "TRANSPOSE",
+    "GATHER", "GATHER_ND", "MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD", "AVERAGE_POOL_2D",
+    "MAX_POOL_2D", "L2_POOL_2D", "TILE", "SLICE", "STRIDED_SLICE", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR",
+    "SPACE_TO_DEPTH", "DEPTH_TO_SPACE", "SQUEEZE", "EXPAND_DIMS", "PACK", "UNPACK", "SPLIT", "SPLIT_V", "ARG_MAX",
+    "ARG_MIN", "BATCH_MATMUL", "SELECT", "SELECT_V2", "BROADCAST_TO", "L2_NORMALIZATION",
+})
+
+
+def optional_problem(op: str, ins: tuple[int, ...], what: str) -> str | None:
+    """An omitted input (-1) of an operator that has no optional inputs."""
+    if op in ALL_INPUTS_REQUIRED and any(i < 0 for i in ins):
+        return f"{what}: input {list(ins).index(min(ins))} is omitted (-1), but every input of {op} is required"
+    return None
 
 #: elementwise operators whose output has the shape of their first input
 SHAPE_PRESERVING = frozenset({"DEQUANTIZE", "QUANTIZE", "CAST", "DENSIFY"})

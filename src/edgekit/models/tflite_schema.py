@@ -305,6 +305,9 @@ def _read(r: Reader, memory_limit: int) -> ModelInfo:
             if nbytes and item and sparsity is None and nbytes < math.prod(shape) * item:
                 raise SchemaViolation(f"{tw}: {dtype}{list(shape)} needs {math.prod(shape) * item} bytes, its "
                                       f"buffer {buffer} holds {nbytes}")
+            if nbytes and item and sparsity is None and not math.prod(shape):  # OpenVINO: SIGFPE (fuzzing)
+                raise SchemaViolation(f"{tw}: {dtype}{list(shape)} has no elements, yet its buffer {buffer} holds "
+                                      f"{nbytes} bytes; the shape is probably corrupt")
             if not nbytes and item and math.prod(shape) * item > memory_limit:
                 raise SchemaViolation(f"{tw}: {dtype}{list(shape)} needs {math.prod(shape) * item / 2**30:.1f} GiB, "
                                       f"more than the {memory_limit / 2**30:.1f} GiB limit (this host's memory); "
@@ -329,6 +332,7 @@ def _read(r: Reader, memory_limit: int) -> ModelInfo:
             op_outs = _check_indices(op.ints(2, "outputs"), n, f"{ow} outputs", optional=True)
             _fail(tflite_rules.writable_problem(tensors, op_outs, f"{ow} output"))
             _fail(tflite_rules.shape_problem(names[code], tensors, op_ins, op_outs, r.data, starts, ow))
+            _fail(tflite_rules.optional_problem(names[code], op_ins, ow))
             op.what = ow
             _options(op, 3, _OPTION_VECTORS, _OPTION_SUBGRAPHS, len(sg_tables))
             _options(op, 11, _OPTION2_VECTORS, _OPTION2_SUBGRAPHS, len(sg_tables))

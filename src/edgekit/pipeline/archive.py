@@ -20,6 +20,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from edgekit.errors import BundleError
@@ -79,7 +80,7 @@ def safe_extract(archive: Path, target: Path, limits: type[Limits] = Limits) -> 
     """Unpack ``archive`` into the (new or empty) folder ``target``; raise BundleError on anything unsafe."""
     try:
         z = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
         raise BundleError(f"{archive}: not a readable zip archive ({exc}); expected a bundle folder or a .zip "
                           "made by `edgekit bundle create ... --output NAME.zip`.") from exc
     root = target.resolve()
@@ -104,8 +105,14 @@ def safe_extract(archive: Path, target: Path, limits: type[Limits] = Limits) -> 
                             raise BundleError(f"{archive}: member {info.filename!r} unpacks to more bytes than its "
                                               "header says; refusing a malformed or malicious archive.")
                         out.write(chunk)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
-                raise BundleError(f"{archive}: cannot unpack member {info.filename!r} ({exc}).") from exc
+            except BundleError:
+                raise
+            # damaged data: zlib.error, an unknown compression method (NotImplementedError), encryption
+            # (RuntimeError), bad headers (ValueError) -- all measured by fuzzing archives
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error, NotImplementedError,
+                    RuntimeError, ValueError) as exc:
+                raise BundleError(f"{archive}: cannot unpack member {info.filename!r} ({type(exc).__name__}: {exc}); "
+                                  "the archive is damaged. Re-download it or re-create the bundle.") from exc
 
 
 def _sha256(path: Path) -> str:

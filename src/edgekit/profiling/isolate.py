@@ -138,10 +138,16 @@ def run_isolated(
     on_message: Callable[[Any], None] | None = None,
     grace: float = 5.0,
     env: dict[str, str] | None = None,
+    strict_exit: bool = False,
+    on_spawn: Callable[[int], None] | None = None,
 ) -> Any:
     """Call ``target`` (``"module:function"``) in a fresh process; return its result or an IsolatedFailure.
 
     ``timeout`` in seconds (``None``: no limit). ``env`` entries are added to the child's environment.
+    ``strict_exit``: a child killed by a signal after it returned (native code that corrupted the heap
+    often aborts only at interpreter exit) is a ``"crash"`` too, not its result. ``on_spawn`` is called
+    with the child's pid (it leads its own process group) as soon as it exists, e.g. to kill it from
+    another thread.
     Raises :class:`IsolatedInterrupted` when the caller is interrupted (Ctrl-C / SIGINT).
     """
     with tempfile.TemporaryDirectory(prefix="edgekit-iso-") as tmp:
@@ -160,6 +166,8 @@ def run_isolated(
                 )
             finally:
                 os.close(wfd)
+        if on_spawn is not None:
+            on_spawn(proc.pid)
         reader = os.fdopen(rfd, "r")
         try:
             status = _wait(proc, reader, t0, timeout, on_message)
@@ -171,7 +179,7 @@ def run_isolated(
             if proc.poll() is None:
                 _kill_group(proc)
                 proc.wait()
-        return _collect(proc, out, log, t0, status)
+        return _collect(proc, out, log, t0, status, strict_exit)
 
 
 def _drain(reader: Any, on_message: Callable[[Any], None] | None, wait: float) -> bool:
@@ -232,12 +240,18 @@ def _interrupt(proc: subprocess.Popen[bytes], reader: Any, grace: float,
         proc.wait()
 
 
-def _collect(proc: subprocess.Popen[bytes], out: Path, log: Path, t0: float, status: str) -> Any:
+def _collect(proc: subprocess.Popen[bytes], out: Path, log: Path, t0: float, status: str,
+             strict_exit: bool = False) -> Any:
     elapsed = time.perf_counter() - t0
     tail = _tail(log)
     if status == "timeout":
         return IsolatedFailure("timeout", f"no result within the {elapsed:.1f} s timeout; the process was killed",
                                output_tail=tail, elapsed_s=elapsed)
+    code = proc.returncode
+    if strict_exit and status == "done" and code is not None and code < 0 and out.exists():
+        sig = _signal_name(code)
+        return IsolatedFailure("crash", f"the process was killed by {sig} (return code {code}) after it returned",
+                               returncode=code, signal=sig, output_tail=tail, elapsed_s=elapsed)
     if out.exists():
         try:
             with open(out, "rb") as f:

@@ -26,6 +26,7 @@ import numpy as np
 from edgekit.errors import (
     AcceleratorUnavailableError,
     CorruptModelError,
+    InputError,
     InvalidOptionError,
     UnsupportedModelError,
 )
@@ -124,8 +125,8 @@ class _OVSession(Session):
     thread_safe = True
 
     def __init__(self, compiled: Any, model: ModelFile, accelerator: str, precision: str,
-                 options: dict[str, Any]) -> None:
-        declared = model_io(model)
+                 options: dict[str, Any], declared: Any = False) -> None:
+        declared = model_io(model) if declared is False else declared
         ins = _ports(list(compiled.inputs), declared[0] if declared else None, "input")
         outs = _ports(list(compiled.outputs), declared[1] if declared else None, "output")
         self._compiled = compiled
@@ -138,6 +139,36 @@ class _OVSession(Session):
         self.precision = precision
         self.options = options
         self._local = threading.local()
+        # Dynamic inputs: OpenVINO's CPU plugin does not check a fed shape against the graph; a shape its
+        # own shape inference rejects (PP-OCR cls at 32x32: a 2x2 MaxPool on a 1x1 map) corrupted the heap
+        # and crashed a later call. Each new shape set is checked once on the read model (12-20 ms).
+        self._shape_model: Any = None
+        self._feed_index = [i for i, _ in ins if i >= 0]
+        self._shape_verdicts: dict[tuple[tuple[int, ...], ...], str] = {}
+        self._shape_lock = threading.Lock()
+
+    def _check_shapes(self, key: tuple[tuple[int, ...], ...]) -> None:
+        """Raise InputError when OpenVINO's shape inference rejects input shapes ``key`` (cached)."""
+        with self._shape_lock:
+            verdict = self._shape_verdicts.get(key)
+            if verdict is None:
+                import openvino as ov
+
+                try:
+                    clone = self._shape_model.clone()
+                    clone.reshape({i: ov.PartialShape(list(shape)) for i, shape in zip(self._feed_index, key)})
+                    verdict = ""
+                except Exception as exc:  # noqa: BLE001 - OV raises a generic error from shape inference
+                    verdict = " ".join(str(exc).strip().splitlines()[:2])[:400] or type(exc).__name__
+                if len(self._shape_verdicts) > 256:
+                    self._shape_verdicts.clear()
+                self._shape_verdicts[key] = verdict
+        if verdict:
+            shapes = ", ".join(f"{name}: {shape}" for (_, name), shape in zip(self._feed, key))
+            raise InputError(
+                f"input shape(s) {shapes} do not fit this model: OpenVINO's shape inference rejects them ({verdict}). "
+                "Its CPU plugin would run them unchecked and corrupt memory. Feed shapes the model's layers accept "
+                "(e.g. the size it was trained on).")
 
     def _request(self) -> Any:
         req = getattr(self._local, "request", None)
@@ -151,6 +182,10 @@ class _OVSession(Session):
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         req = self._request()
         shapes = self._local.shapes
+        if self._shape_model is not None:  # dynamic inputs: a new shape set is checked once (see __init__)
+            key = tuple(feeds[n].shape for _, n in self._feed)
+            if list(key) != shapes:
+                self._check_shapes(key)
         # Write straight into the request's own input tensors and copy the results out of its
         # output tensors (which the next infer overwrites): 20% less per-call time than
         # infer(dict).to_tuple() on a 0.12 ms model, the same on large ones.
@@ -179,7 +214,7 @@ class _OVSession(Session):
                  "real_time_us": p.real_time.total_seconds() * 1e6, "status": p.status.name} for p in infos]
 
     def close(self) -> None:
-        self._compiled = None
+        self._compiled = self._shape_model = None
         self._local = threading.local()
 
 
@@ -235,6 +270,9 @@ class OpenVINO(Runtime):
             ov_model = ov_core.read_model(str(model.path), weights) if weights else ov_core.read_model(str(model.path))
         except Exception as exc:
             raise _translate(exc, model, acc) from exc
+        declared = model_io(model)
+        if declared is not None:
+            _check_inferred_outputs(ov_model, declared[1], model)
         try:
             compiled = ov_core.compile_model(ov_model, _device(acc), config)
         except Exception as exc:
@@ -254,7 +292,30 @@ class OpenVINO(Runtime):
         for key in ("perf_counts", "cache_dir", "config"):
             if options.get(key):
                 used[key] = options[key]
-        return _OVSession(compiled, model, acc, used_prec, used)
+        session = _OVSession(compiled, model, acc, used_prec, used, declared)
+        if any(s.is_dynamic for s in session.inputs):
+            session._shape_model = ov_model
+        return session
+
+
+def _check_inferred_outputs(ov_model: Any, declared: list[TensorSpec], model: ModelFile) -> None:
+    """Refuse a model whose outputs OpenVINO infers with other static sizes than the file declares.
+
+    Found by fuzzing: a Conv turned into a Resize whose scales were the Conv's bias declared
+    output [1,4,8,8]; OpenVINO inferred [0,0,?,1], ran it, and corrupted its heap (a later call crashed).
+    """
+    by_name = {s.name: s for s in declared}
+    for port in ov_model.outputs:
+        spec = next((by_name[n] for n in port.get_names() if n in by_name), None)
+        shape = port.get_partial_shape()
+        if spec is None or shape.rank.is_dynamic or len(spec.shape) != shape.rank.get_length():
+            continue
+        for want, got in zip(spec.shape, shape):
+            if isinstance(want, int) and want >= 0 and got.is_static and got.get_length() != want:
+                raise UnsupportedModelError(
+                    f"openvino infers output {spec.name!r} of {model.path.name} as {shape}, but the model declares "
+                    f"{list(spec.shape)}: its operators do not compute what it says (damaged constants or "
+                    "attributes). Re-export the model; OpenVINO would run it and corrupt memory.")
 
 
 def _read_precision(compiled: Any, asked: str) -> str | None:

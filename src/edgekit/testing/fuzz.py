@@ -27,7 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BAD_OUTCOMES", "CaseResult", "fuzz_runtime", "load_cases", "summarize"]
+__all__ = ["BAD_OUTCOMES", "CaseResult", "build_loop_onnx", "fuzz_runtime", "load_cases", "readers", "seed_models",
+           "summarize", "write_mutants"]
 
 BAD_OUTCOMES = ("untyped", "crash", "hang")
 _MAX_FEED_BYTES = 64 << 20
@@ -131,21 +132,22 @@ def fuzz_runtime(paths: Sequence[str], runtime: str, *, case_timeout: float = 60
         out = run_isolated("edgekit.testing.fuzz:load_cases", (todo, runtime),
                            {"case_timeout": case_timeout, "threads": threads, "options": options,
                             "memory_limit": memory_limit},
-                           timeout=case_timeout * len(todo) + 120, on_message=on_message, env=env)
+                           timeout=case_timeout * len(todo) + 120, on_message=on_message, env=env, strict_exit=True)
         if not isinstance(out, IsolatedFailure):
             break
-        current = state["current"]
-        if current is None:  # died between cases or before the first: not a case's fault
-            done = [i for i, r in enumerate(results) if r is not None]
-            if out.kind == "error" or not done or max(done) + 1 == start:
+        current, late = state["current"], ""
+        if current is None:  # died between cases or at exit: damage done by the last case surfaced late
+            done = [i for i in range(start, len(paths)) if results[i] is not None]
+            if out.kind == "error" or not done:
                 raise RuntimeError(f"fuzz worker for {runtime} failed outside any case: {out.describe()}\n"
                                    f"{out.output_tail[-1500:]}")
-            start = max(done) + 1
-            continue
+            current, late = max(done), "after the case ended (heap damage surfacing late): "
         elapsed = time.perf_counter() - state["since"]
-        kind = "hang" if elapsed >= case_timeout * 0.95 else "crash"
+        tail = out.output_tail
+        stacks_only = out.returncode == 1 and "most recent call first" in tail and "Fatal Python error" not in tail
+        kind = "hang" if not late and (elapsed >= case_timeout * 0.95 or stacks_only) else "crash"  # faulthandler
         res = CaseResult(paths[current], kind, out.signal or f"exit {out.returncode}",
-                         f"{out.describe()}; output: {out.output_tail[-400:]}", elapsed)
+                         f"{late}{out.describe()}; output: {out.output_tail[-400:]}", elapsed)
         results[current] = res
         if progress:
             progress(res)
@@ -159,3 +161,124 @@ def summarize(results: Sequence[CaseResult]) -> dict[str, int]:
     counts = Counter(r.outcome for r in results)
     keys = ("rejected", "loaded", "run-error", *BAD_OUTCOMES)
     return {"tried": len(results), **{k: counts.get(k, 0) for k in keys}}
+
+
+def build_loop_onnx(path: Any, trip_count: int = 10**12) -> Any:
+    """A valid ONNX model whose run never ends in practice: ``y = x + 1``, ``trip_count`` times (a Loop).
+
+    For testing timeouts: ``edgekit.load(build_loop_onnx(p), timeout=1)(x)`` raises InferenceTimeoutError.
+    """
+    from pathlib import Path
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["acc_in", "one"], ["acc_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])])
+    graph = helper.make_graph(
+        [helper.make_node("Loop", ["trips", "cond", "x"], ["y"], body=body)], "loop",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor("trips", TensorProto.INT64, [], [trip_count]),
+         helper.make_tensor("cond", TensorProto.BOOL, [], [True])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 7
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return Path(path)
+
+
+def readers(fmt: str) -> list[str]:
+    """Installed runtimes that read ``fmt`` (natively or by converting), the emulated one excluded."""
+    from edgekit.registry import iter_runtimes
+
+    return [rt.name for rt in iter_runtimes() if rt.name != "emulated" and rt.can_read(fmt) and rt.is_installed()]
+
+
+def seed_models(fmt: str, folder: Any, *, real: bool = True) -> dict[str, bytes]:
+    """Models to mutate: the conformance cases, the sample CNN and (``real``) the pinned real models.
+
+    ``mnn`` seeds are converted from the ONNX/TFLite ones with MNN's converter. A real model
+    that cannot be fetched (no network) is left out.
+    """
+    from pathlib import Path
+
+    from edgekit.testing.cases import CASES
+    from edgekit.testing.conformance import build_model
+    from edgekit.testing.sample import sample_model
+
+    folder = Path(folder)
+    seeds = {case: build_model(case, fmt, folder / fmt).read_bytes() for case in CASES}
+    sources = {"sample": lambda: sample_model("onnx" if fmt == "mnn" else fmt)}
+    if real:
+        from edgekit.testing.real_models import fetch
+
+        if fmt in ("onnx", "mnn"):
+            sources["ppocr-cls"] = lambda: fetch("ppocr-cls")
+        if fmt in ("tflite", "mnn"):
+            sources["blazeface"] = lambda: fetch("blazeface")
+    for name, get in sources.items():
+        try:
+            src = get()
+        except Exception:  # noqa: BLE001 - a real model that cannot be fetched here is left out
+            continue
+        if fmt == "mnn":
+            from edgekit.runtimes.mnn_convert import convert_to_mnn
+
+            dst = folder / "mnn" / f"{name}.mnn"
+            if not dst.is_file():
+                convert_to_mnn(src, dst)
+            src = dst
+        seeds[name] = Path(src).read_bytes()
+    return seeds
+
+
+def write_mutants(seeds: dict[str, bytes], fmt: str, count: int, seed: int, folder: Any) -> list[str]:
+    """Write ``count`` mutants of ``seeds`` (see :func:`edgekit.testing.mutate.mutants`) under ``folder``."""
+    from pathlib import Path
+
+    from edgekit.testing.mutate import mutants
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for m in mutants(seeds, fmt, count, seed=seed):
+        path = folder / f"{m.name}.{fmt}"
+        path.write_bytes(m.data)
+        paths.append(str(path))
+    return paths
+
+
+def sweep_shapes(path: str, runtime: str, shapes: Sequence[Sequence[int]], canary: str | None = None) -> list[str]:
+    """Worker (run isolated, with ``strict_exit``): run a one-input model on each shape; the outcome of each.
+
+    Outcomes are ``"ok"`` or the edgekit error class name; anything else propagates (a bug).
+    ``canary``: a model loaded and run afterwards, so heap damage done by a shape surfaces here.
+    """
+    import gc
+
+    import numpy as np
+
+    import edgekit
+
+    outcomes = []
+    with edgekit.load(path, runtime=runtime, threads=1) as m:
+        for shape in shapes:
+            try:
+                m.run(np.ones(tuple(shape), m.inputs[0].dtype))
+                outcomes.append("ok")
+            except edgekit.EdgekitError as exc:
+                outcomes.append(type(exc).__name__)
+    gc.collect()
+    if canary:
+        for _ in range(3):
+            with edgekit.load(canary, runtime=runtime, threads=1) as c:
+                c.run({s.name: np.ones(s.concrete_shape(), s.dtype) for s in c.inputs})
+        gc.collect()
+    return outcomes
