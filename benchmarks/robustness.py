@@ -89,8 +89,8 @@ def stress_section(args: argparse.Namespace, env: dict[str, str]) -> tuple[list[
         if "failure" in m:
             print(f"memory      {rt:12} FAILED: {m['failure']}", flush=True)
         else:
-            print(f"memory      {rt:12} RSS steady {m['steady_runs_mib']} MiB, +{m['growth_runs_mib']} MiB after "
-                  f"{m['runs']} runs; steady {m['steady_cycles_mib']} MiB, +{m['growth_cycles_mib']} MiB after "
+            print(f"memory      {rt:12} RSS steady {m['steady_runs_mib']} MiB, {m['growth_runs_mib']:+.2f} MiB after "
+                  f"{m['runs']} runs; steady {m['steady_cycles_mib']} MiB, {m['growth_cycles_mib']:+.2f} MiB after "
                   f"{m['cycles']} load/close cycles", flush=True)
     return conc, mem
 
@@ -137,8 +137,8 @@ def main() -> int:
           f"{sum(r['typed_errors'] for r in fuzz)} typed errors, {sum(r['correct_loads'] for r in fuzz)} correct loads, "
           f"{sum(r['crash'] for r in fuzz)} crashes, {sum(r['hang'] for r in fuzz)} hangs, "
           f"{sum(r['untyped'] for r in fuzz)} untyped; concurrency {len(conc)} runtimes x {args.threads} threads x "
-          f"{args.runs} runs: {mismatches} mismatches; RSS growth max +{run_growth} MiB over {args.runs} runs "
-          f"(bound {args.max_run_growth:g}), +{cycle_growth} MiB over {args.cycles} load/close cycles "
+          f"{args.runs} runs: {mismatches} mismatches; RSS growth max {run_growth:+.2f} MiB over {args.runs} runs "
+          f"(bound {args.max_run_growth:g}), {cycle_growth:+.2f} MiB over {args.cycles} load/close cycles "
           f"(bound {args.max_cycle_growth:g})")
     return 1 if bad_fuzz or mismatches or over else 0
 

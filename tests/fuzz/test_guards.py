@@ -1,8 +1,8 @@
 """The guards, one per crash that fuzzing found: each damaged file is refused with a typed error.
 
 Validation guards (``edgekit.models.onnx_rules``, ``tflite_rules``) are checked on files built
-here; the subprocess probes (OpenCV, MNN) are shown to be needed — the unguarded load crashes
-a worker — and sufficient: the guarded load raises a typed error.
+here. MNN's probe is shown to be needed (unguarded, mutants crash a worker) and sufficient (guarded,
+the same files raise typed errors); OpenCV's probe, to run once per file and be remembered.
 """
 
 from __future__ import annotations
@@ -47,6 +47,14 @@ def _negative_dim(m: onnx.ModelProto) -> None:
     m.graph.initializer[0].dims[-1] = -1  # OpenCV: SIGABRT at release
 
 
+def _loop_without_body(m: onnx.ModelProto) -> None:
+    m.graph.node[0].op_type = "Loop"  # OpenCV: SIGSEGV running it
+
+
+def _dim_param(m: onnx.ModelProto) -> None:
+    m.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+
+
 def _dangling(m: onnx.ModelProto) -> None:
     del m.graph.initializer[0]  # OpenCV's importer: SIGFPE
 
@@ -54,7 +62,7 @@ def _dangling(m: onnx.ModelProto) -> None:
 @pytest.mark.parametrize(("damage", "message"), [
     (_opset, "opset 1099511627776"), (_conv_one_input, "has 1 inputs; its schema allows 2..3"),
     (_dims, r"need \d+ bytes, its raw data has 432"), (_negative_dim, "negative dim"),
-    (_dangling, "reads 'w', which no graph input"),
+    (_dangling, "reads 'w', which no graph input"), (_loop_without_body, r"lacks the required attribute\(s\) \['body'\]"),
 ])
 def test_onnx_values_that_crashed_a_runtime_are_refused(damage, message: str, build, tmp_path: Path) -> None:
     path = _damaged(build, tmp_path, "conv_relu", damage)
@@ -62,10 +70,12 @@ def test_onnx_values_that_crashed_a_runtime_are_refused(damage, message: str, bu
         open_model(path)
 
 
-def test_non_utf8_names_are_refused(build, tmp_path: Path) -> None:
-    data = build("matmul_add_softmax", "onnx").read_bytes().replace(b"MatMul", b"Ma\xffMul")
-    path = tmp_path / "name.onnx"
-    path.write_bytes(data)
+@pytest.mark.parametrize("text", [b"MatMul", b"batch"])
+def test_non_utf8_text_is_refused(build, tmp_path: Path, text: bytes) -> None:
+    """OpenCV raised UnicodeDecodeError on a damaged op type; ONNX Runtime on a damaged dim_param."""
+    data = _damaged(build, tmp_path, "matmul_add_softmax", _dim_param).read_bytes()
+    path = tmp_path / "text.onnx"
+    path.write_bytes(data.replace(text, text[:2] + b"\xff" + text[3:]))
     with pytest.raises(CorruptModelError, match="not UTF-8 text"):
         open_model(path)
 
@@ -93,6 +103,24 @@ def test_tflite_omitted_input_of_an_op_that_needs_it_is_refused(tmp_path: Path) 
     path = write_model([TensorDef("a", [1, 4]), TensorDef("b", [1, 4]), TensorDef("y", [1, 4])],
                        [OpDef("ADD", [0, -1], [2])], [0, 1], [2], tmp_path / "add.tflite")
     with pytest.raises(CorruptModelError, match="omitted"):
+        open_model(path)
+
+
+def test_tflite_empty_constant_with_data_is_refused(tmp_path: Path) -> None:
+    """OpenVINO's TFLite reader died of SIGFPE on a Conv weight of shape [4, 3, 3, 0] holding 432 bytes."""
+    from edgekit.testing.tflite_models import OpDef, TensorDef, write_model
+
+    import struct
+
+    tensors = [TensorDef("x", [1, 8, 8, 3]), TensorDef("w", [4, 3, 3, 3], data=np.ones((4, 3, 3, 3), np.float32)),
+               TensorDef("b", [4], data=np.zeros(4, np.float32)), TensorDef("y", [1, 8, 8, 4])]
+    path = write_model(tensors, [OpDef("CONV_2D", [0, 1, 2], [3], {"padding": "SAME"})], [0], [3], tmp_path / "c.tflite")
+    open_model(path)
+    data = path.read_bytes()
+    shape = struct.pack("<5i", 4, 4, 3, 3, 3)  # the weights' shape vector: count, then dims
+    assert data.count(shape) == 1
+    path.write_bytes(data.replace(shape, struct.pack("<5i", 4, 4, 3, 3, 0)))
+    with pytest.raises(CorruptModelError, match="has no elements, yet its buffer"):
         open_model(path)
 
 
