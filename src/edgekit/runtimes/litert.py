@@ -23,7 +23,6 @@ Example::
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import importlib.util
 import os
@@ -70,7 +69,7 @@ def find_library(names: list[str]) -> str | None:
     """Path (or loader name) of the first library in ``names`` found, without loading it.
 
     Looks in ``LD_LIBRARY_PATH``/``DYLD_LIBRARY_PATH``, the usual system folders and the
-    dynamic loader's cache (``ctypes.util.find_library``); cached per library path setting.
+    folders in /etc/ld.so.conf; cached per library path setting.
 
     >>> find_library(["libedgetpu.so.1"]) is None     # on a host without a Coral runtime
     True
@@ -84,15 +83,40 @@ def _find_library(names: tuple[str, ...], env: tuple[str, ...]) -> str | None:
     folders = [p for value in env for p in value.split(os.pathsep)]
     folders += ["/usr/lib", "/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
                 "/usr/lib/arm-linux-gnueabihf", "/opt/homebrew/lib", str(Path(sys.prefix) / "lib")]
+    folders += _ld_so_conf_folders()
     for name in names:
         for folder in filter(None, folders):
             if (Path(folder) / name).is_file():
                 return str(Path(folder) / name)
-        stem = re.sub(r"^lib|\.(so|dylib|dll).*$", "", name)
-        found = ctypes.util.find_library(stem)
-        if found and (found == name or Path(found).name.startswith(name.split(".")[0])):
-            return found
     return None
+
+
+def _ld_so_conf_folders(conf: str = "/etc/ld.so.conf") -> list[str]:
+    """Folders the dynamic loader searches, read from ld.so.conf and its includes.
+
+    Not ``ctypes.util.find_library``: on Linux that spawns ``ldconfig``, ``gcc`` and ``ld``
+    (9 processes here), too costly on a small device at every first load.
+    """
+    import glob
+
+    out: list[str] = []
+    pending, seen = [conf], set()
+    while pending:
+        path = pending.pop()
+        if path in seen or not os.path.isfile(path):
+            continue
+        seen.add(path)
+        try:
+            lines = Path(path).read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("include "):
+                pending.extend(sorted(glob.glob(line.split(None, 1)[1])))
+            elif line.startswith("/"):
+                out.append(line)
+    return out
 
 
 def _spec(detail: dict[str, Any], name: str) -> TensorSpec:
