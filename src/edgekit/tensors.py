@@ -65,6 +65,9 @@ class TensorSpec:
         """The shape with dynamic dimensions replaced by ``fill``."""
         return tuple(d if isinstance(d, int) and d >= 0 else fill for d in self.shape)
 
+    def __repr__(self) -> str:  # what `print(model.inputs)` shows
+        return str(self)
+
     def __str__(self) -> str:
         dims = ", ".join("?" if d is None else str(d) for d in self.shape)
         q = f" q=({self.quantization[0]:g}, {self.quantization[1]})" if self.quantization else ""
