@@ -112,6 +112,11 @@ def _ports(ov_ports: list[Any], declared: list[TensorSpec] | None, what: str) ->
         by_name = {s.name: (i, s) for i, s in found}
         return [(by_name[s.name][0], _with_quant(by_name[s.name][1], s)) if s.name in by_name else (-1, s)
                 for s in declared]
+    if (declared and what == "input" and len(found) == len(declared)
+            and all(f.dtype == d.dtype and len(f.shape) == len(d.shape) for (_, f), d in zip(found, declared))):
+        # OpenVINO renamed an input after the tensor it flows into (x -> Dropout -> y makes both "y");
+        # its Parameters keep the file's input order, so the file's names apply by position.
+        return [(i, TensorSpec(d.name, f.shape, f.dtype, d.quantization, d.layout)) for (i, f), d in zip(found, declared)]
     return found
 
 
