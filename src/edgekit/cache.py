@@ -7,16 +7,22 @@ The root is ``$EDGEKIT_CACHE`` when set, else ``$XDG_CACHE_HOME/edgekit``, else
 Example::
 
     folder = cache_dir("mnn")          # ~/.cache/edgekit/mnn, created if missing
+    with atomic_path(folder / "model.mnn") as tmp:
+        convert(src, tmp)              # appears as model.mnn only if this block succeeds
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from edgekit.errors import InvalidOptionError
 
-__all__ = ["cache_dir", "cache_root"]
+__all__ = ["atomic_path", "cache_dir", "cache_root", "file_sha256"]
 
 
 def cache_root() -> Path:
@@ -44,3 +50,29 @@ def cache_dir(*parts: str) -> Path:
             "set EDGEKIT_CACHE to one (e.g. `export EDGEKIT_CACHE=/tmp/edgekit-cache`)."
         ) from exc
     return path
+
+
+@contextlib.contextmanager
+def atomic_path(dest: Path) -> Iterator[Path]:
+    """A unique temporary path beside ``dest`` (same suffix) that becomes ``dest`` when the block succeeds.
+
+    The block writes the temporary file; on success it is ``os.replace``d into place, so a
+    concurrent reader sees the old file or the whole new one; on failure it is removed.
+    """
+    tmp = dest.with_name(f".{dest.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{dest.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def file_sha256(*paths: Path | None) -> str:
+    """Hex sha256 of the files' bytes, one after another (``None`` entries are skipped)."""
+    h = hashlib.sha256()
+    for path in paths:
+        if path is not None:
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgekit.cache import atomic_path, cache_dir
 from edgekit.device_schema import DeviceProfile, Target, Unit
 from edgekit.emulation.graph import Graph, Plan, onnx_graph, partition, tflite_graph
 from edgekit.emulation.latency import Estimate, estimate_plan
@@ -158,8 +159,6 @@ def _cpu_unit(profile: DeviceProfile, fallback: Unit) -> Unit:
 # --- preparing the model ---------------------------------------------------------------------------
 
 def _cache_file(model: ModelFile, key: str, suffix: str) -> Path:
-    from edgekit.cache import cache_dir
-
     digest = hashlib.sha256(f"{model.sha256()}|{key}".encode()).hexdigest()[:24]
     return cache_dir("emulated") / f"{model.path.stem}-{digest}{suffix}"
 
@@ -167,9 +166,8 @@ def _cache_file(model: ModelFile, key: str, suffix: str) -> Path:
 def _write_onnx(proto: Any, dst: Path) -> Path:
     import onnx
 
-    tmp = dst.with_suffix(f".{os.getpid()}.tmp")
-    onnx.save(proto, str(tmp))
-    os.replace(tmp, dst)
+    with atomic_path(dst) as tmp:
+        onnx.save(proto, str(tmp))
     return dst
 
 
@@ -181,10 +179,9 @@ def _ort_basic(src: Path, dst: Path) -> Path:
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         so.log_severity_level = 3
-        tmp = dst.with_suffix(f".{os.getpid()}.tmp.onnx")
-        so.optimized_model_filepath = str(tmp)
-        ort.InferenceSession(str(src), sess_options=so, providers=["CPUExecutionProvider"])
-        os.replace(tmp, dst)
+        with atomic_path(dst) as tmp:
+            so.optimized_model_filepath = str(tmp)
+            ort.InferenceSession(str(src), sess_options=so, providers=["CPUExecutionProvider"])
     return dst
 
 
@@ -278,9 +275,8 @@ def _prepare_onnx(model: ModelFile, profile: DeviceProfile, target: Target, t_un
         key += f"|quantized={_calibration_key(calibration)}"
         dst = _cache_file(model, key, ".onnx")
         if not dst.exists():
-            tmp = dst.with_suffix(f".{os.getpid()}.tmp.onnx")
-            quantize_onnx(base, tmp, calibration, onnx_io(base)[0])
-            os.replace(tmp, dst)
+            with atomic_path(dst) as tmp:
+                quantize_onnx(base, tmp, calibration, onnx_io(base)[0])
         base = dst
         notes.append(f"quantized to int8 with {len(calibration)} calibration sample(s) (static QDQ, ONNX Runtime)")
     try:
@@ -324,9 +320,8 @@ def _prepare_tflite(model: ModelFile, profile: DeviceProfile, target: Target, t_
         digest = hashlib.sha256("|".join(sorted(consts)).encode()).hexdigest()[:12]
         dst = _cache_file(model, f"{acc_prec}|{digest}", ".tflite")
         if not dst.exists():
-            tmp = dst.with_suffix(f".{os.getpid()}.tmp")
-            round_tflite_weights(model.path, tmp, consts, acc_prec)
-            os.replace(tmp, dst)
+            with atomic_path(dst) as tmp:
+                round_tflite_weights(model.path, tmp, consts, acc_prec)
         run = dst
         notes.append(f"{acc_prec}: the weights of accelerator ops are rounded through {acc_prec}; TFLite activations "
                      "are not rounded (edgekit does not insert casts into flatbuffers), so the numeric error shown "

@@ -12,7 +12,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,13 +46,9 @@ class ModelFile:
     def sha256(self) -> str:
         """Hex digest of the model file (and IR weights), computed once."""
         if "sha256" not in self._digest:
-            h = hashlib.sha256()
-            for p in (self.path, self.weights):
-                if p is not None:
-                    with open(p, "rb") as f:
-                        for chunk in iter(lambda: f.read(1 << 20), b""):
-                            h.update(chunk)
-            self._digest["sha256"] = h.hexdigest()
+            from edgekit.cache import file_sha256
+
+            self._digest["sha256"] = file_sha256(self.path, self.weights)
         return self._digest["sha256"]
 
 

@@ -14,7 +14,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import stat
@@ -115,14 +114,6 @@ def safe_extract(archive: Path, target: Path, limits: type[Limits] = Limits) -> 
                                   "the archive is damaged. Re-download it or re-create the bundle.") from exc
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def unpack_bundle(archive: Path, target: Path | None = None) -> Path:
     """Unpack a bundle archive once into ``target`` (default: the cache, keyed by the archive's sha256).
 
@@ -131,9 +122,9 @@ def unpack_bundle(archive: Path, target: Path | None = None) -> Path:
     from edgekit.pipeline.config import CONFIG_NAME
 
     if target is None:
-        from edgekit.cache import cache_dir
+        from edgekit.cache import cache_dir, file_sha256
 
-        target = cache_dir("bundles") / _sha256(archive)[:32]
+        target = cache_dir("bundles") / file_sha256(archive)[:32]
     if not target.is_dir():
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))

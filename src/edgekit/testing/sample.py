@@ -35,7 +35,7 @@ _SUFFIX = {"onnx": ".onnx", "tflite": ".tflite"}
 
 def sample_model(fmt: str = "onnx") -> Path:
     """Path of the sample CNN in ``fmt`` (``"onnx"`` or ``"tflite"``), built into the cache on first use."""
-    from edgekit.cache import cache_dir
+    from edgekit.cache import atomic_path, cache_dir
     from edgekit.errors import InvalidOptionError
 
     if fmt not in _SUFFIX:
@@ -43,18 +43,13 @@ def sample_model(fmt: str = "onnx") -> Path:
     path = cache_dir("samples") / f"sample_cnn-{sample_digest()}{_SUFFIX[fmt]}"
     if path.is_file():
         return path
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    try:
+    with atomic_path(path) as tmp:
         if fmt == "onnx":
             build_sample_onnx(tmp)
         else:
             from edgekit.testing.tflite_models import build_sample_cnn
 
             build_sample_cnn(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
