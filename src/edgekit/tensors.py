@@ -48,9 +48,8 @@ class TensorSpec:
 
     def accepts(self, shape: tuple[int, ...]) -> bool:
         """True when a concrete ``shape`` fits this spec."""
-        if len(shape) != len(self.shape):
-            return False
-        return all(not isinstance(d, int) or d < 0 or d == s for d, s in zip(self.shape, shape))
+        rank, fixed, expected = self._fast
+        return len(shape) == rank and (fixed is None or fixed(tuple(shape)) == expected)
 
     @functools.cached_property
     def _fast(self) -> tuple[int, Callable[[tuple[int, ...]], Any] | None, Any]:
@@ -80,8 +79,7 @@ def _format_shape(shape: Sequence[Dim]) -> str:
 
 def _check_one(spec: TensorSpec, value: Any) -> np.ndarray:
     if type(value) is np.ndarray and value.dtype == spec.dtype and value.flags.c_contiguous:
-        rank, fixed, expected = spec._fast
-        if value.ndim == rank and (fixed is None or fixed(value.shape) == expected):
+        if spec.accepts(value.shape):
             return value  # the common case, checked in well under a microsecond
     if isinstance(value, np.ndarray):
         arr = value
