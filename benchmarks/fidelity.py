@@ -44,7 +44,7 @@ import numpy as np
 
 from edgekit.profiling import profile
 from edgekit.testing.real_models import fetch
-from edgekit.testing.sample import sample_model
+from edgekit.models.sample import sample_model
 
 BIN = Path(sys.executable).parent
 DET_SHAPE = (1, 3, 640, 640)

@@ -39,9 +39,9 @@ def one_op_onnx(folder: Path) -> Path:
 
 
 def one_op_tflite(folder: Path) -> Path:
-    from edgekit.testing.tflite_models import OpDef, TensorDef, write_model
+    from edgekit.testing.tflite_models import OpDef, TensorDef, write_tflite
 
-    return write_model([TensorDef("x", [1, 64]), TensorDef("y", [1, 64])], [OpDef("RELU", [0], [1])], [0], [1],
+    return write_tflite([TensorDef("x", [1, 64]), TensorDef("y", [1, 64])], [OpDef("RELU", [0], [1])], [0], [1],
                        folder / "relu.tflite")
 
 

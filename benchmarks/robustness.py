@@ -28,9 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from edgekit.profiling.isolate import IsolatedFailure, run_isolated
+from edgekit.isolation import IsolatedFailure, run_isolated
 from edgekit.testing.fuzz import fuzz_runtime, readers, seed_models, summarize, write_mutants
-from edgekit.testing.sample import sample_model
+from edgekit.models.sample import sample_model
 
 FORMATS = ("onnx", "tflite", "mnn")
 

@@ -13,7 +13,7 @@ What it does
 
 Isolation
     Cases run in batches, each batch in its own Python process
-    (:func:`edgekit.profiling.isolate.run_isolated`); the child reports each case as it starts
+    (:func:`edgekit.isolation.run_isolated`); the child reports each case as it starts
     and ends, and a per-case watchdog (``faulthandler``) ends the child when one case runs past
     ``--timeout``. When a batch process dies, the case in flight is re-run alone in a fresh
     process, which decides its status (``crashed``/``timeout`` if it dies again); the cases after
@@ -66,7 +66,7 @@ def _key(s: str) -> str:
 def run_runtime(runtime: str, names: list[str], *, batch: int, timeout: float, jobs: int, cache: str,
                 memory_mb: int, log: Any) -> dict[str, dict[str, Any]]:
     """Results for ``names`` on ``runtime``: batches in subprocesses, crashes re-run alone."""
-    from edgekit.profiling.isolate import IsolatedFailure, run_isolated
+    from edgekit.isolation import IsolatedFailure, run_isolated
 
     env = {"EDGEKIT_CACHE": cache, "OMP_NUM_THREADS": "1"}
     target = "edgekit.testing.onnx_backend:run_batch"
@@ -205,7 +205,7 @@ def write_onnx_ops(runtime: str, version: str, cases: list[Any], results: dict[s
 
 def measure_litert(path: Path, log: Any) -> Counter:
     """Which TFLite builtin operators LiteRT's builtin resolver registers (versions 1-8 tried)."""
-    from edgekit.profiling.isolate import run_isolated
+    from edgekit.isolation import run_isolated
     from edgekit.registry import get_runtime
 
     version = get_runtime("litert").version() or "?"

@@ -16,7 +16,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import edgekit
-from edgekit.errors import BundleError, ProfileError
+from edgekit.errors import BundleError, ConfigError
 from edgekit.pipeline.archive import Limits, safe_extract, unpack_bundle
 from edgekit.pipeline.config import Preprocess
 from edgekit.pipeline.preprocess import plan_resize, preprocess
@@ -137,7 +137,7 @@ def test_validation_errors(case: str, classifier: Path) -> None:
     with pytest.raises(BundleError) as info:
         edgekit.load_bundle(classifier, runtime="onnxruntime")
     assert message in str(info.value)
-    assert isinstance(info.value, ProfileError) and isinstance(info.value, ValueError)
+    assert isinstance(info.value, ConfigError) and isinstance(info.value, ValueError)
     if case not in ("bad syntax",):
         assert "edgekit.toml" in str(info.value)
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 import edgekit
 from edgekit.devices import HostInfo, detect, get_profile, list_profiles, load_profile, profile_names
-from edgekit.errors import DeviceUnavailableError, ProfileError, UnknownDeviceError
+from edgekit.errors import DeviceUnavailableError, ConfigError, UnknownDeviceError
 from edgekit.models.formats import open_model
 from edgekit.models.precision import model_precision
 from edgekit.registry import get_runtime
@@ -98,7 +98,7 @@ def test_profiles_name_their_key_accelerators():
 ])
 def test_malformed_profile_errors_name_file_key_expected_got(tmp_path, head, runtime, accelerator, expected):
     path = _profile(tmp_path, "bad", head, runtime=runtime, accelerator=accelerator)
-    with pytest.raises(ProfileError) as err:
+    with pytest.raises(ConfigError) as err:
         load_profile(path)
     assert str(path) in str(err.value) and expected in str(err.value)
 
@@ -106,17 +106,17 @@ def test_malformed_profile_errors_name_file_key_expected_got(tmp_path, head, run
 def test_wrong_type_bad_toml_and_missing_source(tmp_path):
     p = tmp_path / "k.toml"
     p.write_text('name = "k"\nkind = 3\n')
-    with pytest.raises(ProfileError, match=r"key 'kind' expected a string, got int 3"):
+    with pytest.raises(ConfigError, match=r"key 'kind' expected a string, got int 3"):
         load_profile(p)
     p.write_text('name = "k"\nkind = "cpu\n')
-    with pytest.raises(ProfileError, match="not valid TOML"):
+    with pytest.raises(ConfigError, match="not valid TOML"):
         load_profile(p)
     no_source = UNIT.replace('bandwidth_gb_s = "https://example.org/spec"', 'bandwidth_gb_s = "trust me"')
-    with pytest.raises(ProfileError, match=r"sources.bandwidth_gb_s' expected a string citing the figure"):
+    with pytest.raises(ConfigError, match=r"sources.bandwidth_gb_s' expected a string citing the figure"):
         load_profile(_profile(tmp_path, "nosrc", units=no_source))
     p = _profile(tmp_path, "prec")
     p.write_text(p.read_text().replace('precision = "fp32"', 'precision = "fp16"'))
-    with pytest.raises(ProfileError, match=r"unit 'cpu''s precisions \['fp32', 'int8'\]"):
+    with pytest.raises(ConfigError, match=r"unit 'cpu''s precisions \['fp32', 'int8'\]"):
         load_profile(p)
 
 
@@ -124,9 +124,9 @@ def test_extends_loop_and_unknown_parent(tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEKIT_DEVICES", str(tmp_path))
     _profile(tmp_path, "loop-a", 'extends = "loop-b"')
     _profile(tmp_path, "loop-b", 'extends = "loop-a"')
-    with pytest.raises(ProfileError, match="forms a loop"):
+    with pytest.raises(ConfigError, match="forms a loop"):
         get_profile("loop-a")
-    with pytest.raises(ProfileError, match="key 'extends' expected an existing profile name, got 'nowhere'"):
+    with pytest.raises(ConfigError, match="key 'extends' expected an existing profile name, got 'nowhere'"):
         load_profile(_profile(tmp_path, "orphan", 'extends = "nowhere"'))
 
 

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 import edgekit
 from edgekit.emulation.core import prepare
 from edgekit.emulation.spec import parse_spec
-from edgekit.errors import InvalidOptionError, ProfileError, UnsupportedModelError
+from edgekit.errors import InvalidOptionError, ConfigError, UnsupportedModelError
 from edgekit.models.formats import open_model
 
 FP16_EPS = 2.0**-10
@@ -172,8 +172,8 @@ def test_latency_charges_partition_boundaries(tmp_path: Path) -> None:
 
 
 def test_malformed_spec_is_a_precise_error() -> None:
-    with pytest.raises(ProfileError, match="key 'partition' expected one of"):
+    with pytest.raises(ConfigError, match="key 'partition' expected one of"):
         parse_spec({"name": "x", "title": "x", "source": "s", "partition": "greedy", "ops": {"onnx": ["*"]}}, "x.toml")
-    with pytest.raises(ProfileError, match="compute_efficiency"):
+    with pytest.raises(ConfigError, match="compute_efficiency"):
         parse_spec({"name": "x", "title": "x", "source": "s", "ops": {"onnx": ["*"]},
                     "latency": {"compute_efficiency": 2}}, "x.toml")

@@ -19,15 +19,9 @@ from edgekit.models import tflite_schema
 from edgekit.models.formats import open_model
 from edgekit.registry import get_runtime
 from edgekit.testing.cases import CASES, INT8
-from edgekit.testing.tflite_models import (
-    OpDef,
-    TensorDef,
-    build_custom_op_model,
-    build_sample_cnn,
-    build_tflite,
-    sample_cnn_reference,
-    write_model,
-)
+from edgekit.models.build import OpDef, TensorDef, write_tflite
+from edgekit.models.sample import build_sample_cnn, sample_cnn_reference
+from edgekit.testing.tflite_models import build_custom_op_model, build_tflite
 
 # The verifier and builder tests run with the core alone; these need LiteRT itself.
 needs_litert = pytest.mark.skipif(not get_runtime("litert").is_installed(),
@@ -136,7 +130,7 @@ def test_depthwise_without_bias_is_refused(tmp_path: Path) -> None:
     tensors = [TensorDef("x", [1, 8, 8, 3]), TensorDef("w", [1, 3, 3, 3], data=np.ones((1, 3, 3, 3), np.float32)),
                TensorDef("y", [1, 8, 8, 3])]
     opts = {"padding": "SAME", "stride_w": 1, "stride_h": 1, "depth_multiplier": 1}
-    path = write_model(tensors, [OpDef("DEPTHWISE_CONV_2D", [0, 1], [2], opts)], [0], [2], tmp_path / "dw.tflite")
+    path = write_tflite(tensors, [OpDef("DEPTHWISE_CONV_2D", [0, 1], [2], opts)], [0], [2], tmp_path / "dw.tflite")
     with pytest.raises(UnsupportedModelError, match="without a bias") as info:
         edgekit.load(path, runtime="litert")
     assert info.value.operators == ("DEPTHWISE_CONV_2D",)
@@ -185,10 +179,10 @@ def test_verifier_rejects_broken_files(models: Path, tmp_path: Path) -> None:
 def test_verifier_checks_indices_and_semantics(tmp_path: Path) -> None:
     tensors = [TensorDef("a", [1, 4]), TensorDef("w", [1, 4], data=np.ones((1, 4), np.float32)),
                TensorDef("s", [1, 4])]
-    ok = write_model(tensors, [OpDef("ADD", [0, 1], [2])], [0], [2], tmp_path / "ok.tflite")
+    ok = write_tflite(tensors, [OpDef("ADD", [0, 1], [2])], [0], [2], tmp_path / "ok.tflite")
     tflite_schema.verify(ok.read_bytes())
     tensors[1].buffer = 9
-    msg = _load_corrupt(tmp_path / "b.tflite", write_model(tensors, [OpDef("ADD", [0, 1], [2])], [0], [2],
+    msg = _load_corrupt(tmp_path / "b.tflite", write_tflite(tensors, [OpDef("ADD", [0, 1], [2])], [0], [2],
                                                           tmp_path / "b.tflite").read_bytes())
     assert "buffer index 9 is out of range" in msg
     tensors[1].buffer = None
@@ -196,26 +190,26 @@ def test_verifier_checks_indices_and_semantics(tmp_path: Path) -> None:
              "subgraph 0 input is tensor 1 \\('w'\\), a constant": ([OpDef("ADD", [0, 1], [2])], [1]),
              "\\(ADD\\) output is tensor 1 \\('w'\\), a constant": ([OpDef("ADD", [0, 2], [1])], [0])}
     for expected, (ops, inputs) in cases.items():
-        path = write_model(tensors, ops, inputs, [2], tmp_path / "i.tflite")
+        path = write_tflite(tensors, ops, inputs, [2], tmp_path / "i.tflite")
         with pytest.raises(tflite_schema.SchemaViolation, match=expected):
             tflite_schema.verify(path.read_bytes())
     # semantic rules found by fuzzing: each of these crashed or exhausted memory in LiteRT 2.3
     paddings = np.array([[0, 0], [1, 1], [1, 1], [0, 0]])
     pads = [TensorDef("x", [1, 4, 4, 2]), TensorDef("p", [4, 2], "int32", data=paddings), TensorDef("y", [1, 6, 6, 2])]
-    write_model(pads, [OpDef("PAD", [0, 1], [2])], [0], [2], tmp_path / "pad.tflite")
+    write_tflite(pads, [OpDef("PAD", [0, 1], [2])], [0], [2], tmp_path / "pad.tflite")
     tflite_schema.verify((tmp_path / "pad.tflite").read_bytes())
     pads[1].data = np.array([[65536, 0], [1, 1], [1, 1], [0, 0]])
-    path = write_model(pads, [OpDef("PAD", [0, 1], [2])], [0], [2], tmp_path / "pad.tflite")
+    path = write_tflite(pads, [OpDef("PAD", [0, 1], [2])], [0], [2], tmp_path / "pad.tflite")
     with pytest.raises(tflite_schema.SchemaViolation, match="the constant is corrupt"):
         tflite_schema.verify(path.read_bytes())
     deq = [TensorDef("w", [2, 3], "float16", data=np.ones((2, 3), np.float16)), TensorDef("wf", [2, 30]),
            TensorDef("x", [2, 3]), TensorDef("y", [2, 3])]
     ops = [OpDef("DEQUANTIZE", [0], [1]), OpDef("ADD", [2, 1], [3])]
-    path = write_model(deq, ops, [2], [3], tmp_path / "dq.tflite")
+    path = write_tflite(deq, ops, [2], [3], tmp_path / "dq.tflite")
     with pytest.raises(tflite_schema.SchemaViolation, match=r"DEQUANTIZE\): output shape \[2, 30\] differs"):
         tflite_schema.verify(path.read_bytes())
     big = [TensorDef("a", [1 << 20, 1 << 20]), TensorDef("s", [1 << 20, 1 << 20])]
-    path = write_model(big, [OpDef("ADD", [0, 0], [1])], [0], [1], tmp_path / "big.tflite")
+    path = write_tflite(big, [OpDef("ADD", [0, 0], [1])], [0], [1], tmp_path / "big.tflite")
     with pytest.raises(tflite_schema.SchemaViolation, match="GiB"):
         tflite_schema.verify(path.read_bytes(), memory_limit=1 << 30)
 

@@ -21,11 +21,13 @@ from click.testing import CliRunner
 
 from edgekit.cli import cli
 from edgekit.models.flops import count_flops
-from edgekit.profiling import IsolatedFailure, ProfileReport, profile, run_isolated
+from edgekit.isolation import IsolatedFailure, run_isolated
+from edgekit.profiling import ProfileReport, profile
 from edgekit.profiling.html import to_html
 from edgekit.profiling.inputs import adapt_layout, image_input, make_inputs, random_input
 from edgekit.profiling.render import to_csv, to_markdown
-from edgekit.profiling.schema import ReportSchemaError, validate
+from edgekit.errors import ReportError
+from edgekit.profiling.schema import validate
 from edgekit.profiling.stats import StoppingRule, median_ci, median_ci_ranks, percentile, summarize
 from edgekit.profiling.worker import FAULT_ENV
 from edgekit.registry import get_runtime
@@ -103,8 +105,8 @@ def test_flops_of_the_conformance_conv_model_are_exact(build) -> None:
 
 def test_sample_twins_compute_the_same_function() -> None:
     import edgekit
-    from edgekit.testing.sample import sample_model
-    from edgekit.testing.tflite_models import sample_cnn_reference
+    from edgekit.models.sample import sample_model
+    from edgekit.models.sample import sample_cnn_reference
 
     onnx_path, tflite_path = sample_model("onnx"), sample_model("tflite")
     assert sample_model("onnx") == onnx_path  # built once, then reused from the cache
@@ -144,7 +146,7 @@ def test_inputs_random_image_and_layout(tmp_path: Path) -> None:
 # -- isolation ----------------------------------------------------------------------------------
 
 def test_run_isolated_returns_results_and_errors_as_values() -> None:
-    from edgekit.testing.sample import sample_model
+    from edgekit.models.sample import sample_model
 
     specs = run_isolated("edgekit.profiling.worker:describe", (str(sample_model("onnx")),), timeout=60)
     assert specs[0]["name"] == "image" and specs[0]["shape"] == [1, 3, 96, 96]
@@ -203,10 +205,10 @@ def test_json_schema_round_trip_and_validation(report: ProfileReport) -> None:
     broken = json.loads(text)
     del broken["results"][0]["status"]
     broken["results"][1]["latency"]["p50"] = "fast"
-    with pytest.raises(ReportSchemaError, match=r"missing required key 'status'.*latency.*p50"):
+    with pytest.raises(ReportError, match=r"missing required key 'status'.*latency.*p50"):
         validate(broken)
     newer = dict(data, schema_version="2.0")
-    with pytest.raises(ReportSchemaError, match="reads 1.x"):
+    with pytest.raises(ReportError, match="reads 1.x"):
         validate(newer)
 
 

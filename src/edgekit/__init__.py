@@ -16,6 +16,7 @@ from __future__ import annotations
 from edgekit.errors import (
     AcceleratorUnavailableError,
     BundleError,
+    ConfigError,
     CorruptModelError,
     DeviceUnavailableError,
     EdgekitError,
@@ -24,8 +25,9 @@ from edgekit.errors import (
     InputError,
     InvalidOptionError,
     ModelError,
+    ModelFetchError,
     ModelNotFoundError,
-    ProfileError,
+    ReportError,
     RuntimeNotInstalledError,
     UnknownDeviceError,
     UnknownFormatError,
@@ -37,11 +39,11 @@ from edgekit.predictor import Predictor, load
 from edgekit.registry import RuntimeStatus, get_runtime, list_runtimes
 from edgekit.tensors import TensorSpec
 
-__version__ = "0.1.0"
 
 #: names loaded on first use, so ``import edgekit`` stays light (PEP 562)
 _LAZY = {name: "edgekit.pipeline" for name in
          ("Classification", "Detection", "Pipeline", "SegmentationMask", "TextBox", "load_bundle")}
+_LAZY["__version__"] = "edgekit._version"  # read from the package metadata on first use
 
 
 def __getattr__(name: str) -> object:
@@ -73,6 +75,7 @@ __all__ = [
     "AcceleratorUnavailableError",
     "BundleError",
     "Classification",
+    "ConfigError",
     "CorruptModelError",
     "Detection",
     "DeviceUnavailableError",
@@ -82,12 +85,13 @@ __all__ = [
     "InputError",
     "InvalidOptionError",
     "ModelError",
+    "ModelFetchError",
     "ModelNotFoundError",
     "Pipeline",
     "Placement",
     "Predictor",
-    "ProfileError",
     "Rejection",
+    "ReportError",
     "RuntimeNotInstalledError",
     "RuntimeStatus",
     "SegmentationMask",

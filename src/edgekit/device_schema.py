@@ -1,7 +1,7 @@
 """The device-profile schema: dataclasses and validation of one profile table.
 
 :func:`parse_profile` checks every key of a profile (``extends`` already applied) and raises
-:class:`~edgekit.errors.ProfileError` naming the file, the key, what was expected and what was
+:class:`~edgekit.errors.ConfigError` naming the file, the key, what was expected and what was
 found. Runtime and accelerator names are checked against the runtime catalog
 (``runtimes/*.toml``) and registered plugins; nothing here imports a runtime library.
 The fields are documented in ``devices/README.md``.
@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.catalog import check_keys, expect, runtime_info, runtime_infos
-from edgekit.errors import ProfileError
+from edgekit.catalog import runtime_info, runtime_infos
+from edgekit.tomlfile import check_keys, expect
+from edgekit.errors import ConfigError
 
 __all__ = ["KINDS", "PRECISIONS", "RULE_WEIGHTS", "UNIT_KINDS", "Constraints", "DetectRules", "DeviceProfile",
            "Target", "Unit", "parse_profile"]
@@ -141,14 +142,14 @@ def _strings(data: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
     values = expect(data, key, list, where, required=False) or []
     for i, v in enumerate(values):
         if not isinstance(v, str):
-            raise ProfileError(f"{where}: key {key!r} item {i} expected a string, got {type(v).__name__} {v!r}.")
+            raise ConfigError(f"{where}: key {key!r} item {i} expected a string, got {type(v).__name__} {v!r}.")
     return tuple(values)
 
 
 def _number(data: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> float | None:
     value = expect(data, key, (int, float), where, required=required)
     if value is not None and value <= 0:
-        raise ProfileError(f"{where}: key {key!r} expected a positive number, got {value!r}.")
+        raise ConfigError(f"{where}: key {key!r} expected a positive number, got {value!r}.")
     return None if value is None else float(value)
 
 
@@ -157,7 +158,7 @@ def _constraints(data: Mapping[str, Any], where: str, base: Constraints | None =
     precs = _strings(data, "precisions", where)
     for p in precs:
         if p not in PRECISIONS:
-            raise ProfileError(f"{where}: key 'precisions' expected items from {list(PRECISIONS)}, got {p!r}.")
+            raise ConfigError(f"{where}: key 'precisions' expected items from {list(PRECISIONS)}, got {p!r}.")
     b = base or Constraints()
     return Constraints(
         precisions=precs if "precisions" in data else b.precisions,
@@ -173,19 +174,19 @@ def _constraints(data: Mapping[str, Any], where: str, base: Constraints | None =
 
 def _unit(data: Any, where: str) -> Unit:
     if not isinstance(data, dict):
-        raise ProfileError(f"{where}: expected a table ([[units]]), got {type(data).__name__}.")
+        raise ConfigError(f"{where}: expected a table ([[units]]), got {type(data).__name__}.")
     check_keys(data, _UNIT, where)
     name = expect(data, "name", str, where)
     where = f"{where} ({name!r})"
     kind = expect(data, "kind", str, where)
     if kind not in UNIT_KINDS:
-        raise ProfileError(f"{where}: key 'kind' expected one of {list(UNIT_KINDS)}, got {kind!r}.")
+        raise ConfigError(f"{where}: key 'kind' expected one of {list(UNIT_KINDS)}, got {kind!r}.")
     peak = expect(data, "peak_gops", dict, where)
     if not peak:
-        raise ProfileError(f"{where}: key 'peak_gops' expected at least one precision, e.g. {{fp32 = 100}}, got {{}}.")
+        raise ConfigError(f"{where}: key 'peak_gops' expected at least one precision, e.g. {{fp32 = 100}}, got {{}}.")
     for p, v in peak.items():
         if p not in PRECISIONS:
-            raise ProfileError(f"{where}: key 'peak_gops' expected precisions from {list(PRECISIONS)}, got {p!r}.")
+            raise ConfigError(f"{where}: key 'peak_gops' expected precisions from {list(PRECISIONS)}, got {p!r}.")
         _number(peak, p, f"{where} peak_gops")
     figures = {"peak_gops": peak, "bandwidth_gb_s": _number(data, "bandwidth_gb_s", where),
                "memory_gb": _number(data, "memory_gb", where, required=False)}
@@ -196,7 +197,7 @@ def _unit(data: Any, where: str) -> Unit:
             continue
         src = sources.get(fig)
         if not isinstance(src, str) or not ("://" in src or src.startswith("estimate")):
-            raise ProfileError(
+            raise ConfigError(
                 f"{where}: key 'sources.{fig}' expected a string citing the figure (a URL, or 'estimate: <method>'), "
                 f"got {src!r}. Every hardware figure needs its source.")
     return Unit(name=name, kind=kind, title=expect(data, "title", str, where),
@@ -229,33 +230,33 @@ def _known_runtime_names() -> list[str]:
 
 def _target(data: Any, index: int, where: str, units: Mapping[str, Unit], base: Constraints) -> Target:
     if not isinstance(data, dict):
-        raise ProfileError(f"{where}: expected a table ([[targets]]), got {type(data).__name__}.")
+        raise ConfigError(f"{where}: expected a table ([[targets]]), got {type(data).__name__}.")
     check_keys(data, _TARGET, where)
     rt, acc = expect(data, "runtime", str, where), expect(data, "accelerator", str, where)
     plugin = expect(data, "plugin", str, where, required=False)
     known = _known_runtime(rt)
     if known is None and plugin is None:
-        raise ProfileError(
+        raise ConfigError(
             f"{where}: key 'runtime' expected a registered runtime {_known_runtime_names()}, got {rt!r}. "
             "For a runtime edgekit has no adapter for, add plugin = \"<where to get it>\" to the target.")
     if known and acc not in known:
-        raise ProfileError(f"{where}: key 'accelerator' expected one of {rt}'s accelerators {sorted(known)}, got {acc!r}.")
+        raise ConfigError(f"{where}: key 'accelerator' expected one of {rt}'s accelerators {sorted(known)}, got {acc!r}.")
     prec = expect(data, "precision", str, where)
     if prec not in PRECISIONS:
-        raise ProfileError(f"{where}: key 'precision' expected one of {list(PRECISIONS)}, got {prec!r}.")
+        raise ConfigError(f"{where}: key 'precision' expected one of {list(PRECISIONS)}, got {prec!r}.")
     unit = expect(data, "unit", str, where)
     if unit not in units:
-        raise ProfileError(f"{where}: key 'unit' expected one of this profile's units {sorted(units)}, got {unit!r}.")
+        raise ConfigError(f"{where}: key 'unit' expected one of this profile's units {sorted(units)}, got {unit!r}.")
     if prec not in units[unit].precisions:
-        raise ProfileError(f"{where}: key 'precision' expected one of unit {unit!r}'s precisions "
+        raise ConfigError(f"{where}: key 'precision' expected one of unit {unit!r}'s precisions "
                            f"{list(units[unit].precisions)} (its peak_gops), got {prec!r}.")
     options = expect(data, "options", dict, where, required=False) or {}
     if "threads" in options and (not isinstance(options["threads"], int) or isinstance(options["threads"], bool)
                                  or options["threads"] < 1):
-        raise ProfileError(f"{where}: key 'options.threads' expected a positive integer, got {options['threads']!r}.")
+        raise ConfigError(f"{where}: key 'options.threads' expected a positive integer, got {options['threads']!r}.")
     delegate = expect(data, "delegate", str, where, required=False)
     if delegate is not None and rt != "litert" and plugin is None:
-        raise ProfileError(f"{where}: key 'delegate' is for LiteRT delegates, expected runtime 'litert', got {rt!r}.")
+        raise ConfigError(f"{where}: key 'delegate' is for LiteRT delegates, expected runtime 'litert', got {rt!r}.")
     cons = expect(data, "constraints", dict, where, required=False)
     return Target(index=index, runtime=rt, accelerator=acc, precision=prec, unit=unit, options=dict(options),
                   delegate=delegate, plugin=plugin, note=expect(data, "note", str, where, required=False) or "",
@@ -270,12 +271,12 @@ def _detect(data: Mapping[str, Any], where: str) -> DetectRules:
             try:
                 re.compile(rx)
             except re.error as exc:
-                raise ProfileError(f"{where}: key {key!r} expected regular expressions, got {rx!r} ({exc}).") from exc
+                raise ConfigError(f"{where}: key {key!r} expected regular expressions, got {rx!r} ({exc}).") from exc
     for item in rules["accelerators"]:
         rt, _, acc = item.partition(":")
         known = _known_runtime(rt)
         if not acc or known is None or (known and acc not in known):
-            raise ProfileError(f"{where}: key 'accelerators' expected 'runtime:accelerator' with a registered runtime "
+            raise ConfigError(f"{where}: key 'accelerators' expected 'runtime:accelerator' with a registered runtime "
                                f"{_known_runtime_names()} and one of its accelerators, got {item!r}.")
     return DetectRules(**rules)
 
@@ -285,29 +286,29 @@ def parse_profile(data: Mapping[str, Any], where: str, *, path: Path | None = No
     """Validate one profile table (``extends`` already merged); errors name ``where``, the key and values.
 
     >>> parse_profile({"name": "x", "kind": "cpu"}, "x.toml")   # doctest: +SKIP
-    ProfileError: x.toml: missing key 'units' (expected a list).
+    ConfigError: x.toml: missing key 'units' (expected a list).
     """
     check_keys(data, _TOP, where)
     name = expect(data, "name", str, where)
     kind = expect(data, "kind", str, where)
     if kind not in KINDS:
-        raise ProfileError(f"{where}: key 'kind' expected one of {list(KINDS)}, got {kind!r}.")
+        raise ConfigError(f"{where}: key 'kind' expected one of {list(KINDS)}, got {kind!r}.")
     raw_units = expect(data, "units", list, where)
     units: dict[str, Unit] = {}
     for i, u in enumerate(raw_units, 1):
         unit = _unit(u, f"{where} [[units]] #{i}")
         if unit.name in units:
-            raise ProfileError(f"{where} [[units]] #{i}: key 'name' expected a unique unit name, got {unit.name!r} twice.")
+            raise ConfigError(f"{where} [[units]] #{i}: key 'name' expected a unique unit name, got {unit.name!r} twice.")
         units[unit.name] = unit
     if not units:
-        raise ProfileError(f"{where}: key 'units' expected at least one [[units]] table, got none.")
+        raise ConfigError(f"{where}: key 'units' expected at least one [[units]] table, got none.")
     if kind not in {u.kind for u in units.values()}:
-        raise ProfileError(f"{where}: key 'kind' expected the kind of one of its units "
+        raise ConfigError(f"{where}: key 'kind' expected the kind of one of its units "
                            f"{sorted({u.kind for u in units.values()})}, got {kind!r}.")
     base = _constraints(expect(data, "constraints", dict, where, required=False) or {}, f"{where} [constraints]")
     raw_targets = expect(data, "targets", list, where)
     if not raw_targets:
-        raise ProfileError(f"{where}: key 'targets' expected at least one [[targets]] table, got none.")
+        raise ConfigError(f"{where}: key 'targets' expected at least one [[targets]] table, got none.")
     targets = tuple(_target(t, i, f"{where} [[targets]] #{i}", units, base) for i, t in enumerate(raw_targets, 1))
     return DeviceProfile(
         name=name, kind=kind, title=expect(data, "title", str, where), vendor=expect(data, "vendor", str, where),

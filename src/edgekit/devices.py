@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgekit.catalog import catalog_dir, expect, read_toml
+from edgekit.catalog import catalog_dir
+from edgekit.tomlfile import expect, read_toml
 from edgekit.device_schema import (
     KINDS,
     RULE_WEIGHTS,
@@ -36,7 +37,7 @@ from edgekit.device_schema import (
     Unit,
     parse_profile,
 )
-from edgekit.errors import ProfileError, UnknownDeviceError
+from edgekit.errors import ConfigError, UnknownDeviceError
 from edgekit.hostinfo import HostInfo
 
 __all__ = ["Constraints", "DetectRules", "DetectionResult", "DeviceProfile", "HostInfo", "Match", "Target",
@@ -84,19 +85,19 @@ def _raw(path: Path, builtin: bool, chain: tuple[Path, ...]) -> dict[str, Any]:
     where = str(path)
     name = expect(data, "name", str, where)
     if name != path.stem:
-        raise ProfileError(f"{where}: key 'name' expected {path.stem!r} (the file name), got {name!r}. "
+        raise ConfigError(f"{where}: key 'name' expected {path.stem!r} (the file name), got {name!r}. "
                            "Rename the file or the profile.")
     parent = expect(data, "extends", str, where, required=False)
     if parent is None:
         return data
     candidates = [(p, b) for p, b in _index().get(parent, []) if p != path]
     if not candidates:
-        raise ProfileError(f"{where}: key 'extends' expected an existing profile name, got {parent!r}; "
+        raise ConfigError(f"{where}: key 'extends' expected an existing profile name, got {parent!r}; "
                            f"known: {sorted(_index())}.")
     ppath, pbuiltin = candidates[0]
     if ppath in chain:
         loop = " -> ".join(p.stem for p in (*chain, path, ppath))
-        raise ProfileError(f"{where}: key 'extends' forms a loop ({loop}); break it.")
+        raise ConfigError(f"{where}: key 'extends' forms a loop ({loop}); break it.")
     _load(ppath, pbuiltin, (*chain, path))  # the parent must be valid on its own (errors name its file)
     return _merge(_raw(ppath, pbuiltin, (*chain, path)), data)
 
@@ -104,7 +105,7 @@ def _raw(path: Path, builtin: bool, chain: tuple[Path, ...]) -> dict[str, Any]:
 def _load(path: Path, builtin: bool, chain: tuple[Path, ...] = ()) -> DeviceProfile:
     profile = parse_profile(_raw(path, builtin, chain), str(path), path=path, builtin=builtin)
     if builtin and path.parent.name != profile.kind:
-        raise ProfileError(f"{path}: key 'kind' expected {path.parent.name!r} (the folder), got {profile.kind!r}.")
+        raise ConfigError(f"{path}: key 'kind' expected {path.parent.name!r} (the folder), got {profile.kind!r}.")
     return profile
 
 
@@ -167,7 +168,7 @@ def list_profiles() -> list[DeviceProfile]:
         path, builtin = files[0]
         try:
             out.append(load_profile(path, builtin=builtin))
-        except ProfileError as exc:
+        except ConfigError as exc:
             if builtin:
                 raise
             warnings.warn(f"skipping device profile {name!r}: {exc}", stacklevel=2)

@@ -16,8 +16,10 @@ also subclasses the nearest builtin, so ``except FileNotFoundError`` keeps worki
     ├── InputError                      (ValueError)    wrong name, count, rank, shape or dtype
     ├── InferenceError                  (RuntimeError)  the runtime failed (or crashed, when isolated) while running
     ├── InferenceTimeoutError           (TimeoutError)  a load or run took longer than ``timeout=``
-    ├── ProfileError                    (ValueError)    malformed device profile / catalog file
+    ├── ConfigError                     (ValueError)    malformed TOML: device profile, catalog, configuration
     │   └── BundleError                                 malformed or unsafe model bundle (edgekit.toml, archive)
+    ├── ReportError                     (ValueError)    a profile report (JSON) that does not match its schema
+    ├── ModelFetchError                 (RuntimeError)  a pinned model wheel could not be fetched or verified
     ├── UnknownDeviceError              (LookupError)
     └── DeviceUnavailableError          (RuntimeError)  strict placement found no usable target
 
@@ -44,8 +46,10 @@ __all__ = [
     "InputError",
     "InvalidOptionError",
     "ModelError",
+    "ModelFetchError",
     "ModelNotFoundError",
-    "ProfileError",
+    "ConfigError",
+    "ReportError",
     "RuntimeNotInstalledError",
     "UnknownDeviceError",
     "UnknownFormatError",
@@ -113,12 +117,21 @@ class InferenceTimeoutError(EdgekitError, TimeoutError):
     """A load or run exceeded ``timeout=`` (``edgekit.load(..., timeout=s)``); its worker process was killed."""
 
 
-class ProfileError(EdgekitError, ValueError):
-    """A device profile or catalog file is malformed (names file, key, expected, got)."""
+class ConfigError(EdgekitError, ValueError):
+    """A TOML file edgekit reads is malformed: a device profile, a catalog file, a bundle's
+    ``edgekit.toml`` (the message names the file, the key, what was expected and what was found)."""
 
 
-class BundleError(ProfileError):
+class BundleError(ConfigError):
     """A model bundle is malformed or unsafe: its ``edgekit.toml`` (file, key, expected, got) or its archive."""
+
+
+class ReportError(EdgekitError, ValueError):
+    """A profile report does not match its schema (names the JSON path, expected and got), e.g. ``--compare``."""
+
+
+class ModelFetchError(EdgekitError, RuntimeError):
+    """A model pinned to a PyPI wheel could not be fetched, or did not match its sha256."""
 
 
 class UnknownDeviceError(EdgekitError, LookupError):

@@ -110,7 +110,7 @@ class HostInfo:
     def from_record(cls, folder: str | os.PathLike[str]) -> HostInfo:
         """A recorded host: ``host.toml`` plus raw ``cpuinfo``, ``device-tree-model``,
         ``device-tree-compatible`` (NUL- or newline-separated) files beside it."""
-        from edgekit.catalog import check_keys, read_toml
+        from edgekit.tomlfile import check_keys, read_toml
 
         folder = Path(folder)
         meta = read_toml(folder / "host.toml")

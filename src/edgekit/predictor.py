@@ -144,7 +144,7 @@ def load(
     ``threads`` defaults to the number of cores. Remaining keyword ``options`` go to the runtime.
     ``emulate=True`` (or ``runtime="emulated"``) runs the model as ``device``'s accelerator would, on this
     CPU (see :mod:`edgekit.runtimes.emulated`); ``Predictor.estimate()`` then predicts device latency.
-    ``timeout`` (seconds) loads and runs the model in a worker process (:mod:`edgekit.isolated`): a load or
+    ``timeout`` (seconds) loads and runs the model in a worker process (:mod:`edgekit.worker_session`): a load or
     run that takes longer raises InferenceTimeoutError, a runtime crash a typed error; without it, in-process.
 
     >>> m = load("model.tflite", runtime="openvino", precision="fp32")   # doctest: +SKIP
@@ -153,7 +153,7 @@ def load(
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise InvalidOptionError(f"threads must be a positive integer, got {threads!r}.")
     if timeout is not None:
-        from edgekit.isolated import load_isolated
+        from edgekit.worker_session import load_isolated
 
         return load_isolated(mf, timeout, dict(options, runtime=runtime, device=device, accelerator=accelerator,
                                                threads=threads, precision=precision, strict=strict, emulate=emulate))

@@ -22,8 +22,8 @@ SRC = Path(edgekit.__file__).parent
 #: (file relative to src/edgekit, dotted call) -> why it is safe
 ALLOWED = {
     ("hostinfo.py", "subprocess.run"): "fixed argv (sysctl, getprop) to describe the host; nothing from a model",
-    ("profiling/isolate.py", "subprocess.Popen"): "sys.executable running edgekit's own child script",
-    ("profiling/isolate.py", "pickle.load"): "the job/result files edgekit wrote itself in a private temp folder",
+    ("isolation.py", "subprocess.Popen"): "sys.executable running edgekit's own child script",
+    ("isolation.py", "pickle.load"): "the job/result files edgekit wrote itself in a private temp folder",
     ("profiling/worker.py", "ctypes.string_at"): "string_at(0): the deliberate crash of the worker's test hook",
     ("profiling/worker.py", "importlib.import_module"): "a runtime's module name from edgekit's own catalog",
     ("runtimes/mnn_convert.py", "subprocess.run"): "sys.executable running MNN's native converter "
@@ -35,7 +35,7 @@ ALLOWED = {
     ("models/tflite_schema.py", "importlib.import_module"): "a fixed module name (the tflite schema enums)",
     ("cli/__init__.py", "importlib.import_module"): "edgekit's own command modules (lazy CLI)",
     ("__init__.py", "importlib.import_module"): "edgekit's own submodules (lazy attributes)",
-    ("isolated.py", "pickle.loads"): "round-trips an error edgekit itself is about to send (to check it travels)",
+    ("worker_session.py", "pickle.loads"): "round-trips an error edgekit itself is about to send (to check it travels)",
     ("testing/real_models.py", "subprocess.run"): "test helper: `pip download` (never install) of a pinned, "
                                                   "checksummed wheel for test models",
 }

@@ -98,9 +98,9 @@ def test_the_rules_refuse_no_valid_model() -> None:
 
 def test_tflite_omitted_input_of_an_op_that_needs_it_is_refused(tmp_path: Path) -> None:
     """LiteRT 2.3 crashed in prepare on an ADD whose second input was -1 (after other models were loaded)."""
-    from edgekit.testing.tflite_models import OpDef, TensorDef, write_model
+    from edgekit.testing.tflite_models import OpDef, TensorDef, write_tflite
 
-    path = write_model([TensorDef("a", [1, 4]), TensorDef("b", [1, 4]), TensorDef("y", [1, 4])],
+    path = write_tflite([TensorDef("a", [1, 4]), TensorDef("b", [1, 4]), TensorDef("y", [1, 4])],
                        [OpDef("ADD", [0, -1], [2])], [0, 1], [2], tmp_path / "add.tflite")
     with pytest.raises(CorruptModelError, match="omitted"):
         open_model(path)
@@ -108,13 +108,13 @@ def test_tflite_omitted_input_of_an_op_that_needs_it_is_refused(tmp_path: Path) 
 
 def test_tflite_empty_constant_with_data_is_refused(tmp_path: Path) -> None:
     """OpenVINO's TFLite reader died of SIGFPE on a Conv weight of shape [4, 3, 3, 0] holding 432 bytes."""
-    from edgekit.testing.tflite_models import OpDef, TensorDef, write_model
+    from edgekit.testing.tflite_models import OpDef, TensorDef, write_tflite
 
     import struct
 
     tensors = [TensorDef("x", [1, 8, 8, 3]), TensorDef("w", [4, 3, 3, 3], data=np.ones((4, 3, 3, 3), np.float32)),
                TensorDef("b", [4], data=np.zeros(4, np.float32)), TensorDef("y", [1, 8, 8, 4])]
-    path = write_model(tensors, [OpDef("CONV_2D", [0, 1, 2], [3], {"padding": "SAME"})], [0], [3], tmp_path / "c.tflite")
+    path = write_tflite(tensors, [OpDef("CONV_2D", [0, 1, 2], [3], {"padding": "SAME"})], [0], [3], tmp_path / "c.tflite")
     open_model(path)
     data = path.read_bytes()
     shape = struct.pack("<5i", 4, 4, 3, 3, 3)  # the weights' shape vector: count, then dims

@@ -188,7 +188,7 @@ SHAPES = [(1, 3, h, w) for h in (1, 2, 8, 16, 24, 32, 33, 48) for w in (1, 8, 32
 def test_dynamic_image_sizes_of_a_real_model_never_damage_the_process(rt: str, build, fuzz_env) -> None:
     """PP-OCR cls (dynamic H, W) on 32 sizes, then a canary model, in a worker: OpenVINO 2026.4 corrupted its heap
     on sizes its shape inference rejects (crashing a later call) until edgekit checked new shapes."""
-    from edgekit.profiling.isolate import IsolatedFailure, run_isolated
+    from edgekit.isolation import IsolatedFailure, run_isolated
     from edgekit.testing.real_models import fetch
 
     try:

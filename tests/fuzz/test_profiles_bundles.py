@@ -1,6 +1,6 @@
 """Device profiles and bundles from untrusted hands: malformed TOML, hostile archives, oversized files.
 
-Each case ends in a typed edgekit error (ProfileError, BundleError, UnknownDeviceError, a
+Each case ends in a typed edgekit error (ConfigError, BundleError, UnknownDeviceError, a
 ModelError for a damaged model) or a valid result, and nothing is ever written outside the
 target folder.
 """
@@ -17,9 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgekit.catalog import MAX_TOML_BYTES, catalog_dir
+from edgekit.catalog import catalog_dir
+from edgekit.tomlfile import MAX_TOML_BYTES
 from edgekit.devices import load_profile
-from edgekit.errors import BundleError, EdgekitError, ProfileError
+from edgekit.errors import BundleError, EdgekitError, ConfigError
 from edgekit.pipeline.archive import Limits, safe_extract
 from edgekit.pipeline.bundle import read_bundle_config, resolve_bundle
 from edgekit.testing.mutate import BYTE_KINDS, mutate_bytes
@@ -60,7 +61,7 @@ def test_damaged_profiles_load_or_raise_profile_errors(tmp_path_factory: pytest.
     path.write_bytes("\n".join(lines).encode("utf-8", "replace"))
     try:
         profile = load_profile(path)
-    except ProfileError:
+    except ConfigError:
         return
     assert profile.name == "raspberry-pi-5" and profile.targets
 
@@ -68,16 +69,16 @@ def test_damaged_profiles_load_or_raise_profile_errors(tmp_path_factory: pytest.
 def test_deeply_nested_and_oversized_toml_are_profile_errors(tmp_path: Path) -> None:
     deep = tmp_path / "deep.toml"
     deep.write_text('name = "deep"\na = ' + "[" * 100_000)
-    with pytest.raises(ProfileError, match="nested too deeply"):
+    with pytest.raises(ConfigError, match="nested too deeply"):
         load_profile(deep)
     big = tmp_path / "big.toml"
     with open(big, "wb") as f:
         f.write(b'name = "big"\n# ' + b"x" * (MAX_TOML_BYTES + 10) + b"\n")
-    with pytest.raises(ProfileError, match="larger than"):
+    with pytest.raises(ConfigError, match="larger than"):
         load_profile(big)
     binary = tmp_path / "binary.toml"
     binary.write_bytes(bytes(range(256)))
-    with pytest.raises(ProfileError):
+    with pytest.raises(ConfigError):
         load_profile(binary)
 
 

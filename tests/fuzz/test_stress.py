@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from edgekit.profiling.isolate import IsolatedFailure, run_isolated
+from edgekit.isolation import IsolatedFailure, run_isolated
 from edgekit.registry import get_runtime
-from edgekit.testing.sample import sample_model
+from edgekit.models.sample import sample_model
 
 RUNTIMES = [rt for rt in ("onnxruntime", "litert", "openvino", "opencv", "mnn") if get_runtime(rt).is_installed()]
 

@@ -86,9 +86,9 @@ def test_load_errors_keep_their_type(tmp_path: Path, build) -> None:
 
 
 def test_no_timeout_means_nothing_isolated_is_imported() -> None:
-    """The in-process path is untouched: loading without timeout= never imports edgekit.isolated."""
-    code = ("import sys, numpy as np, edgekit; from edgekit.testing.sample import sample_model; "
+    """The in-process path is untouched: loading without timeout= never imports edgekit.worker_session."""
+    code = ("import sys, numpy as np, edgekit; from edgekit.models.sample import sample_model; "
             "m = edgekit.load(sample_model('onnx'), runtime='onnxruntime', threads=1); "
-            "m(np.zeros((1, 3, 96, 96), np.float32)); print('edgekit.isolated' in sys.modules)")
+            "m(np.zeros((1, 3, 96, 96), np.float32)); print('edgekit.worker_session' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"

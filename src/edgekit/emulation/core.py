@@ -258,7 +258,7 @@ def _prepare_onnx(model: ModelFile, profile: DeviceProfile, target: Target, t_un
     import onnx
 
     from edgekit.emulation.precision import dynamic_inputs, fix_input_shapes, quantize_onnx, round_through
-    from edgekit.runtimes._model_io import onnx_io
+    from edgekit.models.model_io import onnx_io
 
     proto = onnx.load(str(model.path))
     base, key = model.path, ""
@@ -303,7 +303,7 @@ def _prepare_tflite(model: ModelFile, profile: DeviceProfile, target: Target, t_
                     acc_prec: str, shapes: dict[str, tuple[int, ...]] | None,
                     notes: list[str]) -> tuple[Path, Path, Graph, Plan]:
     from edgekit.emulation.precision import round_tflite_weights
-    from edgekit.runtimes._model_io import tflite_io
+    from edgekit.models.model_io import tflite_io
 
     if shapes:
         raise InvalidOptionError("input_shapes= fixes ONNX inputs only; re-export the TFLite model with fixed shapes.")

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgekit.catalog import catalog_dir, check_keys, expect, read_toml
-from edgekit.errors import ProfileError
+from edgekit.catalog import catalog_dir
+from edgekit.tomlfile import check_keys, expect, read_toml
+from edgekit.errors import ConfigError
 
 if TYPE_CHECKING:
     from edgekit.device_schema import DeviceProfile
@@ -109,7 +110,7 @@ def _names(data: Mapping[str, Any], key: str, where: str) -> frozenset[str]:
     values = expect(data, key, list, where, required=False) or []
     for v in values:
         if not isinstance(v, str):
-            raise ProfileError(f"{where}: key {key!r} expected a list of operator names, got item {v!r}.")
+            raise ConfigError(f"{where}: key {key!r} expected a list of operator names, got item {v!r}.")
     return frozenset(values)
 
 
@@ -120,7 +121,7 @@ def _positive(data: Mapping[str, Any], key: str, where: str, default: float, *, 
         return default
     if value < 0 or (not zero_ok and value == 0) or (upto is not None and value > upto):
         bound = f"in (0, {upto:g}]" if upto is not None else ("> 0" if not zero_ok else ">= 0")
-        raise ProfileError(f"{where}: key {key!r} expected a number {bound}, got {value!r}.")
+        raise ConfigError(f"{where}: key {key!r} expected a number {bound}, got {value!r}.")
     return float(value)
 
 
@@ -129,20 +130,20 @@ def parse_spec(data: Mapping[str, Any], where: str, path: Path | None = None) ->
     check_keys(data, _TOP, where)
     partition = expect(data, "partition", str, where, required=False) or "maximal"
     if partition not in PARTITION_RULES:
-        raise ProfileError(f"{where}: key 'partition' expected one of {list(PARTITION_RULES)}, got {partition!r}.")
+        raise ConfigError(f"{where}: key 'partition' expected one of {list(PARTITION_RULES)}, got {partition!r}.")
     ops = expect(data, "ops", dict, where)
     check_keys(ops, _OPS, f"{where} [ops]")
     if not (ops.get("onnx") or ops.get("tflite")):
-        raise ProfileError(f"{where} [ops]: expected an 'onnx' or 'tflite' operator list (or [\"*\"]), got neither.")
+        raise ConfigError(f"{where} [ops]: expected an 'onnx' or 'tflite' operator list (or [\"*\"]), got neither.")
     lat = expect(data, "latency", dict, where, required=False) or {}
     lw = f"{where} [latency]"
     check_keys(lat, _LATENCY, lw)
     for key in ("weights", "activations"):
         if lat.get(key, "dram") not in ("dram", "onchip"):
-            raise ProfileError(f"{lw}: key {key!r} expected 'dram' or 'onchip', got {lat[key]!r}.")
+            raise ConfigError(f"{lw}: key {key!r} expected 'dram' or 'onchip', got {lat[key]!r}.")
     link = expect(lat, "link_gb_s", (int, float), lw, required=False)
     if link is not None and link <= 0:
-        raise ProfileError(f"{lw}: key 'link_gb_s' expected a positive number, got {link!r}.")
+        raise ConfigError(f"{lw}: key 'link_gb_s' expected a positive number, got {link!r}.")
     params = LatencyParams(
         compute_efficiency=_positive(lat, "compute_efficiency", lw, 0.35, upto=1.0, zero_ok=False),
         memory_efficiency=_positive(lat, "memory_efficiency", lw, 0.6, upto=1.0, zero_ok=False),
@@ -189,7 +190,7 @@ def load_spec(name_or_path: str | os.PathLike[str], *, relative_to: Path | None 
     else:
         path = catalog_dir("devices") / "emulation" / f"{text}.toml"
     if not path.is_file():
-        raise ProfileError(f"accelerator spec {text!r} not found ({path}); expected one of {spec_names()} "
+        raise ConfigError(f"accelerator spec {text!r} not found ({path}); expected one of {spec_names()} "
                            "or a path to a spec .toml (devices/README.md, section Emulation).")
     return _load(path.resolve(), path.stat().st_mtime_ns)
 
@@ -200,5 +201,5 @@ def accelerator_spec(profile: DeviceProfile, unit: str) -> AcceleratorSpec:
     name = u.emulation or {"cpu": "cpu", "gpu": "gpu"}.get(u.kind, "npu")
     try:
         return load_spec(name, relative_to=profile.path)
-    except ProfileError as exc:
-        raise ProfileError(f"device {profile.name!r} unit {unit!r}: key 'emulation': {exc}") from exc
+    except ConfigError as exc:
+        raise ConfigError(f"device {profile.name!r} unit {unit!r}: key 'emulation': {exc}") from exc

@@ -48,7 +48,7 @@ class Preprocess:
 def input_specs(model: str | os.PathLike[str]) -> list[TensorSpec]:
     """The model's inputs as its file declares them (ONNX, TFLite)."""
     from edgekit.models.formats import open_model
-    from edgekit.runtimes._model_io import model_io
+    from edgekit.models.model_io import model_io
 
     io = model_io(open_model(model))
     if io is None:

@@ -90,7 +90,7 @@ def _operators(mf: ModelFile) -> tuple[str, list[str], list[str | None]]:
     if mf.format == "onnx":
         import onnx
 
-        from edgekit.testing.onnx_backend import element_type
+        from edgekit.models.model_io import element_type
 
         proto = onnx.load(str(mf.path), load_external_data=False)
         try:

@@ -129,7 +129,7 @@ def _base(mf: ModelFile, version: str, ops: list[str], params: int | None, **kw:
 def _onnx(mf: ModelFile) -> ModelSummary:
     import onnx
 
-    from edgekit.runtimes._model_io import onnx_io
+    from edgekit.models.model_io import onnx_io
 
     proto = onnx.load(str(mf.path), load_external_data=False)
     opsets = {(o.domain or "ai.onnx"): int(o.version) for o in proto.opset_import}
@@ -178,7 +178,7 @@ def _tflite_builtins() -> set[str]:
 
 def _tflite(mf: ModelFile) -> ModelSummary:
     from edgekit.models import tflite_schema
-    from edgekit.runtimes._model_io import tflite_io
+    from edgekit.models.model_io import tflite_io
 
     info = tflite_schema.read_model(mf.path.read_bytes())
     types = [op.name for sg in info.subgraphs for op in sg.operators]

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.catalog import catalog_dir, read_toml, runtime_info
-from edgekit.errors import ProfileError
+from edgekit.catalog import catalog_dir, runtime_info
+from edgekit.tomlfile import read_toml
+from edgekit.errors import ConfigError
 
 __all__ = ["BLOCKING", "OpSupport", "op_support"]
 
@@ -89,15 +90,15 @@ def op_support(runtime: str, fmt: str) -> OpSupport | None:
         return None
     where = f"runtimes/{runtime}.toml [ops] {fmt}"
     if not isinstance(rel, str):
-        raise ProfileError(f"{where}: expected a path relative to runtimes/, got {rel!r}.")
+        raise ConfigError(f"{where}: expected a path relative to runtimes/, got {rel!r}.")
     path = catalog_dir("runtimes") / rel
     if not path.is_file():
-        raise ProfileError(f"{where}: {path} does not exist. Regenerate it: python scripts/measure_op_support.py "
+        raise ConfigError(f"{where}: {path} does not exist. Regenerate it: python scripts/measure_op_support.py "
                            f"--runtime {runtime}")
     data = _read(path)
     ops = data.get("ops", {})
     if not isinstance(ops, dict):
-        raise ProfileError(f"{path}: key 'ops' expected a table, got {type(ops).__name__}.")
+        raise ConfigError(f"{path}: key 'ops' expected a table, got {type(ops).__name__}.")
     return OpSupport(runtime=runtime, format=str(data.get("format", fmt)), version=str(data.get("version", "?")),
                      evidence=str(data.get("evidence", "?")), source=str(data.get("source", "")), path=path,
                      totals=dict(data.get("totals", {})), ops=ops)

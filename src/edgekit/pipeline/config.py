@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.catalog import check_keys, expect, read_toml
-from edgekit.errors import BundleError, ProfileError
+from edgekit.tomlfile import check_keys, expect, read_toml
+from edgekit.errors import BundleError, ConfigError
 from edgekit.tensors import TensorSpec
 
 __all__ = ["BUNDLE_FORMAT", "CONFIG_NAME", "BundleConfig", "Postprocess", "Preprocess", "read_bundle_config"]
@@ -293,5 +293,5 @@ def read_bundle_config(root: Path) -> BundleConfig:
                             pre=pre, post=post)
     except BundleError:
         raise
-    except ProfileError as exc:
+    except ConfigError as exc:
         raise BundleError(str(exc)) from exc

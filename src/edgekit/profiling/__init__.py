@@ -2,8 +2,8 @@
 
 * :func:`profile` (``engine``) measures; it never prints and reports progress through a callback.
 * :class:`ProfileReport` (``results``) holds what was measured; JSON schema in ``schema``.
-* :func:`run_isolated` (``isolate``) runs a function in its own process: a crash or a hang
-  becomes an :class:`IsolatedFailure` value. Profiling, load timeouts and probing share it.
+* each runtime is measured in its own process (:mod:`edgekit.isolation`): a crash or a hang
+  becomes an error row.
 * ``stats`` (percentiles, CI, stopping rule), ``parity``, ``inputs``, ``ops``, ``compare``,
   ``render`` (table, CSV, Markdown) and ``html`` (self-contained report with SVG plots).
 
@@ -19,10 +19,6 @@ Example::
 from __future__ import annotations
 
 from edgekit.profiling.engine import profile
-from edgekit.profiling.isolate import IsolatedFailure, IsolatedInterrupted, run_isolated
 from edgekit.profiling.results import SCHEMA_VERSION, ProfileReport, RuntimeResult
 
-__all__ = [
-    "SCHEMA_VERSION", "IsolatedFailure", "IsolatedInterrupted", "ProfileReport", "RuntimeResult", "profile",
-    "run_isolated",
-]
+__all__ = ["SCHEMA_VERSION", "ProfileReport", "RuntimeResult", "profile"]

@@ -2,7 +2,7 @@
 
 :func:`profile` measures one model file (or the bundled sample's ONNX and TFLite twins) on
 every selected runtime — or every usable target of a device profile — each in its own
-process (:func:`~edgekit.profiling.isolate.run_isolated`), one after the other so they do not
+process (:func:`~edgekit.isolation.run_isolated`), one after the other so they do not
 disturb each other. A crash or a hang becomes an error row; the others are still measured.
 All runtimes get the same inputs (made once here, written to a ``.npz``); their first
 outputs are compared with the reference result's. Progress goes to ``on_event``:
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.models.formats import ModelFile, open_model
-from edgekit.profiling.isolate import IsolatedFailure, IsolatedInterrupted, run_isolated
+from edgekit.isolation import IsolatedFailure, IsolatedInterrupted, run_isolated
 from edgekit.profiling.parity import ATOL, RTOL, compare_outputs
 from edgekit.profiling.results import Latency, Memory, ModelInfo, OpTime, ProfileReport, RuntimeResult
 from edgekit.profiling.stats import StoppingRule, summarize
@@ -65,7 +65,7 @@ class Job:
 
 def _models(model: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None) -> list[ModelFile]:
     if model is None:
-        from edgekit.testing.sample import sample_model
+        from edgekit.models.sample import sample_model
 
         return [open_model(sample_model("onnx")), open_model(sample_model("tflite"))]
     if isinstance(model, (str, os.PathLike)):
@@ -362,14 +362,14 @@ def provenance(*, device: str | None, threads: int | None, precision: Any, seed:
     import socket
     import sys
 
-    import edgekit
+    from edgekit._version import __version__
     from edgekit.profiling.stats import CI_METHOD, PERCENTILE_DEFINITION
 
     libs: dict[str, str] = {}
     for r in results:
         libs.update(r.libraries)
     return {
-        "edgekit": edgekit.__version__, "python": sys.version.split()[0], "platform": platform.platform(),
+        "edgekit": __version__, "python": sys.version.split()[0], "platform": platform.platform(),
         "host": socket.gethostname(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(), "numpy": np.__version__,
         "libraries": libs, "device": device, "threads": threads,
         "precision": dict(precision) if isinstance(precision, Mapping) else precision, "seed": seed,

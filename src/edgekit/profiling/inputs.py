@@ -44,13 +44,13 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".p
 
 def input_specs(model: ModelFile, timeout: float = 60.0) -> list[TensorSpec]:
     """The model's inputs, read in Python (ONNX, TFLite) or from an isolated runtime load (other formats)."""
-    from edgekit.runtimes._model_io import model_io
+    from edgekit.models.model_io import model_io
 
     io = model_io(model)
     if io is not None:
         return io[0]
     from edgekit.errors import UnsupportedModelError
-    from edgekit.profiling.isolate import IsolatedFailure, run_isolated
+    from edgekit.isolation import IsolatedFailure, run_isolated
 
     res = run_isolated("edgekit.profiling.worker:describe", (str(model.path),), timeout=timeout)
     if isinstance(res, IsolatedFailure):

@@ -12,21 +12,17 @@ major one; new optional fields bump the minor version, removed or re-typed field
 
 Example::
 
-    validate(json.loads(Path("run.json").read_text()))     # raises ReportSchemaError
+    validate(json.loads(Path("run.json").read_text()))     # raises ReportError
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import ReportError
 from edgekit.profiling.results import SCHEMA_ID, SCHEMA_VERSION, STATUSES
 
-__all__ = ["SCHEMA", "ReportSchemaError", "validate"]
-
-
-class ReportSchemaError(EdgekitError, ValueError):
-    """A profile report does not match the schema (names the JSON path, expected and got)."""
+__all__ = ["SCHEMA", "validate"]
 
 
 _NUM = {"type": "number"}
@@ -149,7 +145,7 @@ def _short(value: Any) -> str:
 
 
 def validate(data: Any) -> None:
-    """Raise :class:`ReportSchemaError` listing every place where ``data`` breaks :data:`SCHEMA`."""
+    """Raise :class:`ReportError` listing every place where ``data`` breaks :data:`SCHEMA`."""
     errors: list[str] = []
     _check(data, SCHEMA, "$", errors)
     if not errors and isinstance(data, dict):
@@ -159,7 +155,7 @@ def validate(data: Any) -> None:
                           f"got {data['schema_version']}")
     if errors:
         shown = "; ".join(errors[:10]) + (f"; and {len(errors) - 10} more" if len(errors) > 10 else "")
-        raise ReportSchemaError(
+        raise ReportError(
             f"not a valid edgekit profile report (schema {SCHEMA_VERSION}): {shown}. "
             "Expected JSON written by `edgekit profile --format json`; re-run it with this edgekit version."
         )

@@ -1,6 +1,6 @@
 """What runs inside the isolated process: load one model in one runtime and measure it.
 
-:func:`measure` is called through :func:`edgekit.profiling.isolate.run_isolated` with a job
+:func:`measure` is called through :func:`edgekit.isolation.run_isolated` with a job
 dict built by the engine; it returns a plain dict (picklable, no runtime objects). Steps:
 the runtime's library is imported (timed apart) -> RSS before load -> load (timed) -> RSS and high-water mark after load -> first inference
 (cold, timed; its outputs are saved for the parity check) -> ``warmup`` runs -> the peak

@@ -7,7 +7,7 @@ OpenCV 5.0's ONNX importer crashed (SIGSEGV, SIGFPE, SIGABRT at release) on 1.3%
 ONNX files, some of which no structural rule catches (an input typed uint8 feeding a float
 MatMul), and it segfaults on some valid real models too. Adapters of such runtimes call
 :func:`probe` first: the file is loaded, run once on zeros and closed in a child process
-(:func:`~edgekit.profiling.isolate.run_isolated`); a crash or hang there becomes a typed
+(:func:`~edgekit.isolation.run_isolated`); a crash or hang there becomes a typed
 error here. A file that passed is remembered by runtime, its version, the options that
 matter and the file's sha256 (in memory and under ``<cache>/probed/``), so each file is
 probed once: 0.2-1 s on its first load, a hash of the file after. The runtime option
@@ -64,7 +64,7 @@ def probe(runtime: str, path: Path, version: str, *, source_name: str, corrupt_o
     InferenceTimeoutError. An ordinary error in the child is left for the in-process load to raise.
     """
     from edgekit.cache import cache_dir
-    from edgekit.profiling.isolate import IsolatedFailure, run_isolated
+    from edgekit.isolation import IsolatedFailure, run_isolated
 
     opts = dict(options or {})
     key = _key(runtime, version, path, opts)

@@ -41,7 +41,7 @@ from edgekit.errors import (
 )
 from edgekit.models.formats import ModelFile
 from edgekit.runtime import Runtime, Session
-from edgekit.runtimes._model_io import model_io
+from edgekit.models.model_io import model_io
 from edgekit.runtimes.mnn_convert import cached_conversion, convert_to_mnn
 from edgekit.tensors import TensorSpec
 

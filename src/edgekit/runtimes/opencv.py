@@ -35,7 +35,7 @@ from edgekit.errors import (
 )
 from edgekit.models.formats import ModelFile
 from edgekit.runtime import Runtime, Session
-from edgekit.runtimes._model_io import model_io
+from edgekit.models.model_io import model_io
 from edgekit.tensors import TensorSpec
 
 __all__ = ["OpenCV"]

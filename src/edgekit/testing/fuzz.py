@@ -1,7 +1,7 @@
 """Fuzzing edgekit's loaders: load many (mutated) model files through ``edgekit.load``, in isolation.
 
 :func:`fuzz_runtime` hands a list of model files to a worker process
-(:func:`~edgekit.profiling.isolate.run_isolated`, edgekit's one isolation mechanism) which
+(:func:`~edgekit.isolation.run_isolated`, edgekit's one isolation mechanism) which
 loads each with ``edgekit.load(path, runtime=...)`` exactly as an application would — in
 its own process, with no extra protection — and runs it once on zero inputs. The worker
 reports each case as it starts and ends, so when the process dies the parent knows which
@@ -107,7 +107,7 @@ def fuzz_runtime(paths: Sequence[str], runtime: str, *, case_timeout: float = 60
     A worker that dies takes only its current case with it (``crash``/``hang``); the next
     worker resumes after it.
     """
-    from edgekit.profiling.isolate import IsolatedFailure, run_isolated
+    from edgekit.isolation import IsolatedFailure, run_isolated
 
     results: list[CaseResult | None] = [None] * len(paths)
     start = 0
@@ -211,7 +211,7 @@ def seed_models(fmt: str, folder: Any, *, real: bool = True) -> dict[str, bytes]
 
     from edgekit.testing.cases import CASES
     from edgekit.testing.conformance import build_model
-    from edgekit.testing.sample import sample_model
+    from edgekit.models.sample import sample_model
 
     folder = Path(folder)
     seeds = {case: build_model(case, fmt, folder / fmt).read_bytes() for case in CASES}

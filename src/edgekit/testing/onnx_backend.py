@@ -45,9 +45,10 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.models.model_io import NUMPY_ELEM_TYPES, element_type
 from edgekit.errors import EdgekitError, UnsupportedModelError
 
-__all__ = ["ONNX_VERSION", "NodeCase", "compare_outputs", "data_dir", "element_type", "node_cases", "run_batch",
+__all__ = ["ONNX_VERSION", "NodeCase", "compare_outputs", "data_dir", "node_cases", "run_batch",
            "run_case"]
 
 #: the onnx release whose wheel ships the node test data this project measures with
@@ -55,7 +56,6 @@ ONNX_VERSION = "1.22.0"
 _EXPANDED = re.compile(r"_expanded(_ver\d+)?$")
 #: ONNX element types with a standard numpy dtype (float, uint8, int8, uint16, int16, int32, int64, bool,
 #: float16, double, uint32, uint64); strings, bfloat16, float8/4 and int4/2 are not passed by edgekit
-_NUMPY_TYPES = frozenset({1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13})
 
 
 @dataclass(frozen=True)
@@ -161,16 +161,6 @@ def _short(exc: BaseException, case_dir: Path) -> str:
     return f"{type(exc).__name__}: {text[:300]}"
 
 
-def element_type(vi: Any) -> str:
-    """The numpy-style name of a graph tensor's element type (``"float32"``), or the ONNX name in lower case."""
-    from onnx import TensorProto, helper
-
-    elem = vi.type.tensor_type.elem_type if vi.type.HasField("tensor_type") else 0
-    if elem in _NUMPY_TYPES:
-        return np.dtype(helper.tensor_dtype_to_np_dtype(elem)).name
-    return TensorProto.DataType.Name(elem).lower() if elem else ""
-
-
 def run_case(runtime: str, case_dir: str | Path, rtol: float = 1e-3, atol: float = 1e-7,
              options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run one case on ``runtime`` (one thread, fp32): ``{"status", "reason", "seconds"}``."""
@@ -192,7 +182,7 @@ def _run_case(runtime: str, case_dir: Path, rtol: float, atol: float,
         return {"status": "skipped", "reason": "sequence/optional graph input or output: edgekit passes numpy "
                 "arrays only"}
     odd = sorted({onnx.TensorProto.DataType.Name(vi.type.tensor_type.elem_type) for vi in io
-                  if vi.type.tensor_type.elem_type not in _NUMPY_TYPES})
+                  if vi.type.tensor_type.elem_type not in NUMPY_ELEM_TYPES})
     if odd:
         return {"status": "skipped", "reason": f"graph input/output of type {', '.join(odd)}: edgekit passes "
                 "numpy arrays of standard dtypes only"}
@@ -256,7 +246,7 @@ def run_batch(runtime: str, cases: Sequence[str], *, timeout: float = 60.0, fold
               report: Callable[[Any], None] | None = None) -> dict[str, dict[str, Any]]:
     """Run ``cases`` (names) in this process; ``report`` gets ``{"start": name}`` and ``{"done": name, ...}``.
 
-    Meant for :func:`edgekit.profiling.isolate.run_isolated`: a case that runs past ``timeout``
+    Meant for :func:`edgekit.isolation.run_isolated`: a case that runs past ``timeout``
     seconds ends the process (``faulthandler``'s watchdog works even inside native code), so
     the caller can attribute a hang, like a crash, to the case in flight. ``memory_mb`` caps
     this process's address space (``RLIMIT_AS``): some runtimes try to allocate tens of GB on

@@ -14,26 +14,16 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from edgekit.models.build import OPSET, save_onnx
 from edgekit.testing.cases import CASES, INT8
 
 __all__ = ["OPSET", "build_custom_op_onnx", "build_onnx", "save_onnx"]
 
-OPSET = 13
 _DT = {"float32": TensorProto.FLOAT, "int8": TensorProto.INT8}
 
 
 def _const(name: str, value: np.ndarray | float | int, dtype: type | None = None) -> TensorProto:
     return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
-
-
-def save_onnx(graph: onnx.GraphProto, path: str | Path, opset: int = OPSET) -> Path:
-    """Wrap ``graph`` in a model, check it and write it."""
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="edgekit")
-    model.ir_version = 7
-    onnx.checker.check_model(model, full_check=True)
-    path = Path(path)
-    onnx.save(model, str(path))
-    return path
 
 
 def _graph(case: str) -> onnx.GraphProto:

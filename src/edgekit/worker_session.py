@@ -2,7 +2,7 @@
 
 ``edgekit.load(path, timeout=s)`` returns an ordinary :class:`~edgekit.predictor.Predictor`
 whose session is an :class:`IsolatedSession`: the model is loaded and run in a worker
-started by :func:`~edgekit.profiling.isolate.run_isolated` (edgekit's one isolation
+started by :func:`~edgekit.isolation.run_isolated` (edgekit's one isolation
 mechanism, also used by ``edgekit profile``). Inputs are checked in the caller as usual,
 sent to the worker over a private, authenticated Unix socket, and the outputs come back.
 
@@ -112,10 +112,10 @@ class IsolatedSession(Session):
 
     # -- worker lifecycle -------------------------------------------------------------------
     def _supervise(self, authkey: bytes, events: queue.Queue[Any]) -> None:
-        from edgekit.profiling.isolate import run_isolated
+        from edgekit.isolation import run_isolated
 
         try:
-            result = run_isolated("edgekit.isolated:serve", (str(self._model.path), self._kwargs, authkey),
+            result = run_isolated("edgekit.worker_session:serve", (str(self._model.path), self._kwargs, authkey),
                                   on_message=events.put, on_spawn=self._spawned)
         except BaseException as exc:  # noqa: BLE001 - reported to the waiting caller
             result = exc
