@@ -85,11 +85,11 @@ def test_threads_are_process_global(build) -> None:
 
 def test_op_profile(build) -> None:
     for fmt in ("onnx", "tflite"):
-        with edgekit.load(build("conv_relu", fmt), runtime="opencv") as m:
+        with edgekit.load(build("conv_relu", fmt), runtime="opencv", profile_ops=True) as m:
             m(CASES["conv_relu"].inputs(fmt))
-            rows = m.session.op_profile()
-        assert rows and {"name", "type", "real_time_us"} <= set(rows[0]), fmt
-        assert any(r["type"].startswith("Conv") and r["real_time_us"] > 0 for r in rows), rows
+            profile = m.op_profile()
+        assert profile.runs == 1 and profile.ops, fmt
+        assert any(op.type.startswith("Conv") and op.time_us > 0 for op in profile.ops), profile
 
 
 def test_accelerators_and_missing_device(build) -> None:

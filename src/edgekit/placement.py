@@ -1,21 +1,25 @@
 """Where a model runs: the chosen runtime, accelerator, precision and options, and why.
 
-Without a device profile, :func:`choose_runtime` takes the named runtime or the first
-installed one (catalog ``priority``: onnxruntime, litert, openvino, mnn, opencv) that
-reads the model's format natively, then one that converts it. With a profile, the
-targets are tried in order and each rejection is kept in ``Placement.trail``.
+Placement decides; :func:`edgekit.load` builds. :func:`place` returns a :class:`Decision` —
+the opened session and the :class:`Placement` that explains it — by one of three strategies:
+
+* no device profile: :func:`choose_runtime` takes the named runtime or the first installed
+  one (catalog ``priority``: onnxruntime, litert, openvino, mnn, opencv) that reads the
+  model's format natively, then one that converts it;
+* a device profile: its targets are tried in order and each rejection is kept in
+  ``Placement.trail`` (:func:`place_on_device`);
+* emulation: the profile's accelerator is emulated on this CPU (:func:`place_emulated`).
 
 Example::
 
-    m = edgekit.load("face.tflite")
-    print(m.placement)            # litert 2.3.0 on cpu, fp32, threads=2
-    print(m.placement.explain())
+    decision = place(open_model("face.tflite"), device="raspberry-pi-5")
+    print(decision.placement.explain())
+    decision.session.close()
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,19 +28,19 @@ from edgekit.catalog import runtime_info
 from edgekit.errors import (
     DeviceUnavailableError,
     EdgekitError,
+    InvalidOptionError,
     RuntimeNotInstalledError,
     UnknownRuntimeError,
     UnsupportedModelError,
 )
 from edgekit.models.formats import ModelFile
 from edgekit.registry import get_runtime, iter_runtimes
-from edgekit.runtime import Runtime
+from edgekit.runtime import Runtime, Session
 
 if TYPE_CHECKING:
     from edgekit.devices import DeviceProfile, Target
-    from edgekit.predictor import Predictor
 
-__all__ = ["Placement", "Rejection", "choose_runtime", "place_on_device"]
+__all__ = ["Decision", "Placement", "Rejection", "choose_runtime", "place", "place_emulated", "place_on_device"]
 
 logger = logging.getLogger("edgekit")
 
@@ -84,6 +88,40 @@ class Placement:
             lines.append(f"rejected {r.target}: {r.reason}")
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What placement decided: an opened session and the :class:`Placement` that explains it.
+
+    The caller owns the session: :func:`edgekit.load` wraps it in a Predictor; anyone else closes it.
+    """
+
+    session: Session
+    placement: Placement
+
+
+def place(model: ModelFile, *, runtime: str | None = None, device: Any = None, accelerator: str | None = None,
+          threads: int | None = None, precision: str | None = None, strict: bool = False, emulate: bool = False,
+          profile_ops: bool = False, options: Mapping[str, Any] | None = None) -> Decision:
+    """Decide where ``model`` runs and open it there (see the module docstring for the strategies).
+
+    >>> d = place(open_model("det.onnx"), runtime="openvino", precision="fp32")   # doctest: +SKIP
+    >>> d.placement.runtime, d.session.precision                                  # doctest: +SKIP
+    ('openvino', 'fp32')
+    """
+    opts = dict(options or {})
+    if emulate or runtime == "emulated":
+        return place_emulated(model, device, accelerator=accelerator, threads=threads, precision=precision,
+                              strict=strict, options=opts)
+    if device is not None:
+        return place_on_device(model, device, runtime=runtime, accelerator=accelerator, threads=threads,
+                               precision=precision, strict=strict, options=opts, profile_ops=profile_ops)
+    rt = choose_runtime(model, runtime)
+    session = rt.open(model, accelerator=accelerator, threads=threads, precision=precision, options=opts,
+                      profile_ops=profile_ops)
+    return Decision(session, Placement(runtime=rt.name, version=rt.version(), accelerator=session.accelerator,
+                                       precision=session.precision, options=dict(session.options)))
 
 
 def choose_runtime(model: ModelFile, runtime: str | None) -> Runtime:
@@ -175,28 +213,21 @@ def _unavailable(profile: DeviceProfile, trail: list[Rejection], rest: list[str]
 
 def place_on_device(model: ModelFile, device: Any, *, runtime: str | None = None, accelerator: str | None = None,
                     threads: int | None = None, precision: str | None = None, strict: bool = False,
-                    options: Mapping[str, Any] | None = None, emulate: bool = False) -> Predictor:
+                    options: Mapping[str, Any] | None = None, profile_ops: bool = False) -> Decision:
     """Open ``model`` on the first target of ``device`` (name, .toml path, profile or ``"auto"``) that works.
 
     Targets are tried in order; ``runtime=``/``accelerator=`` keep only matching ones. Each
     rejected target is a :class:`Rejection` in ``Placement.trail``; a fallback logs a warning on
     the ``edgekit`` logger; ``strict=True`` raises DeviceUnavailableError instead of falling back.
-    ``emulate=True`` emulates the device's accelerator on this CPU instead (:mod:`edgekit.runtimes.emulated`).
-    ``edgekit.load(..., device=...)`` calls this.
+    ``edgekit.load(..., device=...)`` calls this (through :func:`place`).
 
-    >>> m = place_on_device(open_model("face.tflite"), "coral-edgetpu")   # doctest: +SKIP
-    >>> print(m.placement.explain())                                     # doctest: +SKIP
+    >>> d = place_on_device(open_model("face.tflite"), "coral-edgetpu")   # doctest: +SKIP
+    >>> print(d.placement.explain())                                     # doctest: +SKIP
     chosen: litert 2.3.0 on cpu, fp32, threads=4 [device coral-edgetpu]  (target #2 litert/cpu fp32 on cpu (threads=4))
     rejected #1 litert/edgetpu int8 on edgetpu: accelerator 'edgetpu' is not present (...); target computes int8 only ...
     """
-    if emulate:  # the device's accelerator emulated on this CPU (edgekit.runtimes.emulated)
-        from edgekit.runtimes.emulated import place_emulated
-
-        return place_emulated(model, device, accelerator=accelerator, threads=threads, precision=precision,
-                              strict=strict, options=dict(options or {}))
     from edgekit.devices import detect, get_profile
     from edgekit.models.precision import model_precision
-    from edgekit.predictor import Predictor
 
     profile = detect().profile if isinstance(device, str) and device == "auto" else get_profile(device)
     targets, skipped = [], []
@@ -225,10 +256,10 @@ def place_on_device(model: ModelFile, device: Any, *, runtime: str | None = None
             if t.delegate and t.accelerator == "delegate" and "delegate" in rt.options_help:
                 opts.setdefault("delegate", t.delegate)
             opts.update(options or {})
-            n = threads or t.options.get("threads") or os.cpu_count() or 1
             try:
-                session = rt.open(model, accelerator=t.accelerator, threads=n,
-                                  precision=None if mprec == "int8" else (precision or t.precision), options=opts)
+                session = rt.open(model, accelerator=t.accelerator, threads=threads or t.options.get("threads"),
+                                  precision=None if mprec == "int8" else (precision or t.precision), options=opts,
+                                  profile_ops=profile_ops)
             except Exception as exc:
                 msg = str(exc) if isinstance(exc, EdgekitError) else f"{type(exc).__name__}: {exc}"
                 reasons.append(f"{t.runtime} failed to open the model: {msg}")
@@ -257,5 +288,33 @@ def place_on_device(model: ModelFile, device: Any, *, runtime: str | None = None
         if trail:
             logger.warning("edgekit: device %s: %s fell back to %s after rejecting: %s", profile.name,
                            model.path.name, t.describe(), "; ".join(f"{r.target} ({r.reason})" for r in trail))
-        return Predictor(session, placement, model)
+        return Decision(session, placement)
     raise _unavailable(profile, trail, [], "no target can run this model here")
+
+
+def place_emulated(model: ModelFile, device: Any = None, *, accelerator: str | None = None, threads: int | None = None,
+                   precision: str | None = None, strict: bool = False,
+                   options: Mapping[str, Any] | None = None) -> Decision:
+    """Open ``model`` in the emulated runtime for ``device``; the Placement says which target and why.
+
+    ``edgekit.load(model, device=..., emulate=True)`` and ``edgekit.load(model, runtime="emulated")`` come here.
+    """
+    from edgekit.runtimes.emulated import EmulatedSession
+
+    opts = dict(options or {})
+    if "device" in opts and device is not None and opts["device"] != device:
+        raise InvalidOptionError(f"device given twice ({device!r} and option device={opts['device']!r}); pass one.")
+    opts["device"] = device if device is not None else opts.get("device")
+    opts["strict"] = strict or bool(opts.get("strict", False))
+    rt = get_runtime("emulated")
+    session = rt.open(model, accelerator=accelerator, threads=threads, precision=precision, options=opts)
+    if not isinstance(session, EmulatedSession):  # a plugin registered under the name "emulated"
+        raise UnknownRuntimeError(f"the runtime registered as 'emulated' is {type(rt).__name__}, not edgekit's "
+                                  "emulator; reinstall edgekit or remove the plugin that replaces it.")
+    emu = session.emulation
+    notes = tuple(emu.explain()) + tuple(emu.notes) + (
+        f"reference runtime: {session.options['reference']} on this host's CPU",)
+    return Decision(session, Placement(
+        runtime=rt.name, version=rt.version(), accelerator=session.accelerator, precision=session.precision,
+        options=dict(session.options), device=emu.profile.name, target=emu.target.describe(),
+        trail=tuple(Rejection(t, r) for t, r in emu.trail), emulated=True, notes=notes))

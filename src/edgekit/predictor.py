@@ -23,8 +23,8 @@ import numpy as np
 
 from edgekit.errors import EdgekitError, InferenceError, InvalidOptionError
 from edgekit.models.formats import ModelFile, open_model
-from edgekit.placement import Placement, choose_runtime
-from edgekit.runtime import Session
+from edgekit.placement import Decision, Placement, place
+from edgekit.runtime import OpProfile, Session, default_threads
 from edgekit.tensors import TensorSpec, bind_inputs
 
 __all__ = ["Predictor", "load"]
@@ -66,7 +66,7 @@ class Predictor:
 
     @property
     def session(self) -> Session:
-        """The adapter's session (for adapter-specific capabilities such as per-op profiling)."""
+        """The adapter's session."""
         return self._session
 
     def run(self, inputs: Any = None, /, **named: Any) -> dict[str, np.ndarray]:
@@ -97,13 +97,27 @@ class Predictor:
 
         >>> edgekit.load("det.onnx", device="coral-edgetpu", emulate=True, calibration=xs).estimate().total_ms  # doctest: +SKIP
         """
-        estimate = getattr(self._session, "estimate", None)
-        if not self._placement.emulated or estimate is None:
+        estimate = self._session.estimate()
+        if estimate is None:
             raise InvalidOptionError(
                 f"estimate() predicts device latency for emulated placements only, and {self._model.path.name} runs "
                 f"on {self._placement}. Load it with emulate=True and a device, e.g. edgekit.load(path, "
                 "device='coral-edgetpu', emulate=True), or measure this host with `edgekit profile`.")
-        return estimate()
+        return estimate
+
+    def op_profile(self, skip: int = 0) -> OpProfile:
+        """Per-operator times of the runs so far, leaving out the first ``skip`` (load with ``profile_ops=True``).
+
+        >>> m = edgekit.load("det.onnx", profile_ops=True); m(x); m(x)       # doctest: +SKIP
+        >>> max(m.op_profile(skip=1).ops, key=lambda op: op.time_us).type    # doctest: +SKIP
+        'Conv'
+        """
+        profile = self._session.op_profile(skip)
+        if profile is None:
+            raise InvalidOptionError(
+                f"no operator times for {self._model.path.name} on {self._placement.runtime}: load it with "
+                "profile_ops=True, on a runtime that can time operators (onnxruntime, openvino, opencv).")
+        return profile
 
     def close(self) -> None:
         """Release the runtime's resources; further runs raise."""
@@ -124,7 +138,7 @@ class Predictor:
 
 
 def load(
-    model: str | os.PathLike[str],
+    model: str | os.PathLike[str] | ModelFile,
     *,
     runtime: str | None = None,
     device: str | os.PathLike[str] | None = None,
@@ -134,6 +148,7 @@ def load(
     strict: bool = False,
     emulate: bool = False,
     timeout: float | None = None,
+    profile_ops: bool = False,
     **options: Any,
 ) -> Predictor:
     """Load ``model`` into a runtime and return a :class:`Predictor`.
@@ -144,31 +159,24 @@ def load(
     ``threads`` defaults to the number of cores. Remaining keyword ``options`` go to the runtime.
     ``emulate=True`` (or ``runtime="emulated"``) runs the model as ``device``'s accelerator would, on this
     CPU (see :mod:`edgekit.runtimes.emulated`); ``Predictor.estimate()`` then predicts device latency.
-    ``timeout`` (seconds) loads and runs the model in a worker process (:mod:`edgekit.worker_session`): a load or
-    run that takes longer raises InferenceTimeoutError, a runtime crash a typed error; without it, in-process.
+    ``timeout`` (seconds) loads and runs the model in a worker process (:mod:`edgekit.worker_session`): a load
+    or run that takes longer raises InferenceTimeoutError, a runtime crash a typed error; without it, in-process.
+    ``profile_ops=True`` turns on the runtime's per-operator timer (``Predictor.op_profile()``).
+
+    Placement decides (:func:`edgekit.placement.place`); this is the one place that builds a Predictor.
 
     >>> m = load("model.tflite", runtime="openvino", precision="fp32")   # doctest: +SKIP
     """
-    mf = open_model(model)
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise InvalidOptionError(f"threads must be a positive integer, got {threads!r}.")
+    mf = model if isinstance(model, ModelFile) else open_model(model)
+    if threads is not None:
+        default_threads(threads)  # a bad value fails here, before any worker or runtime starts
     if timeout is not None:
-        from edgekit.worker_session import load_isolated
+        from edgekit.worker_session import open_in_worker
 
-        return load_isolated(mf, timeout, dict(options, runtime=runtime, device=device, accelerator=accelerator,
-                                               threads=threads, precision=precision, strict=strict, emulate=emulate))
-    if device is not None or emulate or runtime == "emulated":
-        from edgekit.placement import place_on_device
-
-        return place_on_device(mf, device, runtime=runtime, accelerator=accelerator, threads=threads,
-                               precision=precision, strict=strict, options=options,
-                               emulate=emulate or runtime == "emulated")
-    rt = choose_runtime(mf, runtime)
-    rt.check_options(options)
-    session = rt.open(mf, accelerator=accelerator, threads=threads or os.cpu_count() or 1,
-                      precision=precision, options=dict(options))
-    placement = Placement(
-        runtime=rt.name, version=rt.version(), accelerator=session.accelerator,
-        precision=session.precision, options=dict(session.options),
-    )
-    return Predictor(session, placement, mf)
+        decision: Decision = open_in_worker(mf, timeout, dict(
+            options, runtime=runtime, device=device, accelerator=accelerator, threads=threads, precision=precision,
+            strict=strict, emulate=emulate, profile_ops=profile_ops))
+    else:
+        decision = place(mf, runtime=runtime, device=device, accelerator=accelerator, threads=threads,
+                         precision=precision, strict=strict, emulate=emulate, profile_ops=profile_ops, options=options)
+    return Predictor(decision.session, decision.placement, mf)

@@ -1,17 +1,27 @@
 """The adapter contract every runtime implements — built-ins and plugins alike.
 
 An adapter is a :class:`Runtime` subclass registered in the entry-point group
-``edgekit.runtimes``. Its facts (formats, install extra, wheels, known accelerators)
-live in ``runtimes/<name>.toml``; a plugin without a TOML there sets ``default_info``.
-Adapter modules import their library inside methods only, so ``import edgekit``
-stays light.
+``edgekit.runtimes`` (or with :func:`edgekit.register_runtime`). Its facts (formats, install
+extra, wheels, known accelerators) live in ``runtimes/<name>.toml``; a plugin without a TOML
+there sets ``default_info``. Adapter modules import their library inside methods only, so
+``import edgekit`` stays light.
+
+What an adapter writes: :meth:`Runtime.accelerators` and :meth:`Runtime._open` (returning a
+:class:`Session` with ``run``). :meth:`Runtime.open` is a template method: it runs the checks
+every runtime shares (installed, known options, accelerator present, precision allowed, a
+thread count) once, then calls ``_open`` with validated values. Optional capabilities are
+declared, never sniffed: ``Runtime.capabilities`` names them, ``Session.op_profile()`` and
+``Session.estimate()`` return data or ``None``, ``Runtime.tunables`` lists the options that
+change speed, ``Runtime.measured_by_default`` says whether ``edgekit profile`` measures it
+without being asked.
 
 Example (a plugin)::
 
     class MyRuntime(Runtime):
         name = "myrt"
         def accelerators(self): return ["cpu"]
-        def open(self, model, *, accelerator, threads, precision, options): return MySession(...)
+        def _open(self, model, *, accelerator, threads, precision, options, profile_ops):
+            return MySession(inputs, outputs, accelerator=accelerator, precision=precision or "fp32")
 
     # pyproject.toml:  [project.entry-points."edgekit.runtimes"]  myrt = "mypkg:MyRuntime"
 """
@@ -19,8 +29,9 @@ Example (a plugin)::
 from __future__ import annotations
 
 import importlib.util
+import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -30,9 +41,18 @@ from edgekit.errors import AcceleratorUnavailableError, InvalidOptionError, Runt
 from edgekit.models.formats import ModelFile
 from edgekit.tensors import TensorSpec
 
-__all__ = ["Runtime", "RuntimeInfo", "Session"]
+__all__ = ["CAPABILITIES", "PRECISIONS", "OpProfile", "OpTiming", "Runtime", "RuntimeInfo", "Session", "default_threads"]
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+
+#: optional capabilities an adapter may declare in ``Runtime.capabilities``
+CAPABILITIES = {
+    "op_profile": "times each operator: open(..., profile_ops=True), then Session.op_profile()",
+    "dynamic_shapes": "runs inputs whose dimensions are dynamic (e.g. a free batch size) at any fed size",
+    "multi_output": "returns every output of a multi-output model",
+    "int8": "runs int8-quantized models (QDQ ONNX, int8 TFLite)",
+    "estimate": "predicts the latency of a real device: Session.estimate()",
+}
 
 
 @dataclass(frozen=True)
@@ -58,16 +78,58 @@ class RuntimeInfo:
         return f"pip install 'edgekit[{self.extra}]'"
 
 
-class Session(ABC):
-    """A loaded model inside one runtime. ``run`` takes checked feeds in model order."""
+def default_threads(threads: int | None) -> int:
+    """The thread count a session gets: ``threads`` when given, else every core of this host.
 
-    inputs: list[TensorSpec]
-    outputs: list[TensorSpec]
-    accelerator: str = "cpu"
-    precision: str = "fp32"
-    options: dict[str, Any]
+    >>> default_threads(3)
+    3
+    >>> default_threads(None) == (os.cpu_count() or 1)
+    True
+    """
+    if threads is None:
+        return os.cpu_count() or 1
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InvalidOptionError(f"threads must be a positive integer, got {threads!r}. Pass e.g. threads=2, or "
+                                 "leave it out to use every core.")
+    return threads
+
+
+@dataclass(frozen=True)
+class OpTiming:
+    """Time spent in one operator, summed over ``OpProfile.runs`` runs."""
+
+    name: str
+    type: str
+    time_us: float
+    kernel: str | None = None  # the runtime's kernel or execution provider, where it says
+
+
+@dataclass(frozen=True)
+class OpProfile:
+    """Per-operator times from a runtime's own profiler (:meth:`Session.op_profile`)."""
+
+    runs: int
+    ops: tuple[OpTiming, ...]
+
+
+class Session(ABC):
+    """A loaded model inside one runtime. ``run`` takes checked feeds in model order.
+
+    Adapters call ``super().__init__(inputs, outputs, accelerator=..., precision=..., options=...)``.
+    ``options`` records what was actually used (threads, knobs), for ``Placement``.
+    """
+
     #: True when ``run`` may be called from several threads at once without a lock.
     thread_safe: bool = False
+
+    def __init__(self, inputs: Iterable[TensorSpec], outputs: Iterable[TensorSpec], *, accelerator: str = "cpu",
+                 precision: str = "fp32", options: Mapping[str, Any] | None = None) -> None:
+        self.inputs: list[TensorSpec] = list(inputs)
+        self.outputs: list[TensorSpec] = list(outputs)
+        self.accelerator = accelerator
+        self.precision = precision
+        self.options: dict[str, Any] = dict(options or {})
+        self._op_runs: list[dict[str, OpTiming]] | None = None  # per run, when recording operator times
 
     @abstractmethod
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -75,6 +137,37 @@ class Session(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release native resources."""
+
+    # -- optional capabilities: data, or None where the runtime cannot ---------------------------
+    def op_profile(self, skip: int = 0) -> OpProfile | None:
+        """Per-operator times summed over the runs since the session opened, leaving out the first ``skip``.
+
+        ``None`` unless the runtime declares ``"op_profile"`` and the session was opened with
+        ``profile_ops=True``. Adapters whose runtime reports the last run's times call
+        :meth:`_record_ops` after each run; others (ONNX Runtime's trace) override this method.
+        """
+        if self._op_runs is None:
+            return None
+        runs = self._op_runs[skip:]
+        totals: dict[str, OpTiming] = {}
+        for run in runs:
+            for name, op in run.items():
+                prev = totals.get(name)
+                totals[name] = op if prev is None else OpTiming(name, op.type, prev.time_us + op.time_us, op.kernel)
+        return OpProfile(len(runs), tuple(totals.values()))
+
+    def estimate(self) -> Any:
+        """Predicted latency of one inference on a real device (emulated sessions); ``None`` elsewhere."""
+        return None
+
+    def _record_ops(self, ops: Iterable[OpTiming]) -> None:
+        """Keep one run's operator times (for :meth:`op_profile`); a no-op unless profiling."""
+        if self._op_runs is not None:
+            self._op_runs.append({op.name: op for op in ops})
+
+    def _start_op_recording(self) -> None:
+        """Called by adapters that record per-run operator times when opened with ``profile_ops=True``."""
+        self._op_runs = []
 
 
 class Runtime(ABC):
@@ -84,6 +177,14 @@ class Runtime(ABC):
     default_info: ClassVar[RuntimeInfo | None] = None
     #: runtime-specific options accepted by ``open`` (besides threads/precision), with help
     options_help: ClassVar[Mapping[str, str]] = {}
+    #: optional capabilities (keys of :data:`CAPABILITIES`) this adapter has
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: options that change speed but not results, with the values worth trying (for tuning)
+    tunables: ClassVar[Mapping[str, tuple[Any, ...]]] = {}
+    #: whether ``edgekit profile`` without ``--runtime`` measures this runtime
+    measured_by_default: ClassVar[bool] = True
+    #: accelerator used when none is asked for
+    default_accelerator: ClassVar[str] = "cpu"
 
     def __init__(self, info: RuntimeInfo) -> None:
         self.info = info
@@ -115,9 +216,39 @@ class Runtime(ABC):
                 f"{self.info.module!r} was not found. Install it with: {self.info.install_hint}"
             )
 
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """Every model format this runtime reads, natively first, then by converting."""
+        return self.info.formats + tuple(f for f in self.info.converts if f not in self.info.formats)
+
     def can_read(self, fmt: str) -> bool:
         """True when this runtime reads ``fmt`` natively or by converting it."""
-        return fmt in self.info.formats or fmt in self.info.converts
+        return fmt in self.formats
+
+    def has(self, capability: str) -> bool:
+        """True when this adapter declares ``capability`` (see :data:`CAPABILITIES`)."""
+        return capability in self.capabilities
+
+    # -- opening a model: the template method ---------------------------------------------
+    def open(self, model: ModelFile, *, accelerator: str | None = None, threads: int | None = None,
+             precision: str | None = None, options: Mapping[str, Any] | None = None,
+             profile_ops: bool = False) -> Session:
+        """Load ``model``; raise edgekit errors, translated ``from`` the library's.
+
+        Runs the shared checks once — installed, known options, accelerator present, precision
+        allowed on it, thread count (default: every core) — then the adapter's :meth:`_open`.
+        """
+        self.require()
+        opts = dict(options or {})
+        self.check_options(opts)
+        acc = self.pick_accelerator(accelerator, self.default_accelerator_for(opts))
+        prec = self.check_precision(precision, self.precisions(acc)) if precision is not None else None
+        if profile_ops and not self.has("op_profile"):
+            raise InvalidOptionError(
+                f"runtime {self.name!r} cannot time individual operators (it does not declare the 'op_profile' "
+                "capability); open it without profile_ops, or profile on a runtime that can (`edgekit runtimes`).")
+        return self._open(model, accelerator=acc, threads=default_threads(threads), precision=prec, options=opts,
+                          profile_ops=profile_ops)
 
     # -- what adapters implement ---------------------------------------------------------
     @abstractmethod
@@ -125,18 +256,19 @@ class Runtime(ABC):
         """Accelerators present on this host in this build (imports the library)."""
 
     @abstractmethod
-    def open(
-        self,
-        model: ModelFile,
-        *,
-        accelerator: str | None,
-        threads: int | None,
-        precision: str | None,
-        options: dict[str, Any],
-    ) -> Session:
-        """Load ``model``; raise edgekit errors, translated ``from`` the library's."""
+    def _open(self, model: ModelFile, *, accelerator: str, threads: int, precision: str | None,
+              options: dict[str, Any], profile_ops: bool) -> Session:
+        """Load ``model`` with checked arguments; ``precision`` None means the runtime's default."""
 
-    # -- helpers for adapters ------------------------------------------------------------
+    def precisions(self, accelerator: str) -> tuple[str, ...]:
+        """Precisions this runtime can compute in on ``accelerator``, its default first."""
+        return ("fp32",)
+
+    def default_accelerator_for(self, options: Mapping[str, Any]) -> str:
+        """The accelerator used when none is asked for (some options imply one, e.g. a delegate)."""
+        return self.default_accelerator
+
+    # -- shared checks ----------------------------------------------------------------------
     def check_options(self, options: Mapping[str, Any]) -> None:
         """Reject options this runtime does not know, listing the ones it does."""
         unknown = sorted(set(options) - set(self.options_help))
@@ -162,13 +294,12 @@ class Runtime(ABC):
             )
         return acc
 
-    @staticmethod
-    def check_precision(runtime: str, precision: str | None, allowed: tuple[str, ...]) -> str:
+    def check_precision(self, precision: str | None, allowed: tuple[str, ...]) -> str:
         """Validate a precision name; ``None`` means the first of ``allowed``."""
         prec = (precision or allowed[0]).lower()
         if prec not in allowed:
             raise InvalidOptionError(
-                f"runtime {runtime!r} cannot compute in precision {prec!r} here; it can: {list(allowed)}. "
+                f"runtime {self.name!r} cannot compute in precision {prec!r} here; it can: {list(allowed)}. "
                 "Pass precision= one of those (or quantize the model for int8: `edgekit quantize`)."
             )
         return prec

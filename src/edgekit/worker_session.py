@@ -1,9 +1,9 @@
 """Predictors whose runtime lives in a worker process, so that a load or a run can be given a time limit.
 
 ``edgekit.load(path, timeout=s)`` returns an ordinary :class:`~edgekit.predictor.Predictor`
-whose session is an :class:`IsolatedSession`: the model is loaded and run in a worker
-started by :func:`~edgekit.isolation.run_isolated` (edgekit's one isolation
-mechanism, also used by ``edgekit profile``). Inputs are checked in the caller as usual,
+whose session is an :class:`IsolatedSession` (:func:`open_in_worker` makes the Decision): the
+model is placed, loaded and run in a worker started by :func:`~edgekit.isolation.run_isolated`
+(edgekit's one isolation mechanism, also used by ``edgekit profile`` and the crash probes). Inputs are checked in the caller as usual,
 sent to the worker over a private, authenticated Unix socket, and the outputs come back.
 
 * a load (worker start, runtime import, model load) or a run that takes longer than
@@ -42,11 +42,14 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import EdgekitError, InferenceError, InferenceTimeoutError, InvalidOptionError, UnsupportedModelError
-from edgekit.models.formats import ModelFile
-from edgekit.placement import Placement
+from edgekit.models.formats import ModelFile, open_model
+from edgekit.placement import Decision, place
 from edgekit.runtime import Session
 
-__all__ = ["IsolatedSession", "load_isolated", "serve"]
+__all__ = ["IsolatedSession", "open_in_worker", "serve"]
+
+#: keyword arguments of edgekit.load that placement takes itself; the rest are runtime options
+_PLACE_KEYS = ("runtime", "device", "accelerator", "threads", "precision", "strict", "emulate", "profile_ops")
 
 
 def _portable(exc: BaseException) -> EdgekitError:
@@ -62,10 +65,8 @@ def _portable(exc: BaseException) -> EdgekitError:
 
 
 def serve(model: str, load_kwargs: dict[str, Any], authkey: bytes, report: Any = None) -> None:
-    """Worker side (runs under ``run_isolated``): load ``model``, then answer run requests until closed."""
+    """Worker side (runs under ``run_isolated``): place and open ``model``, then answer run requests until closed."""
     from multiprocessing.connection import Listener
-
-    import edgekit
 
     with Listener(family="AF_UNIX", authkey=authkey) as listener:
         report({"address": listener.address, "pid": os.getpid()})
@@ -76,12 +77,15 @@ def serve(model: str, load_kwargs: dict[str, Any], authkey: bytes, report: Any =
         orphan.cancel()
     with conn:
         try:
-            predictor = edgekit.load(model, **load_kwargs)
+            kwargs = {k: v for k, v in load_kwargs.items() if k in _PLACE_KEYS}
+            options = {k: v for k, v in load_kwargs.items() if k not in _PLACE_KEYS}
+            decision = place(open_model(model), **kwargs, options=options)
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller, typed
             conn.send(("error", _portable(exc)))
             return
-        with predictor:
-            conn.send(("ready", predictor.inputs, predictor.outputs, predictor.placement))
+        session = decision.session
+        try:
+            conn.send(("ready", session.inputs, session.outputs, decision.placement))
             while True:
                 try:
                     kind, payload = conn.recv()
@@ -89,11 +93,13 @@ def serve(model: str, load_kwargs: dict[str, Any], authkey: bytes, report: Any =
                     return
                 if kind == "close":
                     return
-                try:
-                    result: Any = ("ok", list(predictor.run(payload).values()))
+                try:  # inputs were checked by the caller's Predictor
+                    result: Any = ("ok", session.run(payload))
                 except Exception as exc:  # noqa: BLE001
                     result = ("error", _portable(exc))
                 conn.send(result)
+        finally:
+            session.close()
 
 
 class IsolatedSession(Session):
@@ -162,12 +168,12 @@ class IsolatedSession(Session):
                 f"{self._runtime_name()} crashed loading {self._model.path.name} in edgekit's worker process "
                 f"({_describe(failure)}): the model is damaged or this runtime cannot handle it. Try another "
                 "runtime, or re-export the model.")
-        _, self.inputs, self.outputs, placement = reply
+        _, inputs, outputs, placement = reply
         self.placement = dataclasses.replace(
             placement, notes=placement.notes + (f"runs in a worker process; loads and runs time out after "
                                                 f"{self.timeout:g} s",))
-        self.accelerator, self.precision = placement.accelerator, placement.precision
-        self.options = dict(placement.options, timeout=self.timeout)
+        Session.__init__(self, inputs, outputs, accelerator=placement.accelerator, precision=placement.precision,
+                         options=dict(placement.options, timeout=self.timeout))
 
     def _stop(self, *, kill: bool) -> Any:
         """End the worker (politely unless ``kill``); return what ``run_isolated`` reported."""
@@ -243,12 +249,12 @@ def _describe(failure: Any) -> str:
     return describe() if callable(describe) else str(failure or "no result")
 
 
-def load_isolated(mf: ModelFile, timeout: Any, load_kwargs: dict[str, Any]) -> Any:
-    """``edgekit.load(..., timeout=)``: a Predictor over an :class:`IsolatedSession`."""
-    from edgekit.predictor import Predictor
+def open_in_worker(mf: ModelFile, timeout: Any, load_kwargs: dict[str, Any]) -> Decision:
+    """``edgekit.load(..., timeout=)``: a Decision whose session lives in a worker process.
 
+    ``load_kwargs`` are ``edgekit.load``'s keyword arguments (placement's and the runtime's options).
+    """
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
         raise InvalidOptionError(f"timeout must be a positive number of seconds, got {timeout!r}.")
     session = IsolatedSession(mf, load_kwargs, float(timeout))
-    placement: Placement = session.placement
-    return Predictor(session, placement, mf)
+    return Decision(session, session.placement)

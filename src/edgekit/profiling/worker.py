@@ -27,7 +27,6 @@ import json
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +34,7 @@ import numpy as np
 __all__ = ["FAULT_ENV", "describe", "measure"]
 
 FAULT_ENV = "EDGEKIT_PROFILE_FAULT"
+_OP_WARMUP = 2  # cold runs left out of the per-op profile
 _MIB = 1024.0 * 1024.0
 
 
@@ -86,16 +86,15 @@ def _reset_peak() -> bool:
         return False
 
 
-def _load(job: dict[str, Any], **extra: Any) -> Any:
-    import edgekit
+def _load(job: dict[str, Any], *, profile_ops: bool = False) -> Any:
+    from edgekit.predictor import load
 
-    options = dict(job.get("options") or {})
-    options.update(extra)
     kwargs: dict[str, Any] = {"runtime": job["runtime"], "threads": job.get("threads"),
                               "precision": job.get("precision"), "accelerator": job.get("accelerator")}
     if job.get("device"):
         kwargs["device"] = job["device"]
-    return edgekit.load(job["model"], **{k: v for k, v in kwargs.items() if v is not None}, **options)
+    return load(job["model"], **{k: v for k, v in kwargs.items() if v is not None}, profile_ops=profile_ops,
+                **dict(job.get("options") or {}))
 
 
 def _import_runtime(runtime: str) -> float | None:
@@ -129,9 +128,9 @@ def _libraries(runtime: str) -> dict[str, str]:
 
 def describe(model: str) -> list[dict[str, Any]]:
     """Input specs of ``model`` as the first runtime that reads it sees them (for formats Python cannot parse)."""
-    import edgekit
+    from edgekit.predictor import load
 
-    with edgekit.load(model) as m:
+    with load(model) as m:
         return [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype.str, "quantization": s.quantization,
                  "layout": s.layout} for s in m.inputs]
 
@@ -227,40 +226,17 @@ def _timed_loop(predictor: Any, feeds: dict[str, np.ndarray], job: dict[str, Any
 
 
 def _op_profile(predictor: Any, job: dict[str, Any], feeds: dict[str, np.ndarray]) -> tuple[list | None, str | None]:
-    """Average per-op times over ``op_runs`` runs, from the runtime's own profiler."""
-    runs = int(job.get("op_runs", 20))
-    runtime = job["runtime"]
-    if runtime == "onnxruntime":
-        from edgekit.profiling.ops import parse_ort_trace
-
-        prefix = str(Path(job["workdir"]) / f"ort-{os.getpid()}")
-        with _load(job, profiling=True, profile_prefix=prefix) as prof:
-            for _ in range(runs + 2):
-                prof.run(feeds)
-            path = prof.session.end_profiling()
-        return parse_ort_trace(path, skip_runs=2), None
-    if runtime == "openvino":
-        with _load(job, perf_counts=True) as prof:
-            return _accumulate(prof, feeds, runs), None
-    op_profile = getattr(predictor.session, "op_profile", None)
-    if not callable(op_profile):
-        if runtime == "litert":
-            return None, "not available: LiteRT exposes no per-operator timing in Python"
-        return None, f"not available: edgekit's {runtime} adapter has no op_profile()"
-    return _accumulate(predictor, feeds, runs), None
-
-
-def _accumulate(predictor: Any, feeds: dict[str, np.ndarray], runs: int) -> list[dict[str, Any]]:
+    """Average per-op times over ``op_runs`` runs, from the runtime's own profiler, in a separate load."""
     from edgekit.profiling.ops import summarize_ops
+    from edgekit.registry import get_runtime
 
-    predictor.run(feeds)
-    totals: dict[str, dict[str, Any]] = {}
-    for _ in range(runs):
-        predictor.run(feeds)
-        for op in predictor.session.op_profile():
-            if op.get("status", "EXECUTED") != "EXECUTED":
-                continue
-            entry = totals.setdefault(op["name"], {"name": op["name"], "type": op.get("type", ""),
-                                                   "kernel": op.get("exec_type"), "time_us": 0.0})
-            entry["time_us"] += float(op["real_time_us"])
-    return summarize_ops(list(totals.values()), runs)
+    runs = int(job.get("op_runs", 20))
+    runtime = get_runtime(job["runtime"])
+    if not runtime.has("op_profile"):
+        return None, (f"not available: {runtime.info.title} does not time operators through edgekit (its adapter "
+                      "does not declare the 'op_profile' capability)")
+    with _load(job, profile_ops=True) as prof:
+        for _ in range(runs + _OP_WARMUP):
+            prof.run(feeds)
+        profile = prof.op_profile(skip=_OP_WARMUP)
+    return summarize_ops(profile), None

@@ -26,6 +26,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from edgekit.cache import cache_dir, file_sha256
 from edgekit.errors import CorruptModelError, InferenceTimeoutError, UnsupportedModelError
 
 __all__ = ["probe", "probe_worker"]
@@ -38,21 +39,25 @@ def probe_worker(path: str, runtime: str, options: dict[str, Any]) -> bool:
     """Runs in the probe process: load ``path`` unguarded, run it once on zeros, close it."""
     import numpy as np
 
-    import edgekit
+    from edgekit.models.formats import open_model
+    from edgekit.registry import get_runtime
 
-    with edgekit.load(path, runtime=runtime, threads=1, probe=False, **options) as m:
-        shapes = {s.name: (s.concrete_shape(), s.dtype) for s in m.inputs}
+    opts = dict(options)
+    accelerator = opts.pop("accelerator", None)
+    session = get_runtime(runtime).open(open_model(path), accelerator=accelerator, threads=1,
+                                        options=dict(opts, probe=False))
+    try:
+        shapes = {s.name: (s.concrete_shape(), s.dtype) for s in session.inputs}
         if sum(math.prod(shape) * dtype.itemsize for shape, dtype in shapes.values()) <= _MAX_FEED_BYTES:
-            m.run({name: np.zeros(shape, dtype) for name, (shape, dtype) in shapes.items()})
+            session.run({name: np.zeros(shape, dtype) for name, (shape, dtype) in shapes.items()})
+    finally:
+        session.close()
     return True
 
 
 def _key(runtime: str, version: str, path: Path, options: dict[str, Any]) -> str:
-    h = hashlib.sha256(json.dumps([runtime, version, options], sort_keys=True, default=str).encode())
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return f"{runtime}-{h.hexdigest()}"
+    setting = json.dumps([runtime, version, options], sort_keys=True, default=str)
+    return f"{runtime}-{hashlib.sha256(f'{setting}|{file_sha256(path)}'.encode()).hexdigest()}"
 
 
 def probe(runtime: str, path: Path, version: str, *, source_name: str, corrupt_on_crash: bool = False,
@@ -63,7 +68,6 @@ def probe(runtime: str, path: Path, version: str, *, source_name: str, corrupt_o
     sound one does not crash this runtime), else UnsupportedModelError; a hang raises
     InferenceTimeoutError. An ordinary error in the child is left for the in-process load to raise.
     """
-    from edgekit.cache import cache_dir
     from edgekit.isolation import IsolatedFailure, run_isolated
 
     opts = dict(options or {})

@@ -26,11 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import InvalidOptionError
 from edgekit.models.formats import ModelFile, open_model
 from edgekit.runtime import Runtime, Session
 
-__all__ = ["Emulated", "EmulatedSession", "place_emulated"]
+__all__ = ["Emulated", "EmulatedSession"]
 
 _REFERENCE = {"onnx": "onnxruntime", "tflite": "litert"}
 
@@ -39,13 +38,10 @@ class EmulatedSession(Session):
     """A reference-runtime session over the prepared model, plus the emulation that made it."""
 
     def __init__(self, inner: Session, emulation: Any, options: dict[str, Any]) -> None:
+        super().__init__(inner.inputs, inner.outputs, accelerator=emulation.target.accelerator,
+                         precision=emulation.precision, options=options)
         self._inner = inner
         self.emulation = emulation
-        self.inputs = list(inner.inputs)
-        self.outputs = list(inner.outputs)
-        self.accelerator = emulation.target.accelerator
-        self.precision = emulation.precision
-        self.options = options
         self.thread_safe = inner.thread_safe
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -63,8 +59,10 @@ class Emulated(Runtime):
     """Device emulation over ONNX Runtime (ONNX) and LiteRT (TFLite)."""
 
     name = "emulated"
+    capabilities = frozenset({"estimate", "dynamic_shapes", "multi_output", "int8"})
     #: ``edgekit profile`` without --runtime measures it only when named (it would duplicate its reference)
     measured_by_default = False
+    default_accelerator = "auto"
     options_help = {
         "device": "device profile to emulate: name, path to a .toml, or a DeviceProfile (default generic-x86-64)",
         "unit": "emulate the profile's target on this unit (e.g. 'npu', 'gpu', 'cpu')",
@@ -77,33 +75,37 @@ class Emulated(Runtime):
         return any(_installed(r) for r in _REFERENCE.values())
 
     def version(self) -> str | None:
-        from edgekit import __version__
+        from edgekit._version import __version__
 
         return __version__
 
     def can_read(self, fmt: str) -> bool:
         return fmt in _REFERENCE
 
+    @property
+    def formats(self) -> tuple[str, ...]:
+        return tuple(_REFERENCE)
+
     def accelerators(self) -> list[str]:
-        """Every accelerator named by a device profile's target: each can be emulated here."""
+        """Every accelerator named by a device profile's target (each can be emulated here), and ``auto``."""
         from edgekit.devices import list_profiles
 
-        return sorted({"cpu"} | {t.accelerator for p in list_profiles() for t in p.targets})
+        return sorted({"cpu"} | {t.accelerator for p in list_profiles() for t in p.targets}) + ["auto"]
 
-    def open(self, model: ModelFile, *, accelerator: str | None, threads: int | None, precision: str | None,
-             options: dict[str, Any]) -> Session:
+    def precisions(self, accelerator: str) -> tuple[str, ...]:
+        return ("fp32", "fp16", "bf16", "int8")
+
+    def _open(self, model: ModelFile, *, accelerator: str, threads: int, precision: str | None,
+              options: dict[str, Any], profile_ops: bool) -> Session:
         from edgekit.emulation.core import prepare
         from edgekit.registry import get_runtime
 
-        self.check_options(options)
-        if precision is not None:
-            self.check_precision(self.name, precision, ("fp32", "fp16", "bf16", "int8"))
         ref = get_runtime(_REFERENCE.get(model.format, "onnxruntime"))
         ref.require()
-        emu = prepare(model, options.get("device"), accelerator=accelerator, unit=options.get("unit"),
-                      precision=precision, strict=bool(options.get("strict", False)),
+        emu = prepare(model, options.get("device"), accelerator=None if accelerator == "auto" else accelerator,
+                      unit=options.get("unit"), precision=precision, strict=bool(options.get("strict", False)),
                       calibration=options.get("calibration"), input_shapes=options.get("input_shapes"))
-        inner = ref.open(open_model(emu.run_path), accelerator="cpu", threads=threads, precision=None, options={})
+        inner = ref.open(open_model(emu.run_path), accelerator="cpu", threads=threads)
         used = {"device": emu.profile.name, "unit": emu.unit.name, "reference": f"{ref.name} {ref.version() or ''}".strip(),
                 "threads": threads}
         return EmulatedSession(inner, emu, used)
@@ -117,32 +119,3 @@ def _installed(runtime: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
-
-
-def place_emulated(model: ModelFile, device: Any = None, *, accelerator: str | None = None, threads: int | None = None,
-                   precision: str | None = None, strict: bool = False, options: dict[str, Any] | None = None) -> Any:
-    """Load ``model`` into the emulated runtime for ``device`` and return a Predictor whose placement says so.
-
-    ``edgekit.load(model, device=..., emulate=True)`` and ``edgekit.load(model, runtime="emulated")`` call this.
-    """
-    from edgekit.placement import Placement, Rejection
-    from edgekit.predictor import Predictor
-    from edgekit.registry import get_runtime
-
-    opts = dict(options or {})
-    if "device" in opts and device is not None and opts["device"] != device:
-        raise InvalidOptionError(f"device given twice ({device!r} and option device={opts['device']!r}); pass one.")
-    opts["device"] = device if device is not None else opts.get("device")
-    opts["strict"] = strict or bool(opts.get("strict", False))
-    rt = get_runtime("emulated")
-    session = rt.open(model, accelerator=accelerator, threads=threads or os.cpu_count() or 1, precision=precision,
-                      options=opts)
-    assert isinstance(session, EmulatedSession)
-    emu = session.emulation
-    notes = tuple(emu.explain()) + tuple(emu.notes) + (
-        f"reference runtime: {session.options['reference']} on this host's CPU",)
-    placement = Placement(
-        runtime=rt.name, version=rt.version(), accelerator=session.accelerator, precision=session.precision,
-        options=dict(session.options), device=emu.profile.name, target=emu.target.describe(),
-        trail=tuple(Rejection(t, r) for t, r in emu.trail), emulated=True, notes=notes)
-    return Predictor(session, placement, model)

@@ -30,6 +30,7 @@ import platform
 import re
 import sys
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -144,21 +145,19 @@ class _LiteRTSession(Session):
     thread_safe = False  # the Interpreter holds one set of tensors
 
     def __init__(self, it: Any, delegates: list[Any], accelerator: str, options: dict[str, Any]) -> None:
-        self._it, self._delegates = it, delegates
         ins, outs = it.get_input_details(), it.get_output_details()
         names = _signature_names(it)
         if len(set(names.get(d["index"], d["name"]) for d in ins + outs)) < len(ins) + len(outs):
             names = {}  # the signature does not name every input and output uniquely
-        self.inputs = [_spec(d, names.get(d["index"], d["name"])) for d in ins]
-        self.outputs = [_spec(d, names.get(d["index"], d["name"])) for d in outs]
+        quantized = any(np.dtype(t["dtype"]) in _QUANTIZED and len(t["quantization_parameters"]["scales"])
+                        for t in it.get_tensor_details())
+        super().__init__([_spec(d, names.get(d["index"], d["name"])) for d in ins],
+                         [_spec(d, names.get(d["index"], d["name"])) for d in outs],
+                         accelerator=accelerator, precision="int8" if quantized else "fp32", options=options)
+        self._it, self._delegates = it, delegates
         self._in_index = [int(d["index"]) for d in ins]
         self._out_index = [int(d["index"]) for d in outs]
         self._shapes: list[tuple[int, ...]] = [tuple(int(x) for x in d["shape"]) for d in ins]
-        quantized = any(np.dtype(t["dtype"]) in _QUANTIZED and len(t["quantization_parameters"]["scales"])
-                        for t in it.get_tensor_details())
-        self.precision = "int8" if quantized else "fp32"
-        self.accelerator = accelerator
-        self.options = options
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         arrays = [feeds[s.name] for s in self.inputs]
@@ -183,6 +182,7 @@ class LiteRT(Runtime):
     """LiteRT through ``ai_edge_litert.interpreter`` (or ``tflite_runtime.interpreter``)."""
 
     name = "litert"
+    capabilities = frozenset({"dynamic_shapes", "multi_output", "int8"})
     options_help = {
         "delegate": "path of an external delegate library (accelerator='delegate'; overrides the library "
                     "used for 'edgetpu' and 'gpu')",
@@ -231,12 +231,19 @@ class LiteRT(Runtime):
         return ["cpu", "reference", "delegate", *found]
 
     # -- loading -------------------------------------------------------------------------
-    def open(self, model: ModelFile, *, accelerator: str | None, threads: int | None,
-             precision: str | None, options: dict[str, Any]) -> Session:
-        self.check_options(options)
+    def require(self) -> None:
+        self._module()
+
+    def precisions(self, accelerator: str) -> tuple[str, ...]:
+        return ("fp32", "int8")  # the model decides: a quantized model runs int8, a float one fp32
+
+    def default_accelerator_for(self, options: Mapping[str, Any]) -> str:
+        return "delegate" if options.get("delegate") else "cpu"
+
+    def _open(self, model: ModelFile, *, accelerator: str, threads: int, precision: str | None,
+              options: dict[str, Any], profile_ops: bool) -> Session:
         mod = self._module()
-        acc = self.pick_accelerator(accelerator or ("delegate" if options.get("delegate") else "cpu"))
-        threads = int(threads or os.cpu_count() or 1)
+        acc = accelerator
         used: dict[str, Any] = {"threads": threads}
         kwargs: dict[str, Any] = {"model_path": str(model.path), "num_threads": threads}
         kernels = options.get("kernels")
@@ -277,7 +284,7 @@ class LiteRT(Runtime):
             used["delegated_partitions"] = _delegated_partitions(it)
         session = _LiteRTSession(it, delegates, acc, used)
         try:
-            self.check_precision(self.name, precision or session.precision, (session.precision,))
+            self.check_precision(precision, (session.precision,))
             if used.get("delegated_partitions") == 0:
                 raise UnsupportedModelError(
                     f"litert accelerator {acc!r}: the delegate {used['delegate']!r} took none of the operators of "

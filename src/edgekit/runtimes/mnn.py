@@ -177,14 +177,13 @@ class _MNNSession(Session):
     def __init__(self, module: Any, rt: Any, inputs: list[TensorSpec], outputs: list[TensorSpec],
                  layout: str, accelerator: str, precision: str, options: dict[str, Any],
                  info: dict[str, Any] | None = None) -> None:
+        super().__init__(inputs, outputs, accelerator=accelerator, precision=precision, options=options)
         self._F = _mnn().expr
         F = self._F
         self._module, self._rt = module, rt
-        self.inputs, self.outputs = inputs, outputs
         info = info or module.get_info()
         self._feed = [(_np_dtype(F, v.dtype), v.dtype, v.data_format) for v in info["inputs"]]
         self._out_format = F.NHWC if layout == "NHWC" else F.NCHW
-        self.accelerator, self.precision, self.options = accelerator, precision, options
 
     def _var(self, spec: TensorSpec, arr: np.ndarray, np_dt: np.dtype, mnn_dt: Any, fmt: Any) -> Any:
         F = self._F
@@ -236,6 +235,8 @@ class MNNRuntime(Runtime):
     """Alibaba MNN (``pip install mnn``); ONNX and TFLite are converted to ``.mnn`` first."""
 
     name = "mnn"
+    capabilities = frozenset({"dynamic_shapes", "multi_output"})
+    tunables = {"winograd": (0, 1, 2, 3), "memory": ("normal", "high", "low"), "power": ("normal", "high")}
     options_help = {
         "convert_timeout": "seconds allowed for converting ONNX/TFLite to .mnn (default 600)",
         "memory": "MNN memory mode: normal|high|low (default normal)",
@@ -260,15 +261,15 @@ class MNNRuntime(Runtime):
             _STATE["accelerators"] = found
         return list(_STATE["accelerators"])
 
-    def open(self, model: ModelFile, *, accelerator: str | None, threads: int | None,
-             precision: str | None, options: dict[str, Any]) -> Session:
-        self.require()
-        self.check_options(options)
+    def precisions(self, accelerator: str) -> tuple[str, ...]:
+        fp16_ok = accelerator != "cpu" or cpu_features().get("fp16", False)
+        return ("fp32", "fp16") if fp16_ok else ("fp32",)
+
+    def _open(self, model: ModelFile, *, accelerator: str, threads: int, precision: str | None,
+              options: dict[str, Any], profile_ops: bool) -> Session:
         MNN = _mnn()
         F, nn = MNN.expr, MNN.nn
-        acc = self.pick_accelerator(accelerator)
-        fp16_ok = acc != "cpu" or cpu_features().get("fp16", False)
-        prec = self.check_precision(self.name, precision, ("fp32", "fp16") if fp16_ok else ("fp32",))
+        acc, prec = accelerator, precision or "fp32"
         modes = {"normal": 0, "high": 1, "low": 2}
         config: dict[str, Any] = {"backend": BACKENDS[acc], "precision": _PRECISION[prec]}
         for key in ("memory", "power"):
@@ -276,8 +277,7 @@ class MNNRuntime(Runtime):
             if value not in modes:
                 raise InvalidOptionError(f"MNN option {key}={value!r} is not one of {list(modes)}.")
             config[key] = modes[value]
-        if threads:
-            config["numThread"] = int(threads)
+        config["numThread"] = threads
         # MNN's default level 3 picks large Winograd tiles: 7e-4 relative error on a 3x3-conv stack (32 ch,
         # 128x128) against ORT/OpenVINO; level 2 gave 6e-6, 1.7x slower there, 8% slower on PP-OCR det.
         winograd = options.get("winograd", 2 if prec == "fp32" else None)

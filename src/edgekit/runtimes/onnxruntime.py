@@ -14,16 +14,17 @@ Example::
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgekit.errors import AcceleratorUnavailableError, CorruptModelError, InvalidOptionError, UnsupportedModelError
 from edgekit.models.formats import ModelFile
-from edgekit.runtime import Runtime, Session
+from edgekit.runtime import OpProfile, OpTiming, Runtime, Session
 from edgekit.tensors import TensorSpec
 
-__all__ = ["OnnxRuntime"]
+__all__ = ["OnnxRuntime", "ort_trace_ops"]
 
 #: edgekit accelerator name -> ONNX Runtime execution provider
 PROVIDERS = {
@@ -73,37 +74,78 @@ def _spec(arg: Any) -> TensorSpec:
 class _OrtSession(Session):
     thread_safe = True
 
-    def __init__(self, sess: Any, accelerator: str, precision: str, options: dict[str, Any]) -> None:
+    def __init__(self, sess: Any, accelerator: str, precision: str, options: dict[str, Any],
+                 trace_dir: str | None = None) -> None:
+        super().__init__([_spec(a) for a in sess.get_inputs()], [_spec(a) for a in sess.get_outputs()],
+                         accelerator=accelerator, precision=precision, options=options)
         self._sess = sess
-        self.inputs = [_spec(a) for a in sess.get_inputs()]
-        self.outputs = [_spec(a) for a in sess.get_outputs()]
         self._out_names = [o.name for o in self.outputs]
-        self.accelerator = accelerator
-        self.precision = precision
-        self.options = options
         self.providers = tuple(sess.get_providers())
+        self._trace_dir = trace_dir  # ORT's profiler writes its chrome trace here (profile_ops=True)
+        self._trace: list[Any] | None = None
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self._sess.run(self._out_names, feeds)
 
-    def end_profiling(self) -> str:
-        """Stop ORT's profiler and return the chrome-trace JSON path (``profiling=True``)."""
-        return self._sess.end_profiling()
+    def op_profile(self, skip: int = 0) -> OpProfile | None:
+        """Per-node kernel times from ORT's chrome trace. ORT's profiler cannot resume: the first call ends it."""
+        if self._trace_dir is None:
+            return None
+        if self._trace is None:
+            import json
+            import shutil
+
+            path = self._sess.end_profiling()
+            try:
+                self._trace = json.loads(Path(path).read_text())
+            finally:
+                shutil.rmtree(self._trace_dir, ignore_errors=True)
+        return ort_trace_ops(self._trace, skip)
 
     def close(self) -> None:
         self._sess = None  # ORT frees the session when the last reference goes
+        if self._trace_dir is not None:
+            import shutil
+
+            shutil.rmtree(self._trace_dir, ignore_errors=True)
+
+
+def ort_trace_ops(events: list[Any], skip: int = 0) -> OpProfile:
+    """Operator times of an ONNX Runtime chrome trace, leaving out the first ``skip`` runs.
+
+    Each ``cat == "Node"`` event named ``<node>_kernel_time`` is one operator execution (``dur``
+    in µs, ``args.op_name`` its type, ``args.provider`` its execution provider).
+
+    >>> ev = [{"cat": "Session", "name": "model_run", "ts": 0}, {"cat": "Session", "name": "model_run", "ts": 10},
+    ...       {"cat": "Node", "name": "c_kernel_time", "ts": 12, "dur": 5, "args": {"op_name": "Conv"}}]
+    >>> ort_trace_ops(ev, skip=1)
+    OpProfile(runs=1, ops=(OpTiming(name='c', type='Conv', time_us=5.0, kernel=None),))
+    """
+    runs = sorted(e["ts"] for e in events if e.get("cat") == "Session" and e.get("name") == "model_run")
+    start = runs[skip] if len(runs) > skip else float("inf")
+    totals: dict[str, OpTiming] = {}
+    for e in events:
+        if e.get("cat") != "Node" or not str(e.get("name", "")).endswith("_kernel_time") or e.get("ts", 0) < start:
+            continue
+        name = e["name"][: -len("_kernel_time")]
+        args = e.get("args") or {}
+        prev = totals.get(name)
+        spent = float(e.get("dur", 0)) + (prev.time_us if prev else 0.0)
+        totals[name] = OpTiming(name, str(args.get("op_name", "")), spent, args.get("provider"))
+    return OpProfile(max(len(runs) - skip, 0), tuple(totals.values()))
 
 
 class OnnxRuntime(Runtime):
     """ONNX Runtime (``onnxruntime`` and its GPU/OpenVINO/QNN wheels)."""
 
     name = "onnxruntime"
+    capabilities = frozenset({"op_profile", "dynamic_shapes", "multi_output", "int8"})
+    tunables = {"optimization": ("all", "extended", "basic"), "execution_mode": ("sequential", "parallel")}
     options_help = {
         "spinning": "bool, let intra-op threads spin (default False)",
         "optimization": "graph optimisation level: disable|basic|extended|all (default all)",
+        "execution_mode": "sequential|parallel: run independent branches of the graph in parallel (default sequential)",
         "provider_options": "dict passed to the execution provider",
-        "profiling": "bool, enable ORT's per-op profiler (chrome trace)",
-        "profile_prefix": "file prefix for the profiler's JSON",
         "custom_ops": "path (or list of paths) of custom-op libraries to register; never loaded unless given",
     }
 
@@ -112,18 +154,16 @@ class OnnxRuntime(Runtime):
 
         return [_EP_TO_NAME[p] for p in ort.get_available_providers() if p in _EP_TO_NAME]
 
-    def open(self, model: ModelFile, *, accelerator: str | None, threads: int | None,
-             precision: str | None, options: dict[str, Any]) -> Session:
-        self.require()
-        self.check_options(options)
+    def precisions(self, accelerator: str) -> tuple[str, ...]:
+        return ("fp32", "int8") + (("fp16",) if accelerator in _FP16_PROVIDER_OPTIONS else ())
+
+    def _open(self, model: ModelFile, *, accelerator: str, threads: int, precision: str | None,
+              options: dict[str, Any], profile_ops: bool) -> Session:
         import onnxruntime as ort
 
-        acc = self.pick_accelerator(accelerator)
-        allowed = ("fp32", "int8") + (("fp16",) if acc in _FP16_PROVIDER_OPTIONS else ())
-        prec = self.check_precision(self.name, precision, allowed)
+        acc, prec = accelerator, precision or "fp32"
         so = ort.SessionOptions()
-        if threads:
-            so.intra_op_num_threads = threads
+        so.intra_op_num_threads = threads
         spinning = bool(options.get("spinning", False))
         so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         so.add_session_config_entry("session.inter_op.allow_spinning", "1" if spinning else "0")
@@ -132,9 +172,17 @@ class OnnxRuntime(Runtime):
             raise InvalidOptionError(f"optimization={level!r} is not one of {list(_OPTIMIZATION)}.")
         so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _OPTIMIZATION[level])
         so.log_severity_level = 3
-        if options.get("profiling"):
+        mode = options.get("execution_mode", "sequential")
+        if mode not in ("sequential", "parallel"):
+            raise InvalidOptionError(f"execution_mode={mode!r} is not one of ['sequential', 'parallel'].")
+        so.execution_mode = getattr(ort.ExecutionMode, f"ORT_{mode.upper()}")
+        trace_dir = None
+        if profile_ops:
+            import tempfile
+
+            trace_dir = tempfile.mkdtemp(prefix="edgekit-ort-trace-")
             so.enable_profiling = True
-            so.profile_file_prefix = str(options.get("profile_prefix", "edgekit_ort"))
+            so.profile_file_prefix = str(Path(trace_dir) / "ort")
         libs = options.get("custom_ops") or []
         for lib in [libs] if isinstance(libs, str) else libs:
             try:
@@ -159,9 +207,11 @@ class OnnxRuntime(Runtime):
                 "versions for GPU builds), or choose accelerator='cpu'."
             )
         used = {"threads": threads, "spinning": spinning, "optimization": level}
+        if mode != "sequential":
+            used["execution_mode"] = mode
         if ep_options:
             used["provider_options"] = ep_options
-        return _OrtSession(sess, acc, prec, used)
+        return _OrtSession(sess, acc, prec, used, trace_dir)
 
 
 def _translate(exc: Exception, model: ModelFile) -> Exception:

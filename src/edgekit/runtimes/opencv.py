@@ -17,7 +17,8 @@ Example::
 
     m = edgekit.load("face.tflite", runtime="opencv", threads=2)
     out = m(x_nhwc)                          # NHWC in, NHWC out, like LiteRT
-    m.session.op_profile()                   # per-layer times of the last run
+    m = edgekit.load("det.onnx", runtime="opencv", profile_ops=True); m(x)
+    m.op_profile()                           # per-layer times of the runs so far
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from edgekit.errors import (
     UnsupportedModelError,
 )
 from edgekit.models.formats import ModelFile
-from edgekit.runtime import Runtime, Session
+from edgekit.runtime import OpTiming, Runtime, Session
 from edgekit.models.model_io import model_io
 from edgekit.tensors import TensorSpec
 
@@ -58,15 +59,11 @@ class _CvSession(Session):
 
     def __init__(self, net: Any, model: ModelFile, inputs: list[TensorSpec], outputs: list[TensorSpec],
                  layer_outputs: list[str], accelerator: str, precision: str, options: dict[str, Any]) -> None:
+        super().__init__(inputs, outputs, accelerator=accelerator, precision=precision, options=options)
         self._net = net
         self._tflite = model.format == "tflite"
         self._name = model.path.name
-        self.inputs = inputs
-        self.outputs = outputs
         self._layer_outputs = layer_outputs
-        self.accelerator = accelerator
-        self.precision = precision
-        self.options = options
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         for spec in self.inputs:
@@ -91,14 +88,12 @@ class _CvSession(Session):
             if arr.shape != spec.shape and not spec.is_dynamic and arr.size == int(np.prod(spec.shape)):
                 arr = arr.reshape(spec.shape)  # OpenCV returns scalars as (1,) and drops unit dims
             out.append(arr)
+        if self._op_runs is not None:  # opened with profile_ops: keep this run's per-layer times
+            self._record_ops(self._last_run_ops())
         return out
 
-    def op_profile(self) -> list[dict[str, Any]]:
-        """Per-layer times of the last run, from ``net.getPerfProfile()`` (CPU target only).
-
-        Each entry: ``name`` (OpenCV layer name), ``type`` (OpenCV layer type), ``real_time_us``.
-        Fused layers report 0.
-        """
+    def _last_run_ops(self) -> list[OpTiming]:
+        """Per-layer times of the last run, from ``net.getPerfProfile()`` (CPU target only); fused layers 0."""
         import cv2
 
         _, ticks = self._net.getPerfProfile()
@@ -110,7 +105,7 @@ class _CvSession(Session):
                 kind = self._net.getLayer(name).type
             except cv2.error:  # noqa: PERF203 - some engines do not expose every layer
                 kind = ""
-            rows.append({"name": name, "type": kind, "real_time_us": float(t) * per_us})
+            rows.append(OpTiming(name, kind, float(t) * per_us))
         return rows
 
     def close(self) -> None:
@@ -121,6 +116,7 @@ class OpenCV(Runtime):
     """OpenCV DNN (``cv2.dnn``): CPU, OpenCL and CUDA targets."""
 
     name = "opencv"
+    capabilities = frozenset({"op_profile", "multi_output"})
     options_help = {
         "engine": "DNN engine: auto|new|classic (default: classic for TFLite and non-CPU targets, else auto)",
         "probe": "bool, load and run each new model file once in a child process first (default True: OpenCV's "
@@ -145,21 +141,30 @@ class OpenCV(Runtime):
             pass
         return present
 
-    def open(self, model: ModelFile, *, accelerator: str | None, threads: int | None,
-             precision: str | None, options: dict[str, Any]) -> Session:
-        self.require()
-        self.check_options(options)
+    @staticmethod
+    def _targets(accelerator: str) -> tuple[int, int, int]:
+        """(backend, fp32 target, fp16 target) of ``cv2.dnn`` for an accelerator."""
         import cv2
 
-        acc = self.pick_accelerator(accelerator)
         dnn = cv2.dnn
-        backend, target, target16 = {
+        return {
             "cpu": (dnn.DNN_BACKEND_OPENCV, dnn.DNN_TARGET_CPU, dnn.DNN_TARGET_CPU_FP16),
             "opencl": (dnn.DNN_BACKEND_OPENCV, dnn.DNN_TARGET_OPENCL, dnn.DNN_TARGET_OPENCL_FP16),
             "cuda": (dnn.DNN_BACKEND_CUDA, dnn.DNN_TARGET_CUDA, dnn.DNN_TARGET_CUDA_FP16),
-        }[acc]
-        allowed = ("fp32", "fp16") if target16 in dnn.getAvailableTargets(backend) else ("fp32",)
-        prec = self.check_precision(self.name, precision, allowed)
+        }[accelerator]
+
+    def precisions(self, accelerator: str) -> tuple[str, ...]:
+        import cv2
+
+        backend, _, target16 = self._targets(accelerator)
+        return ("fp32", "fp16") if target16 in cv2.dnn.getAvailableTargets(backend) else ("fp32",)
+
+    def _open(self, model: ModelFile, *, accelerator: str, threads: int, precision: str | None,
+              options: dict[str, Any], profile_ops: bool) -> Session:
+        import cv2
+
+        acc, prec, dnn = accelerator, precision or "fp32", cv2.dnn
+        backend, target, target16 = self._targets(acc)
         engine_name = str(options.get("engine") or ("classic" if model.format == "tflite" or acc != "cpu" else "auto"))
         if engine_name not in _ENGINES:
             raise InvalidOptionError(f"opencv: engine={engine_name!r} is not one of {list(_ENGINES)}.")
@@ -179,8 +184,7 @@ class OpenCV(Runtime):
 
             probe(self.name, model.path, self.version() or cv2.__version__, source_name=model.path.name,
                   options={"engine": engine_name, "accelerator": acc}, timeout=float(options.get("probe_timeout", 60)))
-        if threads:
-            cv2.setNumThreads(int(threads))  # process-global, see the module docstring
+        cv2.setNumThreads(threads)  # process-global, see the module docstring
         level = cv2.utils.logging.getLogLevel()
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # errors arrive as cv2.error
         try:
@@ -194,7 +198,10 @@ class OpenCV(Runtime):
         finally:
             cv2.utils.logging.setLogLevel(level)
         used = {"threads": threads, "engine": engine_name, "threads_scope": "process"}
-        return _CvSession(net, model, declared[0], declared[1], layer_outputs, acc, prec, used)
+        session = _CvSession(net, model, declared[0], declared[1], layer_outputs, acc, prec, used)
+        if profile_ops:
+            session._start_op_recording()
+        return session
 
 
 def _match_outputs(layer_names: list[str], outputs: list[TensorSpec], model: ModelFile) -> list[str]:

@@ -10,9 +10,8 @@ whole process; each thread gets its own ``InferRequest``, so sessions are thread
 
 Example::
 
-    m = edgekit.load("det.xml", runtime="openvino", threads=2, hint="throughput", perf_counts=True)
-    m(x)
-    for op in m.session.op_profile(): print(op["name"], op["real_time_us"])
+    m = edgekit.load("det.xml", runtime="openvino", threads=2, hint="throughput", profile_ops=True)
+    m(x); print(m.op_profile().ops[0])                     # OpTiming(name=..., type='Convolution', time_us=...)
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from edgekit.errors import (
     UnsupportedModelError,
 )
 from edgekit.models.formats import ModelFile
-from edgekit.runtime import Runtime, Session
+from edgekit.runtime import OpTiming, Runtime, Session
 from edgekit.models.model_io import model_io
 from edgekit.tensors import Dim, TensorSpec
 
@@ -134,15 +133,12 @@ class _OVSession(Session):
         declared = model_io(model) if declared is False else declared
         ins = _ports(list(compiled.inputs), declared[0] if declared else None, "input")
         outs = _ports(list(compiled.outputs), declared[1] if declared else None, "output")
+        super().__init__([s for _, s in ins], [s for _, s in outs], accelerator=accelerator, precision=precision,
+                         options=options)
         self._compiled = compiled
         # (OV port, input name) of the inputs OpenVINO kept; results read by port
         self._feed = [(compiled.inputs[i], s.name) for i, s in ins if i >= 0]
         self._fetch = [compiled.outputs[i] for i, _ in outs]
-        self.inputs = [s for _, s in ins]
-        self.outputs = [s for _, s in outs]
-        self.accelerator = accelerator
-        self.precision = precision
-        self.options = options
         self._local = threading.local()
         # Dynamic inputs: OpenVINO's CPU plugin does not check a fed shape against the graph; a shape its
         # own shape inference rejects (PP-OCR cls at 32x32: a 2x2 MaxPool on a 1x1 map) corrupted the heap
@@ -202,21 +198,10 @@ class _OVSession(Session):
                 shapes[k] = x.shape
             tensor.data[...] = x
         req.infer()
+        if self._op_runs is not None:  # opened with profile_ops: keep this run's per-op counters
+            self._record_ops(OpTiming(p.node_name, p.node_type, p.real_time.total_seconds() * 1e6, p.exec_type)
+                             for p in req.get_profiling_info() if p.status.name == "EXECUTED")
         return [req.get_tensor(port).data.copy() for port in self._fetch]
-
-    def op_profile(self) -> list[dict[str, Any]]:
-        """Per-op times of this thread's last run (needs ``perf_counts=True``).
-
-        Each entry: ``name``, ``type``, ``exec_type`` (the kernel, e.g. ``brgconv_avx512_f32``),
-        ``real_time_us``, ``status`` (``EXECUTED``, ``NOT_RUN``, ``OPTIMIZED_OUT``).
-        """
-        if not self.options.get("perf_counts"):
-            raise InvalidOptionError(
-                "op_profile() needs per-op counters, which are off for this model; load it with perf_counts=True."
-            )
-        infos = self._request().get_profiling_info()
-        return [{"name": p.node_name, "type": p.node_type, "exec_type": p.exec_type,
-                 "real_time_us": p.real_time.total_seconds() * 1e6, "status": p.status.name} for p in infos]
 
     def close(self) -> None:
         self._compiled = self._shape_model = None
@@ -227,11 +212,12 @@ class OpenVINO(Runtime):
     """Intel OpenVINO (``openvino``): CPU, GPU, NPU and AUTO devices."""
 
     name = "openvino"
+    capabilities = frozenset({"op_profile", "dynamic_shapes", "multi_output", "int8"})
+    tunables = {"hint": ("latency", "throughput")}
     options_help = {
         "hint": "performance hint: latency|throughput|cumulative_throughput (default latency)",
         "config": "dict of OpenVINO properties passed to compile_model (overrides edgekit's)",
         "cache_dir": "folder for OpenVINO's compiled-model cache (faster second load, GPU/NPU above all)",
-        "perf_counts": "bool, collect per-op counters (PERF_COUNT) for session.op_profile()",
     }
 
     def accelerators(self) -> list[str]:
@@ -246,12 +232,12 @@ class OpenVINO(Runtime):
                 present.append(d)
         return present + ["auto"]
 
-    def open(self, model: ModelFile, *, accelerator: str | None, threads: int | None,
-             precision: str | None, options: dict[str, Any]) -> Session:
-        self.require()
-        self.check_options(options)
-        acc = self.pick_accelerator(accelerator)
-        prec = self.check_precision(self.name, precision, ("fp32", "fp16", "bf16"))
+    def precisions(self, accelerator: str) -> tuple[str, ...]:
+        return ("fp32", "fp16", "bf16")
+
+    def _open(self, model: ModelFile, *, accelerator: str, threads: int, precision: str | None,
+              options: dict[str, Any], profile_ops: bool) -> Session:
+        acc, prec = accelerator, precision or "fp32"
         hint = str(options.get("hint", "latency")).lower()
         if hint not in _PERF_HINTS:
             raise InvalidOptionError(f"openvino: hint={hint!r} is not one of {list(_PERF_HINTS)}; pass hint='latency'.")
@@ -259,9 +245,8 @@ class OpenVINO(Runtime):
         if not isinstance(extra, dict):
             raise InvalidOptionError(f"openvino: config= must be a dict of OpenVINO properties, got {type(extra).__name__}.")
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": _HINTS[prec], "PERFORMANCE_HINT": _PERF_HINTS[hint]}
-        if threads:
-            config["INFERENCE_NUM_THREADS"] = int(threads)
-        if options.get("perf_counts"):
+        config["INFERENCE_NUM_THREADS"] = threads
+        if profile_ops:
             config["PERF_COUNT"] = True
         if options.get("cache_dir"):
             config["CACHE_DIR"] = str(options["cache_dir"])
@@ -294,10 +279,12 @@ class OpenVINO(Runtime):
                 used["execution_devices"] = [d.lower() for d in compiled.get_property("EXECUTION_DEVICES")]
             except Exception:  # noqa: BLE001 - informative only
                 pass
-        for key in ("perf_counts", "cache_dir", "config"):
+        for key in ("cache_dir", "config"):
             if options.get(key):
                 used[key] = options[key]
         session = _OVSession(compiled, model, acc, used_prec, used, declared)
+        if profile_ops:
+            session._start_op_recording()
         if any(s.is_dynamic for s in session.inputs):
             session._shape_model = ov_model
         return session
