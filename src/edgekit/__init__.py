@@ -36,7 +36,7 @@ from edgekit.errors import (
 )
 from edgekit.placement import Placement, Rejection
 from edgekit.predictor import Predictor, load
-from edgekit.registry import RuntimeStatus, get_runtime, list_runtimes
+from edgekit.registry import RuntimeStatus, get_runtime, list_runtimes, register_runtime
 from edgekit.tensors import TensorSpec
 
 
@@ -107,4 +107,5 @@ __all__ = [
     "list_runtimes",
     "load",
     "load_bundle",
+    "register_runtime",
 ]

@@ -222,6 +222,16 @@ def _known_runtime(name: str) -> Mapping[str, str] | None:
         return {}
 
 
+def _takes_delegates(name: str) -> bool:
+    """True when runtime ``name`` declares the ``delegate`` capability (a broken plugin: False)."""
+    from edgekit.registry import get_runtime
+
+    try:
+        return get_runtime(name).has("delegate")
+    except Exception:  # noqa: BLE001 - unknown or broken: it cannot be shown to take delegates
+        return False
+
+
 def _known_runtime_names() -> list[str]:
     from edgekit.registry import runtime_names
 
@@ -255,8 +265,10 @@ def _target(data: Any, index: int, where: str, units: Mapping[str, Unit], base: 
                                  or options["threads"] < 1):
         raise ConfigError(f"{where}: key 'options.threads' expected a positive integer, got {options['threads']!r}.")
     delegate = expect(data, "delegate", str, where, required=False)
-    if delegate is not None and rt != "litert" and plugin is None:
-        raise ConfigError(f"{where}: key 'delegate' is for LiteRT delegates, expected runtime 'litert', got {rt!r}.")
+    if delegate is not None and plugin is None and not _takes_delegates(rt):
+        raise ConfigError(f"{where}: key 'delegate' names a delegate library, and runtime {rt!r} does not load "
+                          "delegates (its adapter does not declare the 'delegate' capability); use a runtime that "
+                          "does (litert), or drop the key.")
     cons = expect(data, "constraints", dict, where, required=False)
     return Target(index=index, runtime=rt, accelerator=acc, precision=prec, unit=unit, options=dict(options),
                   delegate=delegate, plugin=plugin, note=expect(data, "note", str, where, required=False) or "",

@@ -44,6 +44,9 @@ __all__ = ["Decision", "Placement", "Rejection", "choose_runtime", "place", "pla
 
 logger = logging.getLogger("edgekit")
 
+#: the runtime that emulates device profiles (edgekit.runtimes.emulated)
+EMULATOR = "emulated"
+
 
 @dataclass(frozen=True)
 class Rejection:
@@ -111,9 +114,9 @@ def place(model: ModelFile, *, runtime: str | None = None, device: Any = None, a
     ('openvino', 'fp32')
     """
     opts = dict(options or {})
-    if emulate or runtime == "emulated":
-        return place_emulated(model, device, accelerator=accelerator, threads=threads, precision=precision,
-                              strict=strict, options=opts)
+    if emulate or (runtime is not None and get_runtime(runtime).has("estimate")):
+        return place_emulated(model, device, runtime=runtime or EMULATOR, accelerator=accelerator, threads=threads,
+                              precision=precision, strict=strict, options=opts)
     if device is not None:
         return place_on_device(model, device, runtime=runtime, accelerator=accelerator, threads=threads,
                                precision=precision, strict=strict, options=opts, profile_ops=profile_ops)
@@ -253,7 +256,7 @@ def place_on_device(model: ModelFile, device: Any, *, runtime: str | None = None
         session, error = None, None
         if not reasons and rt is not None:
             opts = {k: v for k, v in t.options.items() if k != "threads"}
-            if t.delegate and t.accelerator == "delegate" and "delegate" in rt.options_help:
+            if t.delegate and t.accelerator == "delegate" and rt.has("delegate"):
                 opts.setdefault("delegate", t.delegate)
             opts.update(options or {})
             try:
@@ -292,12 +295,13 @@ def place_on_device(model: ModelFile, device: Any, *, runtime: str | None = None
     raise _unavailable(profile, trail, [], "no target can run this model here")
 
 
-def place_emulated(model: ModelFile, device: Any = None, *, accelerator: str | None = None, threads: int | None = None,
-                   precision: str | None = None, strict: bool = False,
+def place_emulated(model: ModelFile, device: Any = None, *, runtime: str = EMULATOR, accelerator: str | None = None,
+                   threads: int | None = None, precision: str | None = None, strict: bool = False,
                    options: Mapping[str, Any] | None = None) -> Decision:
-    """Open ``model`` in the emulated runtime for ``device``; the Placement says which target and why.
+    """Open ``model`` in an emulating runtime for ``device``; the Placement says which target and why.
 
-    ``edgekit.load(model, device=..., emulate=True)`` and ``edgekit.load(model, runtime="emulated")`` come here.
+    ``edgekit.load(model, device=..., emulate=True)`` and ``edgekit.load(model, runtime=...)`` with a runtime
+    that declares the ``estimate`` capability (edgekit's emulator) come here.
     """
     from edgekit.runtimes.emulated import EmulatedSession
 
@@ -306,11 +310,12 @@ def place_emulated(model: ModelFile, device: Any = None, *, accelerator: str | N
         raise InvalidOptionError(f"device given twice ({device!r} and option device={opts['device']!r}); pass one.")
     opts["device"] = device if device is not None else opts.get("device")
     opts["strict"] = strict or bool(opts.get("strict", False))
-    rt = get_runtime("emulated")
+    rt = get_runtime(runtime)
     session = rt.open(model, accelerator=accelerator, threads=threads, precision=precision, options=opts)
-    if not isinstance(session, EmulatedSession):  # a plugin registered under the name "emulated"
-        raise UnknownRuntimeError(f"the runtime registered as 'emulated' is {type(rt).__name__}, not edgekit's "
-                                  "emulator; reinstall edgekit or remove the plugin that replaces it.")
+    if not isinstance(session, EmulatedSession):  # a plugin that declares "estimate" without being the emulator
+        session.close()
+        raise UnknownRuntimeError(f"runtime {runtime!r} ({type(rt).__name__}) is not edgekit's device emulator; pass "
+                                  f"emulate=True without runtime=, or load it without emulate.")
     emu = session.emulation
     notes = tuple(emu.explain()) + tuple(emu.notes) + (
         f"reference runtime: {session.options['reference']} on this host's CPU",)

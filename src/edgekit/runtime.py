@@ -52,6 +52,7 @@ CAPABILITIES = {
     "multi_output": "returns every output of a multi-output model",
     "int8": "runs int8-quantized models (QDQ ONNX, int8 TFLite)",
     "estimate": "predicts the latency of a real device: Session.estimate()",
+    "delegate": "loads an external delegate library named by a device profile's target (delegate = ...)",
 }
 
 

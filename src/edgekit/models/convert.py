@@ -147,23 +147,23 @@ def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str] 
 def _verify(report: ConvertReport, mf: Any, out: Path, runtime: str,
             inputs: Sequence[Mapping[str, np.ndarray]] | None, dims: Mapping[str, Sequence[int]] | None,
             samples: int) -> None:
-    import edgekit
+    from edgekit.predictor import load
 
     from edgekit.errors import EdgekitError
 
     reference = _REFERENCE[mf.format]
     try:
-        converted = edgekit.load(out, runtime=runtime, threads=1, precision="fp32")
+        converted = load(out, runtime=runtime, threads=1, precision="fp32")
     except EdgekitError as exc:
-        if runtime != "mnn":
+        if report.to != "mnn":
             raise
         # MNN cannot load some .mnn files whose inputs are dynamic (it cannot infer output shapes); the
         # adapter converting the source with the same converter keeps the source's I/O and can.
-        converted = edgekit.load(mf.path, runtime="mnn", threads=1, precision="fp32")
+        converted = load(mf.path, runtime="mnn", threads=1, precision="fp32")
         report.notes.append(f"MNN cannot open {out.name} by itself ({' '.join(str(exc).split())[:160]}); verified "
                             "the same conversion through edgekit.load(source, runtime='mnn'), which feeds it with "
                             "the source's input shapes")
-    with edgekit.load(mf.path, runtime=reference, threads=1) as a, converted as b:
+    with load(mf.path, runtime=reference, threads=1) as a, converted as b:
         feeds = list(inputs) if inputs is not None else random_feeds(a.inputs, samples, dims=dims)
         ref = [a.run(f) for f in feeds]
         got = [b.run(_for(b, f, a)) for f in feeds]

@@ -158,10 +158,10 @@ def _split(feeds: list[dict[str, np.ndarray]], heldout: list[dict[str, np.ndarra
 
 def _measure(report: QuantizeReport, source: Path, output: Path, feeds: list[dict[str, np.ndarray]],
              threads: int) -> None:
-    import edgekit
+    from edgekit.predictor import load
 
-    with edgekit.load(source, runtime="onnxruntime", threads=threads) as a, \
-            edgekit.load(output, runtime="onnxruntime", threads=threads) as b:
+    with load(source, runtime="onnxruntime", threads=threads) as a, \
+            load(output, runtime="onnxruntime", threads=threads) as b:
         ref = [a.run(f) for f in feeds]
         got = [b.run(f) for f in feeds]
         report.drift = output_drift(ref, got)

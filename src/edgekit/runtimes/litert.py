@@ -182,7 +182,7 @@ class LiteRT(Runtime):
     """LiteRT through ``ai_edge_litert.interpreter`` (or ``tflite_runtime.interpreter``)."""
 
     name = "litert"
-    capabilities = frozenset({"dynamic_shapes", "multi_output", "int8"})
+    capabilities = frozenset({"dynamic_shapes", "multi_output", "int8", "delegate"})
     options_help = {
         "delegate": "path of an external delegate library (accelerator='delegate'; overrides the library "
                     "used for 'edgetpu' and 'gpu')",

@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from edgekit.errors import EdgekitError
+
 __all__ = ["BAD_OUTCOMES", "CaseResult", "build_loop_onnx", "fuzz_runtime", "load_cases", "readers", "seed_models",
            "summarize", "write_mutants"]
 
@@ -65,7 +67,7 @@ def load_cases(paths: Sequence[str], runtime: str, *, case_timeout: float = 60.0
     """
     import faulthandler
 
-    import edgekit
+    from edgekit.predictor import load
 
     if memory_limit:
         try:
@@ -81,14 +83,14 @@ def load_cases(paths: Sequence[str], runtime: str, *, case_timeout: float = 60.0
         outcome, error, message = "loaded", "", ""
         try:
             try:
-                model = edgekit.load(path, runtime=runtime, threads=threads, **(options or {}))
-            except edgekit.EdgekitError as exc:
+                model = load(path, runtime=runtime, threads=threads, **(options or {}))
+            except EdgekitError as exc:
                 outcome, error, message = "rejected", type(exc).__name__, str(exc)
             else:
                 with model:
                     try:
                         _run_once(model)
-                    except edgekit.EdgekitError as exc:
+                    except EdgekitError as exc:
                         outcome, error, message = "run-error", type(exc).__name__, str(exc)
         except Exception as exc:  # noqa: BLE001 - that is the finding
             outcome, error, message = "untyped", type(exc).__name__, str(exc)
@@ -198,7 +200,7 @@ def readers(fmt: str) -> list[str]:
     """Installed runtimes that read ``fmt`` (natively or by converting), the emulated one excluded."""
     from edgekit.registry import iter_runtimes
 
-    return [rt.name for rt in iter_runtimes() if rt.name != "emulated" and rt.can_read(fmt) and rt.is_installed()]
+    return [rt.name for rt in iter_runtimes() if rt.measured_by_default and rt.can_read(fmt) and rt.is_installed()]
 
 
 def seed_models(fmt: str, folder: Any, *, real: bool = True) -> dict[str, bytes]:
@@ -265,20 +267,20 @@ def sweep_shapes(path: str, runtime: str, shapes: Sequence[Sequence[int]], canar
 
     import numpy as np
 
-    import edgekit
+    from edgekit.predictor import load
 
     outcomes = []
-    with edgekit.load(path, runtime=runtime, threads=1) as m:
+    with load(path, runtime=runtime, threads=1) as m:
         for shape in shapes:
             try:
                 m.run(np.ones(tuple(shape), m.inputs[0].dtype))
                 outcomes.append("ok")
-            except edgekit.EdgekitError as exc:
+            except EdgekitError as exc:
                 outcomes.append(type(exc).__name__)
     gc.collect()
     if canary:
         for _ in range(3):
-            with edgekit.load(canary, runtime=runtime, threads=1) as c:
+            with load(canary, runtime=runtime, threads=1) as c:
                 c.run({s.name: np.ones(s.concrete_shape(), s.dtype) for s in c.inputs})
         gc.collect()
     return outcomes

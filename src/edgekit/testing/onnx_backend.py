@@ -223,7 +223,7 @@ def _freeze(model: Path, feeds: dict[str, np.ndarray], out: Path) -> tuple[Path,
 
 def _attempt(runtime: str, path: Path, feeds: dict[str, np.ndarray], expected: list[np.ndarray], graph: Any,
              rtol: float, atol: float, options: dict[str, Any] | None, case_dir: Path) -> dict[str, Any]:
-    import edgekit
+    from edgekit.predictor import load
     from edgekit.registry import get_runtime
 
     # The batch already runs isolated and attributes a crash to its case: the runtime's own behaviour is
@@ -232,7 +232,7 @@ def _attempt(runtime: str, path: Path, feeds: dict[str, np.ndarray], expected: l
         options = {"probe": False, **(options or {})}
     stage = "load"
     try:
-        with edgekit.load(path, runtime=runtime, threads=1, precision="fp32", **(options or {})) as model:
+        with load(path, runtime=runtime, threads=1, precision="fp32", **(options or {})) as model:
             stage = "run"
             out = model.run(feeds)
     except (EdgekitError, Exception) as exc:  # noqa: BLE001 - every refusal is data here

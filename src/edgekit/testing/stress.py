@@ -59,9 +59,9 @@ def _inputs(model: Any, count: int, seed: int = 0) -> list[dict[str, np.ndarray]
 def concurrency(model: str, runtime: str, *, threads: int = 8, runs: int = 10_000, distinct: int = 16,
                 options: dict[str, Any] | None = None) -> dict[str, Any]:
     """``threads`` threads each run one Predictor ``runs`` times; count outputs that differ from sequential ones."""
-    import edgekit
+    from edgekit.predictor import load
 
-    with edgekit.load(model, runtime=runtime, threads=1, **(options or {})) as m:
+    with load(model, runtime=runtime, threads=1, **(options or {})) as m:
         feeds = _inputs(m, distinct)
         m.run(feeds[0])
         t0 = time.perf_counter()
@@ -103,13 +103,13 @@ def memory(model: str, runtime: str, *, runs: int = 10_000, cycles: int = 200, w
     """RSS growth over ``runs`` runs after ``warmup_runs``, and over ``cycles`` load/close cycles after ``warmup_cycles``."""
     import gc
 
-    import edgekit
+    from edgekit.predictor import load
 
     def mib(n: int) -> float:
         return round(n / 2**20, 2)
 
     base = rss_bytes()
-    with edgekit.load(model, runtime=runtime, threads=1, **(options or {})) as m:
+    with load(model, runtime=runtime, threads=1, **(options or {})) as m:
         feeds = _inputs(m, 8)
         for i in range(warmup_runs):
             m.run(feeds[i % 8])
@@ -121,7 +121,7 @@ def memory(model: str, runtime: str, *, runs: int = 10_000, cycles: int = 200, w
         after_runs = rss_bytes()
 
     def cycle() -> None:
-        with edgekit.load(model, runtime=runtime, threads=1, **(options or {})) as p:
+        with load(model, runtime=runtime, threads=1, **(options or {})) as p:
             p.run(feeds[0])
 
     for _ in range(warmup_cycles):
