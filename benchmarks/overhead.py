@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import edgekit
-from edgekit.testing.onnx_models import save_onnx
+from edgekit.models.build import save_onnx
 from edgekit.testing.real_models import fetch
 
 

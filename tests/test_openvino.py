@@ -47,12 +47,16 @@ def test_tflite_int8_inputs_stay_int8(build) -> None:
         assert m.inputs[0].quantization == (pytest.approx(0.05), 3)
 
 
-def test_precision_defaults_to_fp32(build) -> None:
+@pytest.mark.parametrize("asked", [None, "fp32"])
+def test_precision_defaults_to_fp32(build, asked: str | None) -> None:
+    """No precision and precision="fp32" both compute in f32, read back as such (not bf16, the CPU default)."""
     case = CASES["conv_relu"]
     feeds = case.inputs("onnx")
-    with edgekit.load(build("conv_relu", "onnx"), runtime="openvino") as m:
+    with edgekit.load(build("conv_relu", "onnx"), runtime="openvino", precision=asked) as m:
         assert m.placement.precision == "fp32"
         assert m.session.precision == "fp32"
+        assert "precision_requested" not in m.placement.options  # OpenVINO used what was asked
+        assert "precision_verified" not in m.placement.options  # read back from the compiled model, not assumed
         assert np.abs(m(feeds)["y"] - case.reference("onnx", feeds)["y"]).max() < 1e-5
 
 
@@ -69,11 +73,21 @@ def test_bf16_is_asked_for_and_differs(build) -> None:
         assert err > 1e-3, f"bf16 result is as exact as fp32 ({err})"
 
 
-def test_precision_reported_is_read_back(build) -> None:
-    with edgekit.load(build("conv_relu", "onnx"), runtime="openvino", precision="fp16") as m:
-        assert m.placement.precision in ("fp16", "bf16", "fp32")
-        if m.placement.precision != "fp16":  # e.g. bf16 on a CPU without fp16 arithmetic
-            assert m.placement.options["precision_requested"] == "fp16"
+@pytest.mark.parametrize("asked", ["fp32", "fp16", "bf16"])
+def test_precision_reported_is_read_back(build, asked: str) -> None:
+    """The placement says what OpenVINO itself reads back for that hint on this CPU (fp16 may become bf16 or f32)."""
+    path = build("conv_relu", "onnx")
+    hint = {"fp32": "f32", "fp16": "f16", "bf16": "bf16"}[asked]
+    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": hint})
+    read_back = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+    actual = {"f32": "fp32", "f16": "fp16", "bf16": "bf16"}[read_back]
+    with edgekit.load(path, runtime="openvino", precision=asked) as m:
+        assert m.placement.precision == actual
+        assert m.session.precision == actual
+        if actual == asked:
+            assert "precision_requested" not in m.placement.options
+        else:  # e.g. fp16 on a CPU without fp16 arithmetic: OpenVINO computes in bf16
+            assert m.placement.options["precision_requested"] == asked
 
 
 def test_unknown_precision_is_refused(build) -> None:
@@ -166,14 +180,16 @@ def test_outputs_are_copies(build) -> None:
 
 
 def test_op_profile(build) -> None:
-    with edgekit.load(build("conv_relu", "onnx"), runtime="openvino", perf_counts=True) as m:
-        m(CASES["conv_relu"].inputs("onnx"))
-        rows = m.session.op_profile()
-    assert {"name", "type", "exec_type", "real_time_us", "status"} <= set(rows[0])
-    conv = [r for r in rows if r["type"] == "Convolution"]
-    assert conv and conv[0]["status"] == "EXECUTED" and conv[0]["real_time_us"] >= 0
-    with edgekit.load(build("conv_relu", "onnx"), runtime="openvino") as m, pytest.raises(InvalidOptionError):
-        m.session.op_profile()
+    with edgekit.load(build("conv_relu", "onnx"), runtime="openvino", profile_ops=True) as m:
+        for _ in range(3):
+            m(CASES["conv_relu"].inputs("onnx"))
+        profile = m.op_profile(skip=1)
+    assert profile.runs == 2
+    conv = [op for op in profile.ops if op.type == "Convolution"]
+    assert conv and conv[0].time_us >= 0 and conv[0].kernel  # the CPU plugin names its kernel (e.g. brgconv_...)
+    with edgekit.load(build("conv_relu", "onnx"), runtime="openvino") as m, pytest.raises(InvalidOptionError,
+                                                                                            match="profile_ops=True"):
+        m.op_profile()
 
 
 

@@ -19,6 +19,9 @@ import sys
 
 import click
 
+from edgekit.cli.output import output_options
+from edgekit.cli.params import Shapes, shape_option
+
 __all__ = ["convert"]
 
 
@@ -29,20 +32,18 @@ __all__ = ["convert"]
               help="fp32 (default) or fp16 (openvino: fp16 weights; onnx: the only choice).")
 @click.option("--output", "-o", "out", type=click.Path(dir_okay=False),
               help="Output file (.xml, .mnn or .onnx; default beside MODEL).")
-@click.option("--shape", "shapes", multiple=True, metavar="NAME=1x3xHxW",
-              help="Shape for a dynamic input when verifying (repeatable); unset dynamic dims are 1.")
+@shape_option("Shape for a dynamic input when verifying (repeatable); unset dynamic dims are 1.")
 @click.option("--samples", type=int, default=3, show_default=True, help="Random inputs to verify with.")
 @click.option("--no-verify", is_flag=True, help="Convert only; do not compare outputs.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def convert(model: str, to: str, precision: str | None, out: str | None, shapes: tuple[str, ...], samples: int,
+@output_options(formats=("table", "json"), output=False)
+def convert(model: str, to: str, precision: str | None, out: str | None, shapes: Shapes, samples: int,
             no_verify: bool, fmt: str) -> None:
     """Convert MODEL to another format or precision and verify it against the original."""
-    from edgekit.cli.inspect import parse_shapes
     from edgekit.models.convert import convert_model
 
     prec = precision or ("fp16" if to == "onnx" else "fp32")
     report = convert_model(model, out, to=to, precision=prec, verify=not no_verify,
-                           dims=parse_shapes(shapes) or None, samples=samples)
+                           dims=dict(shapes) or None, samples=samples)
     if fmt == "json":
         sys.stdout.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
     else:

@@ -20,22 +20,9 @@ from typing import Any
 import click
 
 from edgekit.cli.output import emit, output_options
+from edgekit.cli.params import Shapes, shape_option
 
 __all__ = ["inspect"]
-
-
-def parse_shapes(items: tuple[str, ...]) -> dict[str, list[int]]:
-    """``("x=1x3x640x640",)`` -> ``{"x": [1, 3, 640, 640]}``; click errors on bad syntax."""
-    out: dict[str, list[int]] = {}
-    for item in items:
-        name, sep, dims = item.partition("=")
-        try:
-            if not sep or not name:
-                raise ValueError
-            out[name] = [int(d) for d in dims.lower().replace(",", "x").split("x")]
-        except ValueError:
-            raise click.BadParameter(f"{item!r}: expected NAME=1x3x640x640.", param_hint="--shape") from None
-    return out
 
 
 def _count(n: int | None, unit: str = "") -> str | None:
@@ -86,16 +73,15 @@ def summary_rows(s: Any, *, ops: bool = False) -> list[dict[str, Any]]:
 
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--shape", "shapes", multiple=True, metavar="NAME=1x3xHxW",
-              help="Fix a dynamic input's shape for the FLOP count (repeatable); unset dynamic dims count as 1.")
+@shape_option("Fix a dynamic input's shape for the FLOP count (repeatable); unset dynamic dims count as 1.")
 @click.option("--ops", "show_ops", is_flag=True, help="Also list FLOPs and MACs per operator type.")
 @click.option("--no-flops", is_flag=True, help="Skip the FLOP count (faster on very large models).")
 @output_options
-def inspect(model: str, shapes: tuple[str, ...], show_ops: bool, no_flops: bool, fmt: str, output: str | None) -> None:
+def inspect(model: str, shapes: Shapes, show_ops: bool, no_flops: bool, fmt: str, output: str | None) -> None:
     """Show what MODEL contains: format, I/O, operators, parameters, FLOPs, precision."""
     from edgekit.models.inspect import inspect_model
 
-    summary = inspect_model(model, flops=not no_flops, input_shapes=parse_shapes(shapes) or None)
+    summary = inspect_model(model, flops=not no_flops, input_shapes=dict(shapes) or None)
     if fmt == "json":
         text = json.dumps(summary.to_dict(), indent=2, default=str) + "\n"
         if output:

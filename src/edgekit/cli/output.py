@@ -1,12 +1,19 @@
 """Shared output options: one result, rendered as a table, JSON, CSV or Markdown.
 
-Commands build rows (a list of flat dicts) apart from rendering them.
+Commands build rows (a list of flat dicts) apart from rendering them. Every command's
+``--format`` comes from :func:`output_options`; a command that renders fewer formats (or more:
+``profile`` adds ``html``) says which, and one whose ``--output`` means something else (a
+model file, an image) takes ``--format`` alone.
 
 Example::
 
     @click.command()
     @output_options
     def cmd(fmt, output): emit(rows, fmt=fmt, output=output, title="Runtimes")
+
+    @click.command()
+    @output_options(formats=("table", "json"), output=False)
+    def quantize(fmt): ...
 """
 
 from __future__ import annotations
@@ -20,17 +27,31 @@ from typing import Any
 
 import click
 
-__all__ = ["emit", "output_options", "render"]
+__all__ = ["FORMATS", "emit", "output_options", "render"]
 
+#: the formats :func:`emit` renders, and the default set of ``--format``
 FORMATS = ("table", "json", "csv", "markdown")
 
 
-def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add ``--format`` and ``--output`` to a command."""
-    func = click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
-                        help="Write to this file instead of standard output.")(func)
-    return click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-                        help="Output format.")(func)
+def output_options(func: Callable[..., Any] | None = None, *, formats: Sequence[str] = FORMATS,
+                   output: bool = True) -> Any:
+    """Add ``--format`` (one of ``formats``, default ``table``) and ``--output`` to a command.
+
+    Use bare (``@output_options``: the four :data:`FORMATS`) or called
+    (``@output_options(formats=(*FORMATS, "html"))``); ``output=False`` leaves ``--output`` to
+    the command. The command receives ``fmt`` (and ``output``).
+    """
+    if "table" not in formats:
+        raise ValueError(f"formats must include 'table' (the default), got {list(formats)}")
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        if output:
+            f = click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+                             help="Write to this file instead of standard output.")(f)
+        return click.option("--format", "fmt", type=click.Choice(list(formats)), default="table",
+                            show_default=True, help="Output format.")(f)
+
+    return decorate(func) if func is not None else decorate
 
 
 def _cell(v: Any) -> str:

@@ -21,7 +21,12 @@ from typing import Any
 
 import click
 
-FORMATS = ("table", "json", "csv", "markdown", "html")
+from edgekit.cli.output import FORMATS as TABLE_FORMATS
+from edgekit.cli.output import output_options
+from edgekit.cli.params import Shapes, shape_option
+
+#: profile renders an HTML report too
+FORMATS = (*TABLE_FORMATS, "html")
 
 
 def _precision(items: tuple[str, ...]) -> str | dict[str, str] | None:
@@ -142,11 +147,10 @@ def _render(report: Any, fmt: str, output: str | None) -> None:
 @click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True, help="Warm-up runs.")
 @click.option("--input", "-i", "inputs", multiple=True, help="NAME=FILE.npy, FILE.npz, or [NAME=]IMAGE (png/jpg…, "
               "resized to the input). Default: random data, seed --seed.")
-@click.option("--shape", "shapes", multiple=True, help="NAME=1x3x640x640: the shape of random data for an input "
-              "with dynamic dimensions (default: batch 1, image height/width 224, others 1).")
+@shape_option("The shape of random data for an input with dynamic dimensions (repeatable; default: batch 1, "
+              "image height/width 224, others 1).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inputs.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout.")
+@output_options(formats=FORMATS)
 @click.option("--compare", "baseline", type=click.Path(exists=True, dir_okay=False), default=None,
               help="A JSON report of an earlier run: exit code 1 when a p50 regressed beyond --tolerance.")
 @click.option("--tolerance", default="10%", show_default=True, help="Allowed p50 slowdown for --compare (10% or 0.1).")
@@ -164,7 +168,7 @@ def _render(report: Any, fmt: str, output: str | None) -> None:
               "emulated backend's latency model beside the latency measured on this host.")
 def profile(model: str | None, device: str | None, runtimes: tuple[str, ...], threads: int | None,
             precision: tuple[str, ...], duration: float, ci_tol: str, warmup: int, inputs: tuple[str, ...],
-            shapes: tuple[str, ...], seed: int, fmt: str,
+            shapes: Shapes, seed: int, fmt: str,
             output: str | None, baseline: str | None, tolerance: str, timeout: float, reference: str | None,
             atol: float | None, rtol: float | None, no_op_profile: bool, quiet: bool, schema: bool,
             emulate: bool = False) -> None:
@@ -175,7 +179,7 @@ def profile(model: str | None, device: str | None, runtimes: tuple[str, ...], th
     """
     from edgekit.profiling.compare import compare, parse_tolerance, print_compare
     from edgekit.profiling.engine import profile as run_profile
-    from edgekit.profiling.inputs import parse_input_args, parse_shapes
+    from edgekit.profiling.inputs import parse_input_args
     from edgekit.profiling.parity import ATOL, RTOL
     from edgekit.profiling.results import ProfileReport
 
@@ -193,7 +197,7 @@ def profile(model: str | None, device: str | None, runtimes: tuple[str, ...], th
         report = run_profile(
             model, runtimes=list(runtimes) or None, device=device, threads=threads,
             precision=_precision(precision), duration=duration, warmup=warmup, inputs=parse_input_args(inputs),
-            shapes=parse_shapes(shapes), seed=seed, timeout=timeout, op_profile=not no_op_profile, reference=reference,
+            shapes=dict(shapes), seed=seed, timeout=timeout, op_profile=not no_op_profile, reference=reference,
             atol=ATOL if atol is None else atol, rtol=RTOL if rtol is None else rtol, rule=rule, on_event=progress,
         )
     _render(report, fmt, output)
@@ -202,7 +206,7 @@ def profile(model: str | None, device: str | None, runtimes: tuple[str, ...], th
             raise click.UsageError("--emulate needs a MODEL and --device (the profile whose latency is predicted).")
         from edgekit.emulation.summary import predicted_vs_measured
 
-        click.echo("\n".join(predicted_vs_measured(model, device, report, parse_shapes(shapes))),
+        click.echo("\n".join(predicted_vs_measured(model, device, report, dict(shapes))),
                    err=fmt != "table" and not output)
     code = 130 if report.partial else 0
     if base is not None:

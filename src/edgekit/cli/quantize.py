@@ -23,6 +23,8 @@ from pathlib import Path
 
 import click
 
+from edgekit.cli.output import output_options
+
 __all__ = ["quantize"]
 
 
@@ -68,7 +70,7 @@ def _size(text: str | None) -> tuple[int, int] | None:
 @click.option("--limit", type=int, help="Use at most this many calibration files.")
 @click.option("--threads", type=int, default=1, show_default=True, help="ONNX Runtime threads for the latency check.")
 @click.option("--no-measure", is_flag=True, help="Skip the size/latency/drift report.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@output_options(formats=("table", "json"), output=False)
 def quantize(model: str, calibration: str | None, out: str | None, mode: str | None, per_tensor: bool,
              heldout: str | None, size: str | None, layout: str | None, mean: str | None, std: str | None,
              scale: float, bgr: bool, method: str, weight_type: str, activation_type: str,

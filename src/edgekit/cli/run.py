@@ -19,12 +19,10 @@ from typing import Any
 import click
 import numpy as np
 
-from edgekit.cli.output import emit
+from edgekit.cli.output import emit, output_options
 from edgekit.errors import InputError, InvalidOptionError
 
 __all__ = ["run"]
-
-FORMATS = ("table", "json", "csv", "markdown")
 
 
 def tensor_rows(outputs: dict[str, np.ndarray]) -> list[dict[str, Any]]:
@@ -101,7 +99,7 @@ def _is_model(path: Path) -> bool:
 @click.option("--device", "-d", default=None, help="Device profile: a name, a .toml path, or 'auto'.")
 @click.option("--precision", "-p", default=None, help="fp32|fp16|bf16|int8, where the runtime offers a choice.")
 @click.option("--threads", "-t", type=click.IntRange(min=1), default=None, help="Threads (default: all cores).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@output_options(output=False)
 def run(target: str, inputs: tuple[str, ...], output: str | None, runtime: str | None, device: str | None,
         precision: str | None, threads: int | None, fmt: str) -> None:
     """Run TARGET (a bundle folder/.zip, or a plain model file) once and print what it gives."""

@@ -37,7 +37,7 @@ from edgekit.models.formats import ModelFile
 from edgekit.tensors import TensorSpec
 
 __all__ = ["adapt_layout", "default_shape", "image_input", "input_specs", "make_inputs", "parse_input_args",
-           "parse_shapes", "random_input"]
+           "random_input"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
@@ -82,20 +82,6 @@ def default_shape(spec: TensorSpec, given: Sequence[int] | None = None) -> tuple
             if not fixed[i]:
                 out[i] = DEFAULT_IMAGE_SIDE
     return tuple(int(d) for d in out)  # type: ignore[arg-type]
-
-
-def parse_shapes(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
-    """``["x=1x3x640x640"]`` -> ``{"x": (1, 3, 640, 640)}``."""
-    out = {}
-    for item in items:
-        name, sep, dims = item.partition("=")
-        try:
-            if not sep or not name:
-                raise ValueError
-            out[name] = tuple(int(d) for d in dims.lower().replace(",", "x").split("x"))
-        except ValueError:
-            raise InvalidOptionError(f"--shape {item!r}: expected NAME=DxDx..., e.g. x=1x3x640x640.") from None
-    return out
 
 
 def random_input(spec: TensorSpec, rng: np.random.Generator, shape: Sequence[int] | None = None) -> np.ndarray:
