@@ -20,15 +20,15 @@ import pytest
 from click.testing import CliRunner
 
 from edgekit.cli import cli
-from edgekit.models.flops import count_flops
+from edgekit.errors import ReportError
 from edgekit.isolation import IsolatedFailure, run_isolated
+from edgekit.models.flops import count_flops
 from edgekit.profiling import ProfileReport, profile
 from edgekit.profiling.html import to_html
 from edgekit.profiling.inputs import adapt_layout, image_input, make_inputs, random_input
 from edgekit.profiling.render import to_csv, to_markdown
-from edgekit.errors import ReportError
 from edgekit.profiling.schema import validate
-from edgekit.profiling.stats import StoppingRule, median_ci, median_ci_ranks, percentile, summarize
+from edgekit.profiling.stats import PERCENTILE_DEFINITION, StoppingRule, median_ci, median_ci_ranks, summarize
 from edgekit.profiling.worker import FAULT_ENV
 from edgekit.registry import get_runtime
 from edgekit.tensors import TensorSpec
@@ -58,14 +58,17 @@ def report() -> ProfileReport:
 
 # -- statistics ---------------------------------------------------------------------------------
 
-def test_percentile_is_hyndman_fan_type_7() -> None:
-    data = [15.0, 20.0, 35.0, 40.0, 50.0]
-    assert percentile(data, 0.4) == pytest.approx(29.0)  # h = 4 * 0.4 = 1.6: 20 + 0.6 * (35 - 20)
-    assert percentile([1.0, 2.0, 3.0, 4.0], 0.9) == pytest.approx(3.7)
-    rng = np.random.default_rng(1)
-    x = rng.lognormal(size=501)
-    for p in (0.0, 0.01, 0.5, 0.9, 0.99, 1.0):
-        assert percentile(x, p) == pytest.approx(np.percentile(x, 100 * p, method="linear"))
+def test_percentiles_are_hyndman_fan_type_7() -> None:
+    assert PERCENTILE_DEFINITION == "Hyndman-Fan type 7 (numpy 'linear')"
+    s = summarize([50.0, 15.0, 40.0, 20.0, 35.0])  # sorted 15 20 35 40 50
+    assert s.p50 == 35.0
+    assert s.p90 == pytest.approx(46.0)  # h = 4 * 0.9 = 3.6: 40 + 0.6 * (50 - 40)
+    assert s.p99 == pytest.approx(49.6)  # h = 3.96: 40 + 0.96 * 10
+    assert summarize([1.0, 2.0, 3.0, 4.0]).p90 == pytest.approx(3.7)  # h = 2.7: 3 + 0.7 * (4 - 3)
+    x = np.random.default_rng(1).lognormal(size=501)
+    s = summarize(x)
+    assert (s.p50, s.p90, s.p99) == pytest.approx(tuple(np.percentile(x, [50, 90, 99], method="linear")))
+    assert StoppingRule().half_width(x) == pytest.approx(s.ci_half_width)  # the same p50 and CI
 
 
 def test_median_ci_is_the_exact_order_statistic_interval() -> None:
@@ -76,7 +79,17 @@ def test_median_ci_is_the_exact_order_statistic_interval() -> None:
     assert median_ci([float(i) for i in range(1, 101)]) == (40.0, 61.0)
     s = summarize(np.arange(1.0, 101.0))
     assert (s.p50, s.min, s.max, s.p50_ci) == (50.5, 1.0, 100.0, (40.0, 61.0))
-    assert s.throughput == pytest.approx(1000 / 50.5)
+    assert (s.p50_ci_low, s.p50_ci_high) == (40.0, 61.0)
+    assert s.throughput_ips == pytest.approx(1000 / 50.5)
+    assert s.measure_s == pytest.approx(5.05) and s.stop_reason == "budget"
+    assert s.samples_ms == [float(i) for i in range(1, 101)] and not s.samples_truncated
+
+
+def test_summarize_keeps_at_most_max_samples_evenly() -> None:
+    s = summarize(np.arange(1.0, 5001.0), stop_reason="ci", keep=100)
+    assert s.n == 5000 and len(s.samples_ms) == 100 and s.samples_truncated and s.stop_reason == "ci"
+    assert s.samples_ms[0] == 1.0 and s.samples_ms[-1] == 5000.0  # the first and last, in time order
+    assert s.measure_s == pytest.approx(sum(range(1, 5001)) / 1000)
 
 
 def test_stopping_rule() -> None:
@@ -105,8 +118,7 @@ def test_flops_of_the_conformance_conv_model_are_exact(build) -> None:
 
 def test_sample_twins_compute_the_same_function() -> None:
     import edgekit
-    from edgekit.models.sample import sample_model
-    from edgekit.models.sample import sample_cnn_reference
+    from edgekit.models.sample import sample_cnn_reference, sample_model
 
     onnx_path, tflite_path = sample_model("onnx"), sample_model("tflite")
     assert sample_model("onnx") == onnx_path  # built once, then reused from the cache

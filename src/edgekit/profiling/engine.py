@@ -25,42 +25,28 @@ from __future__ import annotations
 
 import datetime
 import os
+import platform
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgekit.models.formats import ModelFile, open_model
+from edgekit.hostinfo import HostInfo
 from edgekit.isolation import IsolatedFailure, IsolatedInterrupted, run_isolated
+from edgekit.models.formats import ModelFile, open_model
 from edgekit.profiling.parity import ATOL, RTOL, compare_outputs
-from edgekit.profiling.results import Latency, Memory, ModelInfo, OpTime, ProfileReport, RuntimeResult
-from edgekit.profiling.stats import StoppingRule, summarize
+from edgekit.profiling.results import Memory, ModelInfo, OpTime, ProfileReport, RuntimeResult
+from edgekit.profiling.stats import CI_METHOD, PERCENTILE_DEFINITION, StoppingRule, summarize
+from edgekit.profiling.targets import Job, device_jobs, pick_model, resolve_runtime
 
-__all__ = ["Job", "profile"]
+__all__ = ["Job", "profile"]  # Job is defined in targets (which plans the rows) and re-exported here
 
 REFERENCE_RUNTIME = {"onnx": "onnxruntime", "tflite": "litert", "openvino": "openvino", "mnn": "mnn"}
-MAX_SAMPLES_KEPT = 2000
 MIN_TIME_S = 0.5  # no stopping on the CI before this much timed running
 Event = Callable[[dict[str, Any]], None]
-
-
-@dataclass
-class Job:
-    """One row to measure: a runtime (and optionally a device target) on one model file."""
-
-    id: str
-    runtime: str
-    model: ModelFile
-    accelerator: str | None = None
-    precision: str | None = None
-    device: str | None = None
-    target: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-    skip: str | None = None  # reason not to run it
 
 
 def _models(model: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None) -> list[ModelFile]:
@@ -73,12 +59,6 @@ def _models(model: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | N
     return [open_model(m) for m in model]
 
 
-def _pick_model(rt: Any, models: list[ModelFile]) -> ModelFile | None:
-    native = [m for m in models if m.format in rt.info.formats]
-    converted = [m for m in models if m.format in rt.info.converts]
-    return (native or converted or [None])[0]
-
-
 def plan(models: list[ModelFile], runtimes: Sequence[str] | None, *, device: str | None = None,
          precision: str | Mapping[str, str] | None = None) -> list[Job]:
     """The rows to measure: one per runtime (on the first model file it reads natively, else by converting),
@@ -86,13 +66,9 @@ def plan(models: list[ModelFile], runtimes: Sequence[str] | None, *, device: str
     from edgekit.registry import iter_runtimes, runtime_names
 
     if device is not None:
-        from edgekit.profiling.targets import device_jobs
-
         return device_jobs(models, device, runtimes=runtimes, precision=precision)
     wanted = list(runtimes or [])
     everything = "all" in wanted
-    from edgekit.profiling.targets import _runtime
-
     jobs: list[Job] = []
     if not wanted or everything:
         import warnings
@@ -101,24 +77,24 @@ def plan(models: list[ModelFile], runtimes: Sequence[str] | None, *, device: str
             warnings.simplefilter("ignore")
             rts = iter_runtimes()
         if not everything:  # e.g. the emulated runtime: measured only when named
-            rts = [rt for rt in rts if getattr(rt, "measured_by_default", True)]
+            rts = [rt for rt in rts if rt.measured_by_default]
         loaded = {rt.name for rt in rts}
         if everything:
             for name in runtime_names():
                 if name not in loaded:
-                    jobs.append(Job(name, name, models[0], skip=_runtime(name)[1]))
+                    jobs.append(Job(name, name, models[0], skip=resolve_runtime(name)[1]))
     else:
         rts = []
         for name in dict.fromkeys(wanted):
             get_runtime_names_check(name)
-            rt, why = _runtime(name)
+            rt, why = resolve_runtime(name)
             if rt is None:
                 jobs.append(Job(name, name, models[0], skip=why))
             else:
                 rts.append(rt)
     multi = len(models) > 1
     for rt in rts:
-        m = _pick_model(rt, models)
+        m = pick_model(rt, models)
         prec = precision.get(rt.name) if isinstance(precision, Mapping) else precision
         jid = f"{rt.name}/{m.format}" if (m is not None and multi) else rt.name
         job = Job(jid, rt.name, m or models[0], precision=prec, device=device)
@@ -233,12 +209,14 @@ def _prepare_inputs(models: list[ModelFile], given: Sequence[tuple[str | None, P
         path = tmp / f"inputs-{k}.npz"
         save_arrays(path, feeds)
         paths[m.path] = str(path)
+        flops: int | None = None
+        macs: int | None = None
+        unc: list[str] = []
         try:
             fc = count_flops(m, {n: a.shape for n, a in feeds.items()})
             flops, macs, unc = fc.flops, fc.macs, list(fc.uncounted)
-        except Exception:  # FLOPs are informative; a model they cannot be counted on is still measured
-            flops = macs = None
-            unc = []
+        except Exception:  # noqa: BLE001 - FLOPs are informative; a model they cannot be counted on is still measured
+            pass
         infos[m.path] = ModelInfo(name=m.path.name, path=str(m.path), format=m.format, size_bytes=m.size,
                                   sha256=m.sha256(), flops=flops, macs=macs, flops_uncounted=unc,
                                   inputs=describe_feeds(feeds, sources))
@@ -272,7 +250,7 @@ def _row(job: Job, out: Any, threads: int | None, info: ModelInfo, wall: float) 
     row = _skipped(job, "")
     row.error, row.wall_s = None, wall
     if isinstance(out, IsolatedFailure):
-        row.status = {"crash": "crash", "timeout": "timeout"}.get(out.kind, "error")
+        row.status = "crash" if out.kind == "crash" else "timeout" if out.kind == "timeout" else "error"
         row.error, row.error_type = out.describe(), out.error_type
         if out.kind != "error":
             row.output_tail = out.output_tail[-1000:] or None
@@ -294,18 +272,9 @@ def _row(job: Job, out: Any, threads: int | None, info: ModelInfo, wall: float) 
         row.memory = Memory(**out["memory"])
     samples = np.asarray(out.get("samples_ns") or [], dtype=np.float64) / 1e6
     if samples.size:
-        s = summarize(samples)
-        keep = samples if samples.size <= MAX_SAMPLES_KEPT else \
-            samples[np.linspace(0, samples.size - 1, MAX_SAMPLES_KEPT).astype(int)]
-        row.latency = Latency(
-            n=s.n, min=s.min, p50=s.p50, p90=s.p90, p99=s.p99, max=s.max, mean=s.mean, std=s.std,
-            p50_ci_low=s.p50_ci[0] if s.p50_ci else None, p50_ci_high=s.p50_ci[1] if s.p50_ci else None,
-            throughput_ips=s.throughput, stop_reason=out.get("stop_reason") or "budget",
-            measure_s=float(samples.sum()) / 1000.0, samples_ms=[round(float(v), 6) for v in keep],
-            samples_truncated=bool(samples.size > MAX_SAMPLES_KEPT),
-        )
+        row.latency = summarize(samples, stop_reason=out.get("stop_reason") or "budget")
         if info.flops:
-            row.gflops_per_s = info.flops / (s.p50 / 1000.0) / 1e9
+            row.gflops_per_s = info.flops / (row.latency.p50 / 1000.0) / 1e9
     elif row.status == "ok":
         row.status = "interrupted"
     if out.get("ops") is not None:
@@ -342,35 +311,30 @@ def _parity(results: list[RuntimeResult], jobs: list[Job], reference: str | None
     return ref.id
 
 
-def _cpu_model() -> str:
-    import platform
-
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(("model name", "Model", "Hardware")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+def _cpu_model(host: HostInfo) -> str:
+    """The CPU's name as the host describes it: x86 ``model name``, Arm ``Model``/``Hardware``, macOS brand."""
+    for line in host.cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and value.strip() and key.strip() in ("model name", "Model", "Hardware", "machdep.cpu.brand_string"):
+            return value.strip()
+    return platform.processor() or host.machine
 
 
 def provenance(*, device: str | None, threads: int | None, precision: Any, seed: int, rule: StoppingRule,
                duration: float, warmup: int, timeout: float, results: list[RuntimeResult]) -> dict[str, Any]:
-    """Where and how the measurements were taken."""
-    import platform
+    """Where and how the measurements were taken (the report's ``provenance``; see ``docs/profile-schema.md``)."""
     import socket
     import sys
 
     from edgekit._version import __version__
-    from edgekit.profiling.stats import CI_METHOD, PERCENTILE_DEFINITION
 
     libs: dict[str, str] = {}
     for r in results:
         libs.update(r.libraries)
     return {
         "edgekit": __version__, "python": sys.version.split()[0], "platform": platform.platform(),
-        "host": socket.gethostname(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(), "numpy": np.__version__,
+        "host": socket.gethostname(), "cpu": _cpu_model(HostInfo.probe()), "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
         "libraries": libs, "device": device, "threads": threads,
         "precision": dict(precision) if isinstance(precision, Mapping) else precision, "seed": seed,
         "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv)),

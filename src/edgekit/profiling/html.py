@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from edgekit.profiling.render import _f, _parity_cell, short_status
+from edgekit.profiling.render import num, parity_cell, short_status
 from edgekit.profiling.results import ProfileReport, RuntimeResult
 
 __all__ = ["to_html"]
@@ -77,16 +77,16 @@ def latency_svg(results: list[RuntimeResult], width: int = 900) -> str:
         for v, dash, label in ((lat.p50, "", "p50"), (lat.p99, "3,2", "p99")):
             out.append(f'<line x1="{x(v):.1f}" x2="{x(v):.1f}" y1="{y0 + 2}" y2="{y0 + row_h - 6}" stroke="{color}" '
                        f'stroke-width="2" stroke-dasharray="{dash}"><title>{label} {v:.4g} ms</title></line>')
-        out.append(f'<text x="{x(lat.p50) + 3:.1f}" y="{y0 + 10}" fill="{color}">p50 {_f(lat.p50)}</text>')
+        out.append(f'<text x="{x(lat.p50) + 3:.1f}" y="{y0 + 10}" fill="{color}">p50 {num(lat.p50)}</text>')
         if beyond:
             out.append(f'<text x="{width - right}" y="{y0 + 10}" text-anchor="end" fill="#6e7781">'
-                       f'+{beyond} beyond axis (max {_f(lat.max)})</text>')
+                       f'+{beyond} beyond axis (max {num(lat.max)})</text>')
     axis_y = 20 + row_h * len(rows)
     out.append(f'<line x1="{left}" x2="{width - right}" y1="{axis_y}" y2="{axis_y}" stroke="#57606a"/>')
     ticks = np.geomspace(lo, hi, 6) if log else np.linspace(lo, hi, 6)
     for t in ticks:
         out.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{axis_y}" y2="{axis_y + 4}" stroke="#57606a"/>'
-                   f'<text x="{x(t):.1f}" y="{axis_y + 16}" text-anchor="middle">{_f(float(t))}</text>')
+                   f'<text x="{x(t):.1f}" y="{axis_y + 16}" text-anchor="middle">{num(float(t))}</text>')
     out.append(f'<text x="{left + plot_w / 2}" y="{axis_y + 28}" text-anchor="middle">warm latency, ms'
                f'{" (log scale)" if log else ""}</text></svg>')
     return "".join(out)
@@ -110,7 +110,7 @@ def ops_svg(r: RuntimeResult, top: int = 10, width: int = 900) -> str:
                    f'<rect x="{left}" y="{y + 2}" width="{w:.1f}" height="{bar_h - 5}" fill="#0969da" '
                    f'fill-opacity="0.7">'
                    f'<title>{_e(o.name)}: {o.time_ms:.4g} ms</title></rect>'
-                   f'<text x="{left + w + 4:.1f}" y="{y + 12}">{_f(o.time_ms)} ms · {o.share:.0%}</text>')
+                   f'<text x="{left + w + 4:.1f}" y="{y + 12}">{num(o.time_ms)} ms · {o.share:.0%}</text>')
     out.append("</svg>")
     return "".join(out)
 
@@ -123,14 +123,16 @@ def _summary(report: ProfileReport) -> str:
     for r in report.results:
         lat, mem = r.latency, r.memory
         cls = "" if r.status == "ok" else ("warn" if r.status in ("partial", "skipped") else "bad")
-        ci = f"{_f(lat.p50_ci_low)}–{_f(lat.p50_ci_high)}" if lat and lat.p50_ci_low is not None else "-"
-        cells = [f"{r.runtime} {r.version or ''}", r.format, r.accelerator or "-", r.precision or "-", _f(r.import_ms), _f(r.load_ms),
-                 _f(r.first_ms), _f(lat.p50) if lat else "-", ci, _f(lat.p90) if lat else "-",
-                 _f(lat.p99) if lat else "-", _f(lat.min) if lat else "-", _f(lat.max) if lat else "-",
-                 f"{_f(lat.mean)} ± {_f(lat.std, 2)}" if lat else "-", _f(lat.throughput_ips) if lat else "-",
-                 _f(r.gflops_per_s),
-                 f"{_f(mem.rss_before_load_mb)} / {_f(mem.rss_after_load_mb)}, {_f(mem.peak_run_mb)}" if mem else "-",
-                 _parity_cell(r, report.reference), short_status(r)]
+        ci = f"{num(lat.p50_ci_low)}–{num(lat.p50_ci_high)}" if lat and lat.p50_ci_low is not None else "-"
+        cells = [f"{r.runtime} {r.version or ''}", r.format, r.accelerator or "-", r.precision or "-",
+                 num(r.import_ms), num(r.load_ms), num(r.first_ms), num(lat.p50) if lat else "-", ci,
+                 num(lat.p90) if lat else "-",
+                 num(lat.p99) if lat else "-", num(lat.min) if lat else "-", num(lat.max) if lat else "-",
+                 f"{num(lat.mean)} ± {num(lat.std, 2)}" if lat else "-", num(lat.throughput_ips) if lat else "-",
+                 num(r.gflops_per_s),
+                 (f"{num(mem.rss_before_load_mb)} / {num(mem.rss_after_load_mb)}, {num(mem.peak_run_mb)}"
+                  if mem else "-"),
+                 parity_cell(r, report.reference), short_status(r)]
         rows.append(f'<tr class="{cls}">' + "".join(
             f'<td class="{"l" if i in (0, 17, 18) else ""}">{_e(c)}</td>' for i, c in enumerate(cells)) + "</tr>")
     return "".join(rows) + "</table>"

@@ -17,10 +17,15 @@ from typing import Any
 
 from edgekit.profiling.results import ProfileReport, RuntimeResult
 
-__all__ = ["flat_rows", "print_table", "short_status", "to_csv", "to_markdown"]
+__all__ = ["flat_rows", "num", "parity_cell", "print_table", "short_status", "to_csv", "to_markdown"]
 
 
-def _f(v: float | None, digits: int = 3) -> str:
+def num(v: float | None, digits: int = 3) -> str:
+    """A number for a table cell: ``-`` when missing, ``digits`` significant digits, no decimals from 100 on.
+
+    >>> num(None), num(1234.5), num(0.123456), num(0.0001234)
+    ('-', '1,234', '0.123', '1.2e-04')
+    """
     if v is None:
         return "-"
     if v == 0:
@@ -35,11 +40,8 @@ def _f(v: float | None, digits: int = 3) -> str:
 
 
 def _ci(r: RuntimeResult) -> str:
-    lat = r.latency
-    if lat is None or lat.p50_ci_low is None or lat.p50 <= 0:
-        return ""
-    hw = max(lat.p50 - lat.p50_ci_low, lat.p50_ci_high - lat.p50) / lat.p50  # type: ignore[operator]
-    return f"±{hw:.1%}"
+    hw = r.latency.ci_half_width if r.latency else None
+    return "" if hw is None else f"±{hw:.1%}"
 
 
 def short_status(r: RuntimeResult) -> str:
@@ -54,7 +56,11 @@ def short_status(r: RuntimeResult) -> str:
     return r.status.upper()
 
 
-def _parity_cell(r: RuntimeResult, reference: str | None, short: bool = False) -> str:
+def parity_cell(r: RuntimeResult, reference: str | None, short: bool = False) -> str:
+    """The parity column: ``reference``, ``✓``/``✗`` with the scaled error (two lines when ``short``), or ``-``.
+
+    Example: ``parity_cell(r, report.reference)`` is ``"✓ err 3.1e-07"`` for a result within tolerance.
+    """
     p = r.parity
     if p is None:
         return "-"
@@ -64,8 +70,8 @@ def _parity_cell(r: RuntimeResult, reference: str | None, short: bool = False) -
         return f"✗ {p.note}"
     agree = f" top1 {p.argmax_agreement:.0%}" if p.argmax_agreement is not None and p.argmax_agreement < 1 else ""
     if short:
-        return ("✓" if p.within_tolerance else "✗ BEYOND") + f"\n{_f(p.scaled_err, 2)}{agree}"
-    return ("✓" if p.within_tolerance else "✗ beyond tol") + f" err {_f(p.scaled_err, 2)}{agree}"
+        return ("✓" if p.within_tolerance else "✗ BEYOND") + f"\n{num(p.scaled_err, 2)}{agree}"
+    return ("✓" if p.within_tolerance else "✗ beyond tol") + f" err {num(p.scaled_err, 2)}{agree}"
 
 
 def _top_op(r: RuntimeResult) -> str:
@@ -99,12 +105,12 @@ def print_table(report: ProfileReport, console: Any, *, ops: int = 3) -> None:
         where = "·".join(x for x in (r.format, r.accelerator, r.precision) if x)
         style = None if r.status in ("ok",) else ("yellow" if r.status in ("partial", "skipped") else "red")
         cells = [
-            f"{rt.strip()}\n{where}", f"{_f(r.load_ms)}\n{_f(r.first_ms)}",
-            f"{_f(lat.p50)}\n{_ci(r)}" if lat else "-", f"{_f(lat.p90)}\n{_f(lat.p99)}" if lat else "-",
-            f"{_f(lat.min)}\n{_f(lat.max)}" if lat else "-", f"{_f(lat.mean)}\n± {_f(lat.std, 2)}" if lat else "-",
-            f"{_f(lat.throughput_ips) if lat else '-'}\n{_f(r.gflops_per_s)}",
-            f"{_f(mem.peak_load_mb)}\n{_f(mem.peak_run_mb)}" if mem else "-",
-            _parity_cell(r, report.reference, short=True), short_status(r),
+            f"{rt.strip()}\n{where}", f"{num(r.load_ms)}\n{num(r.first_ms)}",
+            f"{num(lat.p50)}\n{_ci(r)}" if lat else "-", f"{num(lat.p90)}\n{num(lat.p99)}" if lat else "-",
+            f"{num(lat.min)}\n{num(lat.max)}" if lat else "-", f"{num(lat.mean)}\n± {num(lat.std, 2)}" if lat else "-",
+            f"{num(lat.throughput_ips) if lat else '-'}\n{num(r.gflops_per_s)}",
+            f"{num(mem.peak_load_mb)}\n{num(mem.peak_run_mb)}" if mem else "-",
+            parity_cell(r, report.reference, short=True), short_status(r),
         ]
         t.add_row(*(c for c, k in zip(cells, keep) if k), style=style)
     console.print(t)
@@ -114,8 +120,8 @@ def print_table(report: ProfileReport, console: Any, *, ops: int = 3) -> None:
     if ops:
         _print_ops(report, console, ops)
     m = report.models
-    flops = "; ".join(f"{x.name}: {x.size_bytes / 1024:.0f} KiB, {_f(x.flops / 1e6 if x.flops else None)} MFLOP"
-                      f" ({_f(x.macs / 1e6 if x.macs else None)} MMAC)" for x in m)
+    flops = "; ".join(f"{x.name}: {x.size_bytes / 1024:.0f} KiB, {num(x.flops / 1e6 if x.flops else None)} MFLOP"
+                      f" ({num(x.macs / 1e6 if x.macs else None)} MMAC)" for x in m)
     method = prov.get("method", {})
     console.print(
         f"[dim]{prov.get('cpu')} · {prov.get('cpu_count')} cores · "
@@ -148,7 +154,7 @@ def _print_ops(report: ProfileReport, console: Any, n: int) -> None:
     last = None
     for r, op in rows:
         t.add_row(r.id if r.id != last else "", op.name, op.type + (f" / {op.kernel}" if op.kernel else ""),
-                  _f(op.time_ms), f"{op.share:.0%}")
+                  num(op.time_ms), f"{op.share:.0%}")
         last = r.id
     for r in notes:
         t.add_row(r.id, r.ops_note or "", "", "", "")
@@ -211,10 +217,10 @@ def to_markdown(report: ProfileReport, ops: int = 3) -> str:
     for r in report.results:
         lat, mem = r.latency, r.memory
         cells = [f"{r.runtime} {r.version or ''}".strip(), r.format, r.accelerator or "-", r.precision or "-",
-                 _f(r.load_ms), _f(r.first_ms), f"{_f(lat.p50)} {_ci(r)}" if lat else "-",
-                 _f(lat.p90) if lat else "-", _f(lat.p99) if lat else "-",
-                 f"{_f(lat.mean)} ± {_f(lat.std, 2)}" if lat else "-", _f(lat.throughput_ips) if lat else "-",
-                 _f(r.gflops_per_s), _f(mem.peak_run_mb) if mem else "-", _parity_cell(r, report.reference),
+                 num(r.load_ms), num(r.first_ms), f"{num(lat.p50)} {_ci(r)}" if lat else "-",
+                 num(lat.p90) if lat else "-", num(lat.p99) if lat else "-",
+                 f"{num(lat.mean)} ± {num(lat.std, 2)}" if lat else "-", num(lat.throughput_ips) if lat else "-",
+                 num(r.gflops_per_s), num(mem.peak_run_mb) if mem else "-", parity_cell(r, report.reference),
                  short_status(r)]
         lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
     bad = [r for r in report.results if r.status != "ok" and r.error]
@@ -225,8 +231,8 @@ def to_markdown(report: ProfileReport, ops: int = 3) -> str:
         lines += ["", f"### Top {ops} operators (ms per run)", "", "| runtime | operator | type | ms | share |",
                   "|---|---|---|---|---|"]
         for r in with_ops:
-            lines += [f"| {r.id} | {_md(o.name)} | {_md(o.type)} | {_f(o.time_ms)} | {o.share:.0%} |"
-                      for o in r.ops[:ops]]
+            lines += [f"| {r.id} | {_md(o.name)} | {_md(o.type)} | {num(o.time_ms)} | {o.share:.0%} |"
+                      for o in (r.ops or [])[:ops]]
     method = prov.get("method", {})
     lines += ["", "### Provenance", "",
               f"- host: {prov.get('host')} · {prov.get('cpu')} · {prov.get('cpu_count')} cores · "

@@ -2,13 +2,25 @@
 
 A :class:`ProfileReport` holds the provenance, one :class:`ModelInfo` per model file and one
 :class:`RuntimeResult` per runtime (and device target). Times are milliseconds, memory is
-MiB (2^20 bytes), FLOPs are counts. The JSON layout is versioned by
-:data:`SCHEMA_VERSION` and described by :data:`edgekit.profiling.schema.SCHEMA`
-(documented in ``docs/profile-schema.md``).
+MiB (2^20 bytes), FLOPs are counts. The JSON layout is versioned by :data:`SCHEMA_VERSION`
+and documented in ``docs/profile-schema.md``.
+
+These dataclasses are the one definition of that layout. :mod:`edgekit.profiling.schema`
+generates the JSON Schema from their fields and type hints, and :meth:`ProfileReport.from_dict`
+reads a report strictly by the same hints, so the two accept the same documents:
+
+* a dataclass is a JSON object with exactly its fields: an unknown key is an error;
+* a key may be left out only where its field defaults to ``None`` (absent means null,
+  :func:`is_required`); every other key is required, even when the constructor has a default;
+* ``X | None`` also allows null, ``list[X]`` is an array, ``dict[str, X]`` an object,
+  ``Literal[...]`` one of its values; ``float`` is any JSON number, ``int`` an integral one,
+  ``bool`` only true or false, ``Any`` anything;
+* ``Annotated[T, {...}]`` adds JSON-Schema keywords, of :data:`CONSTRAINTS` only: ``minimum``,
+  ``const``, and ``required`` (the keys a free-form object must have).
 
 Example::
 
-    report = ProfileReport.from_json(Path("run.json").read_text())
+    report = ProfileReport.from_json(Path("run.json").read_text())   # raises ReportError
     for r in report.results:
         print(r.runtime, r.status, r.latency.p50 if r.latency else r.error)
 """
@@ -16,14 +28,19 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
+import types
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
+
+from edgekit.errors import ReportError
+from edgekit.profiling.stats import LatencyStats
 
 __all__ = [
-    "SCHEMA_ID", "SCHEMA_VERSION", "STATUSES", "Latency", "Memory", "ModelInfo", "OpTime", "Parity",
-    "ProfileReport", "RuntimeResult",
+    "CONSTRAINTS", "JSON_TYPES", "SCHEMA_ID", "SCHEMA_VERSION", "STATUSES", "InputInfo", "Memory", "ModelInfo",
+    "OpTime", "Parity", "ProfileReport", "Provenance", "RuntimeResult", "Status", "constraints_of", "is_required",
 ]
 
 SCHEMA_ID = "https://edgekit.dev/schemas/profile-report"
@@ -31,28 +48,18 @@ SCHEMA_VERSION = "1.0"
 #: ok: measured; partial: interrupted with samples; error: the worker raised (load failed, …);
 #: crash: the worker process died (signal); timeout: killed after --timeout; interrupted: Ctrl-C
 #: before any sample; skipped: not run (not installed, cannot read the format, run interrupted).
-STATUSES = ("ok", "partial", "error", "crash", "timeout", "interrupted", "skipped")
+Status = Literal["ok", "partial", "error", "crash", "timeout", "interrupted", "skipped"]
+STATUSES: tuple[str, ...] = get_args(Status)
+#: JSON-Schema keywords an ``Annotated`` hint may add (the reader checks each of them).
+CONSTRAINTS = ("minimum", "const", "required")
+#: Python type of a hint -> JSON type (``int`` before ``float``: JSON's integers are numbers too).
+JSON_TYPES: dict[type, str] = {str: "string", bool: "boolean", int: "integer", float: "number",
+                               type(None): "null"}
 
-
-@dataclass
-class Latency:
-    """Warm latency over ``n`` runs (ms); ``samples_ms`` is at most 2,000 of them, in time order."""
-
-    n: int
-    min: float
-    p50: float
-    p90: float
-    p99: float
-    max: float
-    mean: float
-    std: float
-    p50_ci_low: float | None
-    p50_ci_high: float | None
-    throughput_ips: float
-    stop_reason: str  # "ci" | "budget" | "max_samples" | "interrupted"
-    measure_s: float
-    samples_ms: list[float] = field(default_factory=list)
-    samples_truncated: bool = False
+#: ``models[].inputs[]``: ``{name, shape, dtype, source}`` (more keys allowed).
+InputInfo = Annotated[dict[str, Any], {"required": ["name", "shape", "dtype", "source"]}]
+#: Where and how the measurements were taken (``engine.provenance``; more keys allowed).
+Provenance = Annotated[dict[str, Any], {"required": ["edgekit", "host", "cpu", "python", "method"]}]
 
 
 @dataclass
@@ -101,7 +108,7 @@ class RuntimeResult:
     runtime: str
     model: str
     format: str
-    status: str
+    status: Status
     error: str | None = None
     error_type: str | None = None
     target: str | None = None
@@ -113,7 +120,7 @@ class RuntimeResult:
     import_ms: float | None = None
     load_ms: float | None = None
     first_ms: float | None = None
-    latency: Latency | None = None
+    latency: LatencyStats | None = None
     gflops_per_s: float | None = None
     memory: Memory | None = None
     ops: list[OpTime] | None = None
@@ -136,65 +143,227 @@ class ModelInfo:
     name: str
     path: str
     format: str
-    size_bytes: int
+    size_bytes: Annotated[int, {"minimum": 0}]
     sha256: str
     flops: int | None
     macs: int | None
     flops_uncounted: list[str]
-    inputs: list[dict[str, Any]]  # {name, shape, dtype, source}
+    inputs: list[InputInfo]
 
 
 @dataclass
 class ProfileReport:
     """Everything one ``edgekit profile`` run measured, with provenance."""
 
-    provenance: dict[str, Any]
+    provenance: Provenance
     models: list[ModelInfo]
     results: list[RuntimeResult]
     reference: str | None = None
     partial: bool = False
     created: str = ""
-    schema: str = SCHEMA_ID
+    schema: Annotated[str, {"const": SCHEMA_ID}] = SCHEMA_ID
     schema_version: str = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (the schema's layout; key order as declared)."""
+        """A JSON-ready dict (the schema's layout; key order as declared, ``schema`` first).
+
+        >>> ProfileReport({}, [], []).to_dict()["schema_version"]
+        '1.0'
+        """
         d = _finite(dataclasses.asdict(self))
         return {"schema": d.pop("schema"), "schema_version": d.pop("schema_version"), **d}
 
     def to_json(self, indent: int | None = 2) -> str:
-        """The report as JSON text."""
+        """The report as JSON text (no NaN or infinities: those become null).
+
+        >>> ProfileReport({}, [], []).to_json(indent=None)[:11]
+        '{"schema": '
+        """
         return json.dumps(self.to_dict(), indent=indent, default=_jsonable, allow_nan=False) + "\n"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ProfileReport:
-        """Rebuild a report from :meth:`to_dict`'s layout (validated first)."""
-        from edgekit.profiling.schema import validate
+    def from_dict(cls, data: Any) -> ProfileReport:
+        """Read :meth:`to_dict`'s layout strictly (see the module docstring for the rules).
 
-        validate(data)
-        results = []
-        for r in data["results"]:
-            r = dict(r)
-            r["latency"] = Latency(**r["latency"]) if r.get("latency") else None
-            r["memory"] = Memory(**r["memory"]) if r.get("memory") else None
-            r["ops"] = [OpTime(**o) for o in r["ops"]] if r.get("ops") is not None else None
-            r["parity"] = Parity(**r["parity"]) if r.get("parity") else None
-            results.append(RuntimeResult(**r))
-        return cls(
-            provenance=dict(data["provenance"]), models=[ModelInfo(**m) for m in data["models"]], results=results,
-            reference=data.get("reference"), partial=bool(data.get("partial")), created=data.get("created", ""),
-            schema=data["schema"], schema_version=data["schema_version"],
-        )
+        Raises :class:`~edgekit.errors.ReportError` naming every JSON path that breaks the
+        layout, what was expected there and what was found; a report of another major
+        ``schema_version`` is refused with that alone.
+
+        >>> ProfileReport.from_dict({"schema_version": "2.0"})
+        Traceback (most recent call last):
+        edgekit.errors.ReportError: not a valid edgekit profile report (schema 1.0): $.schema_version: ...
+        """
+        errors: list[str] = []
+        major = SCHEMA_VERSION.split(".")[0]
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        if isinstance(version, str) and version.split(".")[0] != major:
+            errors.append(f"$.schema_version: this edgekit reads {major}.x, got {version}")
+            report = None
+        else:
+            report = _read(data, cls, "$", errors)
+        if errors or not isinstance(report, cls):
+            shown = "; ".join(errors[:10]) + (f"; and {len(errors) - 10} more" if len(errors) > 10 else "")
+            raise ReportError(
+                f"not a valid edgekit profile report (schema {SCHEMA_VERSION}): {shown}. "
+                "Expected JSON written by `edgekit profile --format json`; re-run it with this edgekit version."
+            )
+        return report
 
     @classmethod
     def from_json(cls, text: str) -> ProfileReport:
-        """Parse and validate JSON written by :meth:`to_json`."""
+        """Parse JSON written by :meth:`to_json` and read it with :meth:`from_dict` (raises ReportError)."""
         return cls.from_dict(json.loads(text))
 
     def result(self, result_id: str) -> RuntimeResult | None:
-        """The result with this ``id``."""
+        """The result with this ``id``.
+
+        >>> ProfileReport({}, [], []).result("onnxruntime") is None
+        True
+        """
         return next((r for r in self.results if r.id == result_id), None)
 
+
+# -- the rules shared with the schema generator --------------------------------------------------
+
+def is_required(f: dataclasses.Field[Any]) -> bool:
+    """Whether a report must contain this field's key: all but those defaulting to ``None``.
+
+    >>> [is_required(f) for f in dataclasses.fields(OpTime)]
+    [True, True, True, True, False]
+    """
+    return f.default is not None
+
+
+def constraints_of(hint: Any) -> tuple[Any, dict[str, Any]]:
+    """``Annotated[T, {...}, ...]`` -> ``(T, merged keywords)``; any other hint -> ``(hint, {})``.
+
+    Raises ``TypeError`` for a keyword outside :data:`CONSTRAINTS` (non-dict metadata is ignored).
+
+    >>> constraints_of(Annotated[int, {"minimum": 1}])
+    (<class 'int'>, {'minimum': 1})
+    """
+    if get_origin(hint) is not Annotated:
+        return hint, {}
+    extras: dict[str, Any] = {}
+    for meta in hint.__metadata__:
+        if isinstance(meta, dict):
+            extras.update(meta)
+    unknown = set(extras) - set(CONSTRAINTS)
+    if unknown:
+        raise TypeError(f"{hint}: unsupported schema keyword(s) {sorted(unknown)}; supported: {list(CONSTRAINTS)}")
+    return hint.__origin__, extras
+
+
+# -- the strict reader -------------------------------------------------------------------------------
+
+_BAD = object()  # what _read returns where the data is invalid (the errors say why)
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls, include_extras=True)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether ``value``'s JSON type is the one ``hint`` reads (what a union chooses its member by)."""
+    hint, _ = constraints_of(hint)
+    origin = get_origin(hint)
+    if hint is Any:
+        return True
+    if origin in (Union, types.UnionType):
+        return any(_fits(value, a) for a in get_args(hint))
+    if origin is Literal:
+        return any(_fits(value, type(v)) for v in get_args(hint))
+    if origin is list:
+        return isinstance(value, list)
+    if origin is dict or dataclasses.is_dataclass(hint):
+        return isinstance(value, dict)
+    if isinstance(value, bool) or hint is bool:
+        return isinstance(value, bool) and hint is bool
+    if hint is int:
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if hint is float:
+        return isinstance(value, (int, float))
+    return hint in JSON_TYPES and isinstance(value, hint)
+
+
+def _kind(hint: Any) -> str:
+    """The JSON type(s) ``hint`` reads, for messages."""
+    hint, _ = constraints_of(hint)
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_kind(a) for a in get_args(hint))
+    if origin is Literal:
+        return " or ".join(dict.fromkeys(_kind(type(v)) for v in get_args(hint)))
+    if origin is list:
+        return "array"
+    if origin is dict or dataclasses.is_dataclass(hint):
+        return "object"
+    return JSON_TYPES[hint] if hint in JSON_TYPES else "anything"
+
+
+def _found(value: Any) -> str:
+    kinds: dict[type, str] = {**JSON_TYPES, dict: "object", list: "array"}
+    kind = next((k for t, k in kinds.items() if isinstance(value, t)), type(value).__name__)
+    text = repr(value)
+    return f"{kind} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def _read(value: Any, hint: Any, path: str, errors: list[str]) -> Any:
+    """``value`` read as ``hint`` (dataclasses built), or ``_BAD`` after appending to ``errors``."""
+    hint, extras = constraints_of(hint)
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        member = next((a for a in args if _fits(value, a)), None)
+        if member is None:
+            errors.append(f"{path}: expected {_kind(hint)}, got {_found(value)}")
+            return _BAD
+        out = _read(value, member, path, errors)
+    elif not _fits(value, hint):
+        errors.append(f"{path}: expected {_kind(hint)}, got {_found(value)}")
+        return _BAD
+    elif origin is Literal:
+        if value not in args:
+            errors.append(f"{path}: expected one of {list(args)}, got {_found(value)}")
+            return _BAD
+        out = value
+    elif origin is list:
+        out = [_read(v, args[0], f"{path}[{i}]", errors) for i, v in enumerate(value)]
+        out = _BAD if any(x is _BAD for x in out) else out
+    elif origin is dict:
+        out = {k: _read(v, args[1], f"{path}.{k}", errors) for k, v in value.items()}
+        out = _BAD if any(x is _BAD for x in out.values()) else out
+    elif dataclasses.is_dataclass(hint):
+        out = _read_object(value, hint, path, errors)
+    else:
+        out = int(value) if hint is int else value  # 2.0 is an integer in JSON Schema
+    return out if out is _BAD or not extras else _constrain(out, extras, path, errors)
+
+
+def _read_object(value: dict[str, Any], cls: Any, path: str, errors: list[str]) -> Any:
+    hints, before = _hints(cls), len(errors)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name in value:
+            kwargs[f.name] = _read(value[f.name], hints[f.name], f"{path}.{f.name}", errors)
+        elif is_required(f):
+            errors.append(f"{path}: missing required key {f.name!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    errors.extend(f"{path}: unexpected key {k!r}" for k in value if k not in names)
+    return cls(**kwargs) if len(errors) == before else _BAD
+
+
+def _constrain(value: Any, extras: dict[str, Any], path: str, errors: list[str]) -> Any:
+    before = len(errors)
+    if "const" in extras and value != extras["const"]:
+        errors.append(f"{path}: expected {extras['const']!r}, got {_found(value)}")
+    if "minimum" in extras and value < extras["minimum"]:
+        errors.append(f"{path}: expected >= {extras['minimum']}, got {value}")
+    errors.extend(f"{path}: missing required key {k!r}" for k in extras.get("required", ()) if k not in value)
+    return value if len(errors) == before else _BAD
+
+
+# -- writing ---------------------------------------------------------------------------------------
 
 def _finite(v: Any) -> Any:
     """NaN and infinities (not JSON) become None, recursively."""

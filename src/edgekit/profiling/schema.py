@@ -1,161 +1,118 @@
-"""The JSON Schema of ``edgekit profile --format json`` and a small validator for it.
+"""The JSON Schema of ``edgekit profile --format json``, generated from the report's dataclasses.
 
-:data:`SCHEMA` is a JSON Schema (draft 2020-12) document; ``edgekit profile --schema``
-prints it. :func:`validate` checks a report against it with no third-party dependency,
-implementing the keywords the schema uses: ``type`` (also lists of types), ``properties``,
-``required``, ``additionalProperties: false``, ``items``, ``enum``, ``minimum``, ``const``
-and ``$ref`` to ``#/$defs/...``. Any JSON Schema validator (e.g. ``jsonschema``) accepts the
-same document.
+:data:`SCHEMA` (draft 2020-12) is built at import by :func:`json_schema`, which walks
+``dataclasses.fields`` and ``typing.get_type_hints`` of
+:class:`~edgekit.profiling.results.ProfileReport` and the dataclasses it holds, following the
+rules written in :mod:`edgekit.profiling.results`; ``edgekit profile --schema`` prints it. There is no
+hand-written description of the shape anywhere: change a dataclass and the schema follows.
+
+:func:`validate` needs no third-party package: it reads the report strictly with
+:meth:`ProfileReport.from_dict <edgekit.profiling.results.ProfileReport.from_dict>`, which
+follows the same rules, so it accepts exactly what a JSON Schema validator (e.g.
+``jsonschema.Draft202012Validator``) accepts with :data:`SCHEMA` — ``tests/test_report_schema.py``
+checks that the two agree — and it also refuses another major ``schema_version``.
 
 Versioning: ``schema_version`` is ``MAJOR.MINOR``. A reader accepts any minor version of its
-major one; new optional fields bump the minor version, removed or re-typed fields the major.
+major one; new optional fields (defaulting to ``None``) bump the minor version, removed or
+re-typed fields the major.
 
 Example::
 
     validate(json.loads(Path("run.json").read_text()))     # raises ReportError
+    json.dumps(SCHEMA, indent=2)                            # what `edgekit profile --schema` prints
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import inspect
+import types
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from edgekit.errors import ReportError
-from edgekit.profiling.results import SCHEMA_ID, SCHEMA_VERSION, STATUSES
+from edgekit.profiling.results import (
+    JSON_TYPES,
+    SCHEMA_ID,
+    SCHEMA_VERSION,
+    ProfileReport,
+    constraints_of,
+    is_required,
+)
 
-__all__ = ["SCHEMA", "validate"]
+__all__ = ["DRAFT", "SCHEMA", "json_schema", "validate"]
 
-
-_NUM = {"type": "number"}
-_NNUM = {"type": ["number", "null"]}
-_NSTR = {"type": ["string", "null"]}
-_NINT = {"type": ["integer", "null"]}
-
-
-def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    return {"type": "object", "properties": props, "required": required if required is not None else list(props),
-            "additionalProperties": False}
-
-
-SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": f"{SCHEMA_ID}/{SCHEMA_VERSION}",
-    "title": "edgekit profile report",
-    "$defs": {
-        "latency": _obj({
-            "n": {"type": "integer", "minimum": 1}, "min": _NUM, "p50": _NUM, "p90": _NUM, "p99": _NUM, "max": _NUM,
-            "mean": _NUM, "std": _NUM, "p50_ci_low": _NNUM, "p50_ci_high": _NNUM, "throughput_ips": _NUM,
-            "stop_reason": {"enum": ["ci", "budget", "max_samples", "interrupted"]}, "measure_s": _NUM,
-            "samples_ms": {"type": "array", "items": _NUM}, "samples_truncated": {"type": "boolean"},
-        }),
-        "memory": _obj({"rss_before_load_mb": _NNUM, "rss_after_load_mb": _NNUM, "peak_load_mb": _NNUM,
-                        "peak_run_mb": _NNUM, "method": {"type": "string"}}),
-        "op": _obj({"name": {"type": "string"}, "type": {"type": "string"}, "time_ms": _NUM, "share": _NUM,
-                    "kernel": _NSTR}),
-        "parity": _obj({
-            "reference": {"type": "string"}, "max_abs": _NNUM, "max_rel": _NNUM, "scaled_err": _NNUM, "cosine": _NNUM,
-            "argmax_agreement": _NNUM, "within_tolerance": {"type": "boolean"}, "atol": _NUM, "rtol": _NUM,
-            "note": _NSTR,
-        }),
-        "result": _obj({
-            "id": {"type": "string"}, "runtime": {"type": "string"}, "model": {"type": "string"},
-            "format": {"type": "string"}, "status": {"enum": list(STATUSES)}, "error": _NSTR, "error_type": _NSTR,
-            "target": _NSTR, "accelerator": _NSTR, "precision": _NSTR, "threads": _NINT, "version": _NSTR,
-            "placement": {"type": ["object", "null"]}, "import_ms": _NNUM, "load_ms": _NNUM, "first_ms": _NNUM,
-            "latency": {"anyOf": [{"$ref": "#/$defs/latency"}, {"type": "null"}]}, "gflops_per_s": _NNUM,
-            "memory": {"anyOf": [{"$ref": "#/$defs/memory"}, {"type": "null"}]},
-            "ops": {"anyOf": [{"type": "array", "items": {"$ref": "#/$defs/op"}}, {"type": "null"}]},
-            "ops_note": _NSTR, "parity": {"anyOf": [{"$ref": "#/$defs/parity"}, {"type": "null"}]},
-            "libraries": {"type": "object"}, "wall_s": _NNUM, "output_tail": _NSTR,
-        }, required=["id", "runtime", "model", "format", "status"]),
-        "model": _obj({
-            "name": {"type": "string"}, "path": {"type": "string"}, "format": {"type": "string"},
-            "size_bytes": {"type": "integer", "minimum": 0}, "sha256": {"type": "string"}, "flops": _NINT,
-            "macs": _NINT, "flops_uncounted": {"type": "array", "items": {"type": "string"}},
-            "inputs": {"type": "array", "items": {"type": "object", "required": ["name", "shape", "dtype", "source"]}},
-        }),
-    },
-    "type": "object",
-    "properties": {
-        "schema": {"const": SCHEMA_ID},
-        "schema_version": {"type": "string"},
-        "provenance": {"type": "object", "required": ["edgekit", "host", "cpu", "python", "method"]},
-        "models": {"type": "array", "items": {"$ref": "#/$defs/model"}},
-        "results": {"type": "array", "items": {"$ref": "#/$defs/result"}},
-        "reference": _NSTR,
-        "partial": {"type": "boolean"},
-        "created": {"type": "string"},
-    },
-    "required": ["schema", "schema_version", "provenance", "models", "results", "partial", "created"],
-    "additionalProperties": False,
-}
-
-_TYPES: dict[str, tuple[type, ...]] = {
-    "object": (dict,), "array": (list,), "string": (str,), "boolean": (bool,), "null": (type(None),),
-    "integer": (int,), "number": (int, float),
-}
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
-def _is(value: Any, name: str) -> bool:
-    if name in ("integer", "number") and isinstance(value, bool):
-        return False
-    return isinstance(value, _TYPES[name])
+def json_schema(cls: type, **head: Any) -> dict[str, Any]:
+    """The JSON Schema of dataclass ``cls``: its object inline, the dataclasses it holds in ``$defs``.
+
+    ``head`` adds top-level keywords (``$id``, ``title``). Raises ``TypeError`` for a type hint it
+    cannot express (a dict with non-string keys, a class that is not a dataclass).
+
+    >>> from edgekit.profiling.results import OpTime
+    >>> s = json_schema(OpTime)
+    >>> s["required"], s["properties"]["kernel"]
+    (['name', 'type', 'time_ms', 'share'], {'type': ['string', 'null']})
+    """
+    defs: dict[str, dict[str, Any]] = {}
+    body = _object(cls, defs)
+    return {"$schema": DRAFT, **head, **body, **({"$defs": defs} if defs else {})}
 
 
-def _check(value: Any, schema: dict[str, Any], path: str, errors: list[str]) -> None:
-    if "$ref" in schema:
-        _check(value, SCHEMA["$defs"][schema["$ref"].rsplit("/", 1)[-1]], path, errors)
-        return
-    if "anyOf" in schema:
-        for option in schema["anyOf"]:
-            sub: list[str] = []
-            _check(value, option, path, sub)
-            if not sub:
-                return
-        errors.append(f"{path}: {_short(value)} matches none of the allowed forms")
-        return
-    if "const" in schema and value != schema["const"]:
-        errors.append(f"{path}: expected {schema['const']!r}, got {_short(value)}")
-    if "enum" in schema and value not in schema["enum"]:
-        errors.append(f"{path}: expected one of {schema['enum']}, got {_short(value)}")
-    if "type" in schema:
-        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-        if not any(_is(value, t) for t in types):
-            errors.append(f"{path}: expected {' or '.join(types)}, got {type(value).__name__} {_short(value)}")
-            return
-    if "minimum" in schema and isinstance(value, (int, float)) and value < schema["minimum"]:
-        errors.append(f"{path}: expected >= {schema['minimum']}, got {value}")
-    if isinstance(value, dict):
-        props = schema.get("properties", {})
-        for key in schema.get("required", []):
-            if key not in value:
-                errors.append(f"{path}: missing required key {key!r}")
-        for key, v in value.items():
-            if key in props:
-                _check(v, props[key], f"{path}.{key}", errors)
-            elif schema.get("additionalProperties") is False:
-                errors.append(f"{path}: unexpected key {key!r}")
-    if isinstance(value, list) and "items" in schema:
-        for i, v in enumerate(value):
-            _check(v, schema["items"], f"{path}[{i}]", errors)
+def _object(cls: type, defs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    hints = get_type_hints(cls, include_extras=True)
+    fields = dataclasses.fields(cls)
+    doc = inspect.cleandoc(cls.__doc__ or "").split("\n\n")[0].replace("\n", " ").replace("``", "`")
+    return {
+        "type": "object", **({"description": doc} if doc else {}),
+        "properties": {f.name: _schema(hints[f.name], defs) for f in fields},
+        "required": [f.name for f in fields if is_required(f)],
+        "additionalProperties": False,
+    }
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def _schema(hint: Any, defs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The schema of one type hint (dataclasses go to ``defs`` once, by class name)."""
+    base, extras = constraints_of(hint)
+    origin, args = get_origin(base), get_args(base)
+    if base is Any:
+        out: dict[str, Any] = {}
+    elif dataclasses.is_dataclass(base) and isinstance(base, type):
+        if base.__name__ not in defs:
+            defs[base.__name__] = {}  # reserves the name (and its place in the order) before recursing
+            defs[base.__name__] = _object(base, defs)
+        out = {"$ref": f"#/$defs/{base.__name__}"}
+    elif origin is Literal:
+        kinds = list(dict.fromkeys(JSON_TYPES[type(v)] for v in args))
+        out = {"type": kinds[0] if len(kinds) == 1 else kinds, "enum": list(args)}
+    elif origin in (Union, types.UnionType):
+        parts = [_schema(a, defs) for a in args]
+        if all(list(p) == ["type"] for p in parts):  # simple types only: one "type" list
+            out = {"type": [t for p in parts for t in (p["type"] if isinstance(p["type"], list) else [p["type"]])]}
+        else:
+            out = {"anyOf": parts}
+    elif origin is list:
+        out = {"type": "array", "items": _schema(args[0], defs)}
+    elif origin is dict and args and args[0] is str:
+        out = {"type": "object", **({} if args[1] is Any else {"additionalProperties": _schema(args[1], defs)})}
+    elif base in JSON_TYPES:
+        out = {"type": JSON_TYPES[base]}
+    else:
+        raise TypeError(f"no JSON Schema for the type hint {hint!r}: use a dataclass, list[X], dict[str, X], "
+                        f"X | None, Literal[...], Any or one of {[t.__name__ for t in JSON_TYPES]}")
+    return {**out, **extras}
+
+
+SCHEMA: dict[str, Any] = json_schema(
+    ProfileReport, **{"$id": f"{SCHEMA_ID}/{SCHEMA_VERSION}", "title": "edgekit profile report"})
 
 
 def validate(data: Any) -> None:
-    """Raise :class:`ReportError` listing every place where ``data`` breaks :data:`SCHEMA`."""
-    errors: list[str] = []
-    _check(data, SCHEMA, "$", errors)
-    if not errors and isinstance(data, dict):
-        major = str(data["schema_version"]).split(".")[0]
-        if major != SCHEMA_VERSION.split(".")[0]:
-            errors.append(f"$.schema_version: this edgekit reads {SCHEMA_VERSION.split('.')[0]}.x, "
-                          f"got {data['schema_version']}")
-    if errors:
-        shown = "; ".join(errors[:10]) + (f"; and {len(errors) - 10} more" if len(errors) > 10 else "")
-        raise ReportError(
-            f"not a valid edgekit profile report (schema {SCHEMA_VERSION}): {shown}. "
-            "Expected JSON written by `edgekit profile --format json`; re-run it with this edgekit version."
-        )
+    """Raise :class:`~edgekit.errors.ReportError` listing every place where ``data`` breaks :data:`SCHEMA`
+    (JSON path, what was expected, what was found), or when it is of another major schema version.
+
+    >>> validate({"schema_version": "1.0"})
+    Traceback (most recent call last):
+    edgekit.errors.ReportError: not a valid edgekit profile report (schema 1.0): $: missing required key ...
+    """
+    ProfileReport.from_dict(data)

@@ -2,9 +2,9 @@
 
 Definitions (stated once, used everywhere in edgekit's reports):
 
-* **Percentiles** are Hyndman & Fan's type 7 — numpy's default ``method="linear"``: for
-  ``n`` sorted samples ``x[0..n-1]`` and ``p`` in [0, 1], ``h = (n - 1) p`` and the value is
-  ``x[floor(h)] + (h - floor(h)) (x[floor(h) + 1] - x[floor(h)])``.
+* **Percentiles** are Hyndman & Fan's type 7 — numpy's default ``method="linear"``, computed
+  by :func:`numpy.quantile`: for ``n`` sorted samples ``x[0..n-1]`` and ``p`` in [0, 1],
+  ``h = (n - 1) p`` and the value is ``x[floor(h)] + (h - floor(h)) (x[floor(h) + 1] - x[floor(h)])``.
 * **Confidence interval of the p50**: distribution-free, from order statistics. The number
   of samples below the true median is Binomial(n, 1/2); the interval ``[x(l), x(u)]`` (1-based
   ranks) takes the largest ``l`` with ``P(B <= l - 1) <= (1 - level) / 2`` and ``u = n + 1 - l``,
@@ -17,7 +17,7 @@ Definitions (stated once, used everywhere in edgekit's reports):
 
 Example::
 
-    >>> percentile([1.0, 2.0, 3.0, 4.0], 0.9)
+    >>> summarize([1.0, 2.0, 3.0, 4.0]).p90   # h = 3 x 0.9 = 2.7: 3 + 0.7 x (4 - 3)
     3.7
     >>> median_ci([float(i) for i in range(1, 101)])   # ranks 40 and 61
     (40.0, 61.0)
@@ -28,26 +28,20 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import numpy as np
 
-__all__ = ["LatencyStats", "StoppingRule", "median_ci", "median_ci_ranks", "percentile", "summarize"]
+__all__ = [
+    "CI_METHOD", "MAX_SAMPLES_KEPT", "PERCENTILE_DEFINITION", "LatencyStats", "StopReason", "StoppingRule",
+    "median_ci", "median_ci_ranks", "summarize",
+]
 
 PERCENTILE_DEFINITION = "Hyndman-Fan type 7 (numpy 'linear')"
 CI_METHOD = "distribution-free order-statistic CI of the median (exact binomial), 95%"
-
-
-def percentile(samples: Sequence[float] | np.ndarray, p: float) -> float:
-    """The ``p``-quantile (``0 <= p <= 1``) of ``samples`` by Hyndman-Fan type 7."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"p must be within [0, 1], got {p}")
-    x = np.sort(np.asarray(samples, dtype=np.float64))
-    if x.size == 0:
-        raise ValueError("percentile of no samples")
-    h = (x.size - 1) * p
-    lo = math.floor(h)
-    hi = min(lo + 1, x.size - 1)
-    return float(x[lo] + (h - lo) * (x[hi] - x[lo]))
+MAX_SAMPLES_KEPT = 2000  # raw samples a LatencyStats keeps (evenly decimated beyond)
+#: Why measuring stopped: the CI was tight, the time budget or the sample cap was reached, or Ctrl-C.
+StopReason = Literal["ci", "budget", "max_samples", "interrupted"]
 
 
 def median_ci_ranks(n: int, level: float = 0.95) -> tuple[int, int] | None:
@@ -72,7 +66,11 @@ def median_ci_ranks(n: int, level: float = 0.95) -> tuple[int, int] | None:
 
 
 def median_ci(samples: Sequence[float] | np.ndarray, level: float = 0.95) -> tuple[float, float] | None:
-    """The distribution-free ``level`` CI of the median of ``samples``, or ``None`` when too few."""
+    """The distribution-free ``level`` CI of the median of ``samples``, or ``None`` when too few.
+
+    >>> median_ci([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    (1.0, 6.0)
+    """
     x = np.sort(np.asarray(samples, dtype=np.float64))
     ranks = median_ci_ranks(x.size, level)
     if ranks is None:
@@ -94,18 +92,23 @@ class StoppingRule:
     max_samples: int = 1_000_000
 
     def half_width(self, samples: Sequence[float] | np.ndarray) -> float | None:
-        """The larger distance from the p50 to a CI bound, relative to the p50 (``None``: no CI yet)."""
+        """The larger distance from the p50 to a CI bound, relative to the p50 (``None``: no CI yet).
+
+        >>> StoppingRule().half_width([1.0] * 10)
+        0.0
+        """
         x = np.asarray(samples, dtype=np.float64)
         ci = median_ci(x, self.level)
         if ci is None:
             return None
-        p50 = percentile(x, 0.5)
-        if p50 <= 0:
-            return 0.0 if ci == (0.0, 0.0) else math.inf
-        return max(p50 - ci[0], ci[1] - p50) / p50
+        return _relative_half_width(float(np.quantile(x, 0.5, method="linear")), ci)
 
     def satisfied(self, samples: Sequence[float] | np.ndarray) -> bool:
-        """True when enough samples were taken for the CI to be tight (or the sample cap is hit)."""
+        """True when enough samples were taken for the CI to be tight (or the sample cap is hit).
+
+        >>> StoppingRule(min_samples=30).satisfied([1.0] * 29)
+        False
+        """
         n = len(samples)
         if n >= self.max_samples:
             return True
@@ -115,31 +118,64 @@ class StoppingRule:
         return hw is not None and hw <= self.rel_tol
 
 
+def _relative_half_width(p50: float, ci: tuple[float, float]) -> float:
+    if p50 <= 0:
+        return 0.0 if ci == (0.0, 0.0) else math.inf
+    return max(p50 - ci[0], ci[1] - p50) / p50
+
+
 @dataclass(frozen=True)
 class LatencyStats:
-    """Summary of warm latencies, in milliseconds."""
+    """Warm latency over ``n`` runs (ms); ``samples_ms`` is at most 2,000 of them, in time order.
 
-    n: int
+    This is the ``latency`` object of a profile report, field for field (``docs/profile-schema.md``).
+    """
+
+    n: Annotated[int, {"minimum": 1}]
     min: float
     p50: float
     p90: float
     p99: float
     max: float
     mean: float
-    std: float
-    p50_ci: tuple[float, float] | None
-    throughput: float  # inferences per second = 1000 / mean
+    std: float  # sample standard deviation (ddof=1)
+    p50_ci_low: float | None  # the p50's CI (None: fewer than 6 samples)
+    p50_ci_high: float | None
+    throughput_ips: float  # inferences per second = 1000 / mean
+    stop_reason: StopReason
+    measure_s: float  # the samples' sum, in seconds
+    samples_ms: list[float]  # evenly decimated to MAX_SAMPLES_KEPT when samples_truncated
+    samples_truncated: bool
+
+    @property
+    def p50_ci(self) -> tuple[float, float] | None:
+        """The p50's CI as ``(low, high)``, or ``None``.
+
+        >>> summarize(np.arange(1.0, 101.0)).p50_ci
+        (40.0, 61.0)
+        """
+        if self.p50_ci_low is None or self.p50_ci_high is None:
+            return None
+        return self.p50_ci_low, self.p50_ci_high
 
     @property
     def ci_half_width(self) -> float | None:
-        """Relative half-width of the p50's CI (the larger side)."""
-        if self.p50_ci is None or self.p50 <= 0:
+        """Relative half-width of the p50's CI (the larger side); ``None`` without a CI or a positive p50.
+
+        >>> summarize(np.arange(1.0, 101.0)).ci_half_width   # (61 - 50.5) / 50.5
+        0.2079207920792079
+        """
+        ci = self.p50_ci
+        if ci is None or self.p50 <= 0:
             return None
-        return max(self.p50 - self.p50_ci[0], self.p50_ci[1] - self.p50) / self.p50
+        return _relative_half_width(self.p50, ci)
 
 
-def summarize(samples_ms: Sequence[float] | np.ndarray, level: float = 0.95) -> LatencyStats:
-    """Summary statistics of latency samples in milliseconds (std is the sample std, ddof=1).
+def summarize(samples_ms: Sequence[float] | np.ndarray, level: float = 0.95, *, stop_reason: StopReason = "budget",
+              keep: int = MAX_SAMPLES_KEPT) -> LatencyStats:
+    """Summary statistics of latency samples in milliseconds, in time order (std is the sample std, ddof=1).
+
+    At most ``keep`` samples are kept in ``samples_ms`` (evenly decimated, rounded to 1 ns).
 
     >>> summarize([1.0, 2.0, 3.0]).p50
     2.0
@@ -148,9 +184,14 @@ def summarize(samples_ms: Sequence[float] | np.ndarray, level: float = 0.95) -> 
     if x.size == 0:
         raise ValueError("no latency samples to summarize")
     mean = float(x.mean())
+    p50, p90, p99 = (float(v) for v in np.quantile(x, [0.5, 0.9, 0.99], method="linear"))
+    ci = median_ci(x, level)
+    kept = x if x.size <= keep else x[np.linspace(0, x.size - 1, keep).astype(int)]
     return LatencyStats(
-        n=int(x.size), min=float(x.min()), p50=percentile(x, 0.5), p90=percentile(x, 0.9),
-        p99=percentile(x, 0.99), max=float(x.max()), mean=mean,
-        std=float(x.std(ddof=1)) if x.size > 1 else 0.0, p50_ci=median_ci(x, level),
-        throughput=1000.0 / mean if mean > 0 else math.inf,
+        n=int(x.size), min=float(x.min()), p50=p50, p90=p90, p99=p99, max=float(x.max()), mean=mean,
+        std=float(x.std(ddof=1)) if x.size > 1 else 0.0,
+        p50_ci_low=ci[0] if ci else None, p50_ci_high=ci[1] if ci else None,
+        throughput_ips=1000.0 / mean if mean > 0 else math.inf, stop_reason=stop_reason,
+        measure_s=float(x.sum()) / 1000.0, samples_ms=[round(float(v), 6) for v in kept],
+        samples_truncated=bool(x.size > keep),
     )

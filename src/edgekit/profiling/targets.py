@@ -1,4 +1,9 @@
-"""``edgekit profile --device``: one row per target of the device profile.
+"""The rows ``edgekit profile`` measures (:class:`Job`), and ``--device``: one row per target of a device profile.
+
+A :class:`Job` is a runtime (and optionally a device target) on one model file;
+:func:`resolve_runtime` finds a runtime's adapter without letting a broken plugin stop the run,
+and :func:`pick_model` chooses the model file it measures. ``engine.plan`` builds the jobs of a
+plain run from these; :func:`device_jobs` those of a ``--device`` run.
 
 Each target (runtime + accelerator + precision, in the profile's preference order) becomes a
 job on the first model file its runtime reads. The worker loads it through
@@ -16,30 +21,59 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from edgekit.models.formats import ModelFile
 
-__all__ = ["device_jobs"]
+__all__ = ["Job", "device_jobs", "pick_model", "resolve_runtime"]
 
 
-def _runtime(name: str) -> tuple[Any, str]:
-    """The adapter, or None and why (not registered, or its plugin fails to import)."""
+@dataclass
+class Job:
+    """One row to measure: a runtime (and optionally a device target) on one model file."""
+
+    id: str
+    runtime: str
+    model: ModelFile
+    accelerator: str | None = None
+    precision: str | None = None
+    device: str | None = None
+    target: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    skip: str | None = None  # reason not to run it
+
+
+def resolve_runtime(name: str) -> tuple[Any, str]:
+    """The adapter, or None and why (not registered, or its plugin fails to import).
+
+    >>> resolve_runtime("no-such-runtime")
+    (None, "runtime 'no-such-runtime' is not registered (no plugin provides it)")
+    """
     from edgekit.registry import get_runtime, runtime_names
 
     if name not in runtime_names():
         return None, f"runtime {name!r} is not registered (no plugin provides it)"
     try:
         return get_runtime(name), ""
-    except Exception as exc:  # a broken plugin is a skipped row, as the registry makes it a warning
+    except Exception as exc:  # noqa: BLE001 - a broken plugin is a skipped row, as the registry makes it a warning
         return None, f"runtime plugin {name!r} failed to load: {type(exc).__name__}: {exc}"
 
 
+def pick_model(rt: Any, models: list[ModelFile]) -> ModelFile | None:
+    """The first of ``models`` the runtime ``rt`` reads natively, else the first it converts, else None.
+
+    Example: ``pick_model(get_runtime("litert"), [onnx_file, tflite_file])`` is ``tflite_file``.
+    """
+    native = [m for m in models if m.format in rt.info.formats]
+    converted = [m for m in models if m.format in rt.info.converts]
+    return next(iter(native or converted), None)
+
+
 def device_jobs(models: list[ModelFile], device: str, *, runtimes: Sequence[str] | None,
-                precision: str | Mapping[str, str] | None) -> list[Any]:
+                precision: str | Mapping[str, str] | None) -> list[Job]:
     """Jobs for every target of ``device`` (a profile name, a ``.toml`` path or ``"auto"``)."""
     from edgekit.devices import detect, get_profile
-    from edgekit.profiling.engine import Job, _pick_model
 
     profile = detect().profile if device == "auto" else get_profile(device)
     wanted = [r for r in (runtimes or []) if r != "all"]
@@ -51,12 +85,12 @@ def device_jobs(models: list[ModelFile], device: str, *, runtimes: Sequence[str]
             continue
         user_prec = precision.get(t.runtime) if isinstance(precision, Mapping) else precision
         base = f"{t.runtime}/{t.accelerator}" + ("" if t.precision == "fp32" else f"/{t.precision}")
-        rt, why = _runtime(t.runtime)
+        rt, why = resolve_runtime(t.runtime)
         if rt is None:
             job = Job(base, t.runtime, models[0], accelerator=t.accelerator, precision=user_prec or t.precision,
                       device=profile.name, target=t.describe(), skip=why)
         else:
-            m = _pick_model(rt, models)
+            m = pick_model(rt, models)
             job = Job(base + (f"/{m.format}" if multi and m is not None else ""), t.runtime, m or models[0],
                       accelerator=t.accelerator, precision=user_prec or t.precision, device=profile.name,
                       target=t.describe())
