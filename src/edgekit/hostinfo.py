@@ -127,6 +127,19 @@ class HostInfo:
                                                     for k, v in accs.items()},
             source=str(meta.get("source", folder.name)))
 
+    @property
+    def cpu_model(self) -> str:
+        r"""The CPU's name as the host describes it: x86 ``model name``, Arm ``Model``/``Hardware``, macOS brand.
+
+        >>> HostInfo(machine="x86_64", system="Linux", cpuinfo="model name\t: Intel Xeon\n").cpu_model
+        'Intel Xeon'
+        """
+        for line in self.cpuinfo.splitlines():
+            key, sep, value = line.partition(":")
+            if sep and value.strip() and key.strip() in ("model name", "Model", "Hardware", "machdep.cpu.brand_string"):
+                return value.strip()
+        return platform.processor() or self.machine
+
     # -- what detection asks -------------------------------------------------------------------
     def runtime_accelerators(self) -> Mapping[str, tuple[str, ...] | str]:
         """Runtime -> accelerators its adapter reports here, or a string saying why none (not installed…)."""

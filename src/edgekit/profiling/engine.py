@@ -311,15 +311,6 @@ def _parity(results: list[RuntimeResult], jobs: list[Job], reference: str | None
     return ref.id
 
 
-def _cpu_model(host: HostInfo) -> str:
-    """The CPU's name as the host describes it: x86 ``model name``, Arm ``Model``/``Hardware``, macOS brand."""
-    for line in host.cpuinfo.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and value.strip() and key.strip() in ("model name", "Model", "Hardware", "machdep.cpu.brand_string"):
-            return value.strip()
-    return platform.processor() or host.machine
-
-
 def provenance(*, device: str | None, threads: int | None, precision: Any, seed: int, rule: StoppingRule,
                duration: float, warmup: int, timeout: float, results: list[RuntimeResult]) -> dict[str, Any]:
     """Where and how the measurements were taken (the report's ``provenance``; see ``docs/profile-schema.md``)."""
@@ -333,7 +324,7 @@ def provenance(*, device: str | None, threads: int | None, precision: Any, seed:
         libs.update(r.libraries)
     return {
         "edgekit": __version__, "python": sys.version.split()[0], "platform": platform.platform(),
-        "host": socket.gethostname(), "cpu": _cpu_model(HostInfo.probe()), "cpu_count": os.cpu_count(),
+        "host": socket.gethostname(), "cpu": HostInfo.probe().cpu_model, "cpu_count": os.cpu_count(),
         "numpy": np.__version__,
         "libraries": libs, "device": device, "threads": threads,
         "precision": dict(precision) if isinstance(precision, Mapping) else precision, "seed": seed,
