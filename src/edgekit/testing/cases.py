@@ -3,20 +3,27 @@
 Every case exists in ONNX (NCHW) and TFLite (NHWC) form; the builders live in
 :mod:`edgekit.testing.onnx_models` and :mod:`edgekit.testing.tflite_models` and take
 their weights from :func:`Case.weights`, so both formats compute the same function.
+``Case.requires`` names the optional runtime capabilities a case needs (keys of
+:data:`edgekit.runtime.CAPABILITIES`); the conformance suite skips a case on a runtime that
+does not declare them.
 
 Example::
 
     case = CASES["matmul_add_softmax"]
     feeds = case.inputs("onnx", batch=2)
     expected = case.reference("onnx", feeds)      # {'probs': array(...)}
+    CASES["int8_fc"].requires                     # ('int8',)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from edgekit.runtime import CAPABILITIES
 
 __all__ = ["CASES", "Case", "quantize", "dequantize"]
 
@@ -74,7 +81,7 @@ def _w_dynamic() -> Arrays:
 
 
 #: quantization of the int8 case: input, weights (symmetric per-tensor), output
-INT8 = {"x_scale": 0.05, "x_zp": 3, "w_scale": 0.02, "y_scale": 0.1, "y_zp": -5}
+INT8: dict[str, Any] = {"x_scale": 0.05, "x_zp": 3, "w_scale": 0.02, "y_scale": 0.1, "y_zp": -5}
 
 
 def _w_int8() -> Arrays:
@@ -126,6 +133,13 @@ class Case:
     nhwc_inputs: tuple[str, ...] = ()  # inputs that are NCHW in ONNX and NHWC in TFLite
     dynamic_batch: bool = False
     quantized: bool = False
+    requires: tuple[str, ...] = ()  # capabilities a runtime must declare to be tested on this case
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.requires if c not in CAPABILITIES]
+        if unknown:
+            raise ValueError(f"case {self.name!r} requires unknown capabilities {unknown}; "
+                             f"known: {sorted(CAPABILITIES)}.")
 
     def inputs(self, fmt: str, batch: int = 1, seed: int = 0) -> Arrays:
         """Random inputs for ``fmt`` (``onnx`` layout for every format but ``tflite``)."""
@@ -158,9 +172,10 @@ CASES: dict[str, Case] = {c.name: c for c in [
     Case("matmul_add_softmax", "x[2,16] @ W[16,10] + b, softmax", {"x": ((2, 16), "float32")},
          _ref_matmul, _w_matmul, atol=1e-5),
     Case("two_in_two_out", "z_sum = a + b, a_prod = a * b (outputs in that order)",
-         {"a": ((1, 4), "float32"), "b": ((1, 4), "float32")}, _ref_two_io, lambda: {}, atol=1e-6),
+         {"a": ((1, 4), "float32"), "b": ((1, 4), "float32")}, _ref_two_io, dict, atol=1e-6,
+         requires=("multi_output",)),
     Case("dynamic_batch", "x[N,6] @ W[6,3] + b, ReLU; N is dynamic", {"x": ((1, 6), "float32")},
-         _ref_dynamic, _w_dynamic, dynamic_batch=True),
+         _ref_dynamic, _w_dynamic, dynamic_batch=True, requires=("dynamic_shapes",)),
     Case("int8_fc", "int8 fully connected: x int8[1,8] (scale 0.05, zp 3) -> y int8[1,4] (scale 0.1, zp -5)",
-         {"x": ((1, 8), "int8")}, _ref_int8, _w_int8, atol=1, rtol=0, quantized=True),
+         {"x": ((1, 8), "int8")}, _ref_int8, _w_int8, atol=1, rtol=0, quantized=True, requires=("int8",)),
 ]}
