@@ -239,7 +239,7 @@ def test_default_run_measures_every_installed_runtime_on_the_sample() -> None:
 
     rep = profile(duration=0.2, warmup=2, op_profile=False)
     expected = {rt.name for rt in iter_runtimes()
-                if rt.is_installed() and getattr(rt, "measured_by_default", True)
+                if rt.is_installed() and rt.picked_by_default
                 and (rt.can_read("onnx") or rt.can_read("tflite"))}
     rows = {r.runtime: r for r in rep.results}
     assert set(rows) == expected

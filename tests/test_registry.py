@@ -86,10 +86,10 @@ def test_reference_is_a_builtin_without_a_native_library() -> None:
     assert row.installed and row.accelerators == ("cpu",) and row.error is None
 
 
-def test_reference_comes_after_every_real_runtime_and_is_not_measured_by_default(build) -> None:
+def test_reference_comes_after_every_real_runtime_and_is_not_picked_by_default(build) -> None:
     names = runtime_names()
     assert names[-1] == "reference", names
-    assert get_runtime("reference").measured_by_default is False
+    assert get_runtime("reference").picked_by_default is False
     with edgekit.load(build("conv_relu")) as m:
         assert m.placement.runtime != "reference"
 

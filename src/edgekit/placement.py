@@ -141,6 +141,8 @@ def choose_runtime(model: ModelFile, runtime: str | None) -> Runtime:
         return rt
     native, converting = [], []
     for rt in iter_runtimes():
+        if not rt.picked_by_default:  # the emulator and the reference evaluator run only when named
+            continue
         if model.format in rt.info.formats:
             native.append(rt)
         elif model.format in rt.info.converts:

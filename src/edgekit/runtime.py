@@ -12,8 +12,8 @@ every runtime shares (installed, known options, accelerator present, precision a
 thread count) once, then calls ``_open`` with validated values. Optional capabilities are
 declared, never sniffed: ``Runtime.capabilities`` names them, ``Session.op_profile()`` and
 ``Session.estimate()`` return data or ``None``, ``Runtime.tunables`` lists the options that
-change speed, ``Runtime.measured_by_default`` says whether ``edgekit profile`` measures it
-without being asked.
+change speed, ``Runtime.picked_by_default`` says whether edgekit uses it without being asked
+(``load()`` without ``runtime=``, ``edgekit profile`` without ``--runtime``).
 
 Example (a plugin)::
 
@@ -72,7 +72,7 @@ class RuntimeInfo:
     homepage: str = ""
     notes: tuple[str, ...] = ()
     ops: Mapping[str, Any] = field(default_factory=dict)
-    conformance: Mapping[str, Any] = field(default_factory=dict)  # known_failures: "case/format" -> reason
+    conformance: Mapping[str, Any] = field(default_factory=dict)  # known_failures: "case/format" -> {error, reason}
 
     @property
     def install_hint(self) -> str:
@@ -180,10 +180,11 @@ class Runtime(ABC):
     options_help: ClassVar[Mapping[str, str]] = {}
     #: optional capabilities (keys of :data:`CAPABILITIES`) this adapter has
     capabilities: ClassVar[frozenset[str]] = frozenset()
-    #: options that change speed but not results, with the values worth trying (for tuning)
+    #: options that change speed, with the values worth trying (tuning keeps a setting only if outputs still match)
     tunables: ClassVar[Mapping[str, tuple[Any, ...]]] = {}
-    #: whether ``edgekit profile`` without ``--runtime`` measures this runtime
-    measured_by_default: ClassVar[bool] = True
+    #: whether edgekit picks this runtime when none is named (``load()`` without ``runtime=``, ``edgekit profile``
+    #: without ``--runtime``); False for runtimes that stand in for others (the emulator, the reference evaluator)
+    picked_by_default: ClassVar[bool] = True
     #: accelerator used when none is asked for
     default_accelerator: ClassVar[str] = "cpu"
 

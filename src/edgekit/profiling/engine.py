@@ -77,7 +77,7 @@ def plan(models: list[ModelFile], runtimes: Sequence[str] | None, *, device: str
             warnings.simplefilter("ignore")
             rts = iter_runtimes()
         if not everything:  # e.g. the emulated runtime: measured only when named
-            rts = [rt for rt in rts if rt.measured_by_default]
+            rts = [rt for rt in rts if rt.picked_by_default]
         loaded = {rt.name for rt in rts}
         if everything:
             for name in runtime_names():

@@ -61,7 +61,7 @@ class Emulated(Runtime):
     name = "emulated"
     capabilities = frozenset({"estimate", "dynamic_shapes", "multi_output", "int8"})
     #: ``edgekit profile`` without --runtime measures it only when named (it would duplicate its reference)
-    measured_by_default = False
+    picked_by_default = False
     default_accelerator = "auto"
     options_help = {
         "device": "device profile to emulate: name, path to a .toml, or a DeviceProfile (default generic-x86-64)",

@@ -116,7 +116,7 @@ class OpenCV(Runtime):
     """OpenCV DNN (``cv2.dnn``): CPU, OpenCL and CUDA targets."""
 
     name = "opencv"
-    capabilities = frozenset({"op_profile", "multi_output"})
+    capabilities = frozenset({"op_profile", "dynamic_shapes", "multi_output", "int8"})
     options_help = {
         "engine": "DNN engine: auto|new|classic (default: classic for TFLite and non-CPU targets, else auto)",
         "probe": "bool, load and run each new model file once in a child process first (default True: OpenCV's "

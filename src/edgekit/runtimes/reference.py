@@ -4,7 +4,7 @@ It needs no native library (``onnx`` is a core dependency of edgekit), so it is 
 installed: a runtime to compare others with, and to test edgekit itself where no native
 runtime is. It is slow — numpy, one Python thread — so it is never picked by default (its
 catalog ``priority`` comes after every real runtime) and ``edgekit profile`` measures it only
-when named (``measured_by_default = False``). It reads ONNX only, on the ``cpu``, in fp32.
+when named (``picked_by_default = False``). It reads ONNX only, on the ``cpu``, in fp32.
 
 Every operator's implementation is looked up when the model is opened, so an operator the
 evaluator lacks — a custom op, or a standard op at an opset it has no version for (its
@@ -60,7 +60,7 @@ class Reference(Runtime):
     name = "reference"
     capabilities = frozenset({"dynamic_shapes", "multi_output"})
     #: a pure-Python evaluator: ``edgekit profile`` measures it only when named
-    measured_by_default = False
+    picked_by_default = False
 
     def accelerators(self) -> list[str]:
         return ["cpu"]

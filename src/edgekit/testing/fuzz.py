@@ -200,7 +200,7 @@ def readers(fmt: str) -> list[str]:
     """Installed runtimes that read ``fmt`` (natively or by converting), the emulated one excluded."""
     from edgekit.registry import iter_runtimes
 
-    return [rt.name for rt in iter_runtimes() if rt.measured_by_default and rt.can_read(fmt) and rt.is_installed()]
+    return [rt.name for rt in iter_runtimes() if rt.picked_by_default and rt.can_read(fmt) and rt.is_installed()]
 
 
 def seed_models(fmt: str, folder: Any, *, real: bool = True) -> dict[str, bytes]:
