@@ -32,7 +32,6 @@ ALLOWED = {
     ("runtimes/litert.py", "ctypes.CDLL"): "a delegate library the caller (or their device profile) named",
     ("runtimes/litert.py", "mod.load_delegate"): "same library, after the CDLL check",
     ("runtimes/onnxruntime.py", "so.register_custom_ops_library"): "only the paths passed as custom_ops=",
-    ("models/tflite_schema.py", "importlib.import_module"): "a fixed module name (the tflite schema enums)",
     ("cli/__init__.py", "importlib.import_module"): "edgekit's own command modules (lazy CLI)",
     ("__init__.py", "importlib.import_module"): "edgekit's own submodules (lazy attributes)",
     ("worker_session.py", "pickle.loads"): "round-trips an error edgekit itself is about to send (to check it travels)",

@@ -148,42 +148,37 @@ def onnx_graph(model: Any) -> Graph:
 
 
 def tflite_graph(path: str | Path) -> Graph:
-    """The first subgraph of a TFLite model, read with the ``tflite`` package."""
-    import tflite
-    from tflite.utils import BUILTIN_OPCODE2NAME
+    """The first subgraph of a TFLite model, read with edgekit's bounds-checked reader.
 
+    Custom operators are named ``CUSTOM:<custom code>``; a tensor is constant when its buffer
+    holds data. A broken file raises :class:`~edgekit.errors.CorruptModelError`.
+
+    >>> [n.op for n in tflite_graph("conv_relu.tflite").nodes]   # doctest: +SKIP
+    ['CONV_2D']
+    """
     from edgekit.models import tflite_schema
 
-    buf = Path(path).read_bytes()
-    info = tflite_schema.read_model(buf)  # bounds-checked first
-    model = tflite.Model.GetRootAsModel(buf, 0)
-    sg = model.Subgraphs(0)
+    info = tflite_schema.read_file(path)
+    sg = info.subgraphs[0]
     tensors: dict[str, Tensor] = {}
     names = []
-    for i, t in enumerate(info.subgraphs[0].tensors):
+    for i, t in enumerate(sg.tensors):
         name = t.name or f"tensor_{i}"
         names.append(name)
-        raw = sg.Tensors(i)
-        b = model.Buffers(raw.Buffer()) if raw.Buffer() < model.BuffersLength() else None
-        const = b is not None and (b.DataLength() > 0 or (hasattr(b, "Size") and b.Size() > 0))
+        const = info.buffers[t.buffer][1] > 0
         try:
             dtype = np.dtype(t.dtype)
         except TypeError:
             dtype = None
         tensors[name] = Tensor(name, tuple(int(d) for d in t.shape), dtype, const=const)
     nodes = []
-    for i in range(sg.OperatorsLength()):
-        op = sg.Operators(i)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        num = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
-        kind = BUILTIN_OPCODE2NAME.get(num, "CUSTOM")
-        if kind == "CUSTOM":
-            kind = "CUSTOM:" + (code.CustomCode() or b"?").decode("utf-8", "replace")
-        ins = tuple(names[j] if j >= 0 else "" for j in (op.InputsAsNumpy() if op.InputsLength() else []))
-        outs = tuple(names[j] for j in (op.OutputsAsNumpy() if op.OutputsLength() else []))
+    for i, op in enumerate(sg.operators):
+        kind = f"CUSTOM:{op.name}" if op.custom else op.name
+        ins = tuple(names[j] if j >= 0 else "" for j in op.inputs)
+        outs = tuple(names[j] for j in op.outputs)
         nodes.append(Node(i, outs[0] if outs else f"{kind}_{i}", kind, ins, outs))
-    return Graph("tflite", nodes, tensors, [names[j] for j in sg.InputsAsNumpy()],
-                 [names[j] for j in sg.OutputsAsNumpy()])
+    return Graph("tflite", nodes, tensors, [names[j] for j in sg.input_indices],
+                 [names[j] for j in sg.output_indices])
 
 
 # --- which nodes an accelerator takes ------------------------------------------------------------

@@ -163,28 +163,14 @@ def _onnx(mf: ModelFile) -> ModelSummary:
 
 # -- TFLite --------------------------------------------------------------------------------
 
-def _tflite_builtins() -> set[str]:
-    import tflite
-
-    names = {k for k, v in vars(tflite.BuiltinOperator).items() if isinstance(v, int) and not k.startswith("_")}
-    try:
-        from ai_edge_litert import schema_py_generated as sp
-
-        names |= {k for k, v in vars(sp.BuiltinOperator).items() if isinstance(v, int) and not k.startswith("_")}
-    except ImportError:
-        pass
-    return names
-
-
 def _tflite(mf: ModelFile) -> ModelSummary:
     from edgekit.models import tflite_schema
     from edgekit.models.model_io import tflite_io
 
-    info = tflite_schema.read_model(mf.path.read_bytes())
+    info = tflite_schema.read_file(mf.path)
     types = [op.name for sg in info.subgraphs for op in sg.operators]
     params = sum(math.prod(t.shape) for sg in info.subgraphs for t in sg.tensors if t.nbytes > 0)
-    builtins = _tflite_builtins()
-    custom = sorted({t for t in types if t not in builtins})
+    custom = sorted({op.name for sg in info.subgraphs for op in sg.operators if op.custom})
     ins, outs = tflite_io(mf.path)
     notes = [f"{len(info.subgraphs)} subgraphs; operators of all are counted"] if len(info.subgraphs) > 1 else []
     return _base(mf, f"TFLite schema {info.version}", types, params, inputs=ins, outputs=outs,
@@ -273,9 +259,9 @@ def _mnn(mf: ModelFile) -> ModelSummary:
                                                  "(pip install 'edgekit[mnn]' to list its operators)"])
     except Exception as exc:  # noqa: BLE001 - the expr API refuses some graphs; the rest still helps
         return _base(mf, "MNN", [], None, notes=[f"graph not exposed: MNN's expr API could not read it ({exc})"])
-    import edgekit
+    from edgekit.predictor import load
 
-    with edgekit.load(mf, runtime="mnn", threads=1) as m:  # the adapter knows the I/O names and order
+    with load(mf, runtime="mnn", threads=1) as m:  # the adapter knows the I/O names and order
         ins, outs = m.inputs, m.outputs
     ops = [t for t in types if t not in ("Const", "Input")]
     notes = ["operators as MNN's expr API exposes them (one per named tensor); parameters are not counted "

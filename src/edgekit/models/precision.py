@@ -88,7 +88,7 @@ def _onnx(mf: ModelFile) -> Precision:
 def _tflite(mf: ModelFile) -> Precision:
     from edgekit.models import tflite_schema
 
-    info = tflite_schema.read_model(mf.path.read_bytes())
+    info = tflite_schema.read_file(mf.path)
     fp16 = fp32 = 0
     for sg in info.subgraphs:
         for t in sg.tensors:

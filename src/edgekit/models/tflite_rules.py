@@ -2,7 +2,9 @@
 
 LiteRT 2.3 verifies the flatbuffer, yet crashed (SIGSEGV) or allocated tens of gigabytes on
 bit-flipped models that broke these rules. :mod:`edgekit.models.tflite_schema` calls each
-check during its walk; each returns a message, or ``None`` when the rule holds.
+check during its walk; each returns a message, or ``None`` when the rule holds. This module
+sits below the schema walk: it imports only :mod:`edgekit.models.tflite_types` and the
+flatbuffer reader, never the walk itself.
 
 Example::
 
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from edgekit.models.flatbuffer import Table
-    from edgekit.models.tflite_schema import TensorInfo
+    from edgekit.models.tflite_types import TensorInfo
 
 __all__ = ["memory_limit", "optional_problem", "shape_problem", "sparsity_problem", "writable_problem"]
 

@@ -11,41 +11,53 @@ checking every table, vector and string the interpreter reads, every index (tens
 buffers, operator codes, subgraphs), every constant's size, and those semantic rules
 (:mod:`edgekit.models.tflite_rules`). It
 takes time linear in the file size, never loops per weight byte, and raises
-:class:`SchemaViolation` with a precise message on the first problem.
+:class:`SchemaViolation` with a precise message on the first problem (:func:`read_file`
+raises :class:`~edgekit.errors.CorruptModelError` instead, naming the file).
+
+This is edgekit's one TFLite reader: FLOPs, ``inspect``, the emulated runtime's graph and
+MNN's error messages all read models through :func:`read_model` / :func:`read_file`, which
+return the records of :mod:`edgekit.models.tflite_types` (operator names, custom ops,
+builtin options, tensor shapes, types, quantization and constant data).
 
 Example::
 
     data = Path("face.tflite").read_bytes()
     verify(data)                              # or SchemaViolation("subgraph 0 tensor 3 ...")
     Counter(operator_names(data))             # {'CONV_2D': 20, 'DEPTHWISE_CONV_2D': 13, ...}
-    read_model(data).subgraphs[0].inputs      # [TensorInfo(name='input', shape=(1, 128, 128, 3), ...)]
+    info = read_model(data)
+    info.subgraphs[0].inputs                  # [TensorInfo(name='input', shape=(1, 128, 128, 3), ...)]
+    info.subgraphs[0].operators[0].options    # {'padding': 0, 'stride_w': 2, 'stride_h': 2, ...}
 """
 
 from __future__ import annotations
 
-import functools
 import math
+import os
 import struct
-from dataclasses import dataclass, field
+from pathlib import Path
 
+from edgekit.errors import CorruptModelError
 from edgekit.models import tflite_rules
 from edgekit.models.flatbuffer import Reader, Table
+from edgekit.models.tflite_types import (
+    BUILTIN_OPERATORS,
+    CUSTOM,
+    OPTIONS,
+    OPTIONS_OF,
+    TENSOR_TYPES,
+    ModelInfo,
+    OperatorCode,
+    OperatorInfo,
+    SubgraphInfo,
+    TensorInfo,
+)
 
-__all__ = ["ModelInfo", "OperatorInfo", "SchemaViolation", "SubgraphInfo", "TensorInfo", "builtin_name",
-           "operator_names", "read_model", "verify"]
+__all__ = ["ModelInfo", "OperatorCode", "OperatorInfo", "SchemaViolation", "SubgraphInfo", "TensorInfo",
+           "builtin_name", "operator_names", "read_file", "read_model", "verify"]
 
 IDENTIFIER = b"TFL3"
 SCHEMA_VERSION = 3
 MAX_RANK = 16
-#: TensorType value -> (name, bytes per element; 0 when not fixed: strings, resources, packed int4/int2)
-TENSOR_TYPES = {
-    0: ("float32", 4), 1: ("float16", 2), 2: ("int32", 4), 3: ("uint8", 1), 4: ("int64", 8), 5: ("string", 0),
-    6: ("bool", 1), 7: ("int16", 2), 8: ("complex64", 8), 9: ("int8", 1), 10: ("float64", 8),
-    11: ("complex128", 16), 12: ("uint64", 8), 13: ("resource", 0), 14: ("variant", 0), 15: ("uint32", 4),
-    16: ("uint16", 2), 17: ("int4", 0), 18: ("bfloat16", 2), 19: ("int2", 0), 20: ("uint4", 0),
-    21: ("float8_e4m3fn", 1), 22: ("float8_e5m2", 1),
-}
-CUSTOM = 32
 # Vectors and strings inside builtin options tables: union value -> [(slot, element size; 0 = string)].
 _OPTION_VECTORS = {115: [(0, 4)], 3: [(1, 4), (2, 4)], 17: [(0, 4)], 30: [(0, 4)], 111: [(0, 0), (1, 0)]}
 _OPTION2_VECTORS = {
@@ -61,82 +73,19 @@ _OPTION2_SUBGRAPHS = {21: [1], 6: [1], 13: [5], 7: [6], 14: [2], 15: [0, 1]}
 
 
 class SchemaViolation(Exception):
-    """The bytes are not a well-formed TFLite model; the message says where and why."""
+    """The bytes are not a well-formed TFLite model; the message says where and why.
 
-
-@dataclass(frozen=True)
-class TensorInfo:
-    """One tensor as the file declares it; ``nbytes`` is the size of its constant data (0 if none)."""
-
-    name: str
-    shape: tuple[int, ...]
-    shape_signature: tuple[int, ...] | None
-    dtype: str
-    buffer: int
-    nbytes: int
-    quantization: tuple[tuple[float, ...], tuple[int, ...], int] | None  # scales, zero points, axis
-
-
-@dataclass(frozen=True)
-class OperatorInfo:
-    """One operator: its builtin or custom name and tensor indices (-1: optional input absent)."""
-
-    name: str
-    inputs: tuple[int, ...]
-    outputs: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class SubgraphInfo:
-    """One subgraph: its tensors, operators in execution order, and input/output tensor indices."""
-
-    name: str
-    tensors: list[TensorInfo]
-    operators: list[OperatorInfo]
-    input_indices: tuple[int, ...]
-    output_indices: tuple[int, ...]
-
-    @property
-    def inputs(self) -> list[TensorInfo]:
-        return [self.tensors[i] for i in self.input_indices]
-
-    @property
-    def outputs(self) -> list[TensorInfo]:
-        return [self.tensors[i] for i in self.output_indices]
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What :func:`read_model` returns: the structure of a verified model."""
-
-    version: int
-    description: str
-    subgraphs: list[SubgraphInfo]
-    signatures: dict[str, int] = field(default_factory=dict)  # signature key -> subgraph index
-
-
-@functools.cache
-def _builtin_table(module: str) -> dict[int, str]:
-    """BuiltinOperator value -> name from a generated schema module ({} when it is not installed)."""
-    import importlib
-    import importlib.util
-
-    try:
-        if importlib.util.find_spec(module.split(".")[0]) is None:
-            return {}
-        enum = importlib.import_module(module).BuiltinOperator
-    except ImportError:
-        return {}
-    return {v: k for k, v in vars(enum).items() if not k.startswith("_") and isinstance(v, int)}
+    :func:`read_file` translates it into :class:`~edgekit.errors.CorruptModelError` naming the file.
+    """
 
 
 def builtin_name(code: int) -> str | None:
-    """The name of builtin operator ``code`` from the ``tflite`` package, else LiteRT's newer schema."""
-    for module in ("tflite.BuiltinOperator", "ai_edge_litert.schema_py_generated"):
-        name = _builtin_table(module).get(code)
-        if name is not None:
-            return name
-    return None
+    """The name of builtin operator ``code`` (``None`` when this schema does not know it).
+
+    >>> builtin_name(3)
+    'CONV_2D'
+    """
+    return BUILTIN_OPERATORS.get(code)
 
 
 def _fail(problem: str | None) -> None:
@@ -153,13 +102,15 @@ def _check_indices(values: tuple[int, ...] | None, limit: int, what: str, option
     return values
 
 
-def _options(op: Table, type_slot: int, vectors: dict, subgraphs: dict, n_subgraphs: int) -> None:
-    kind = op.scalar(type_slot, "B")
+def _options(op: Table, type_slot: int, vectors: dict, subgraphs: dict,
+             n_subgraphs: int) -> tuple[int, Table | None]:
+    """Check an operator's options table; returns its union type and the table (``None`` if absent)."""
+    kind = int(op.scalar(type_slot, "B"))
     if not kind:
-        return
+        return kind, None
     t = op.table(type_slot + 1, "options")
     if t is None:
-        return
+        return kind, None
     for slot, elem in vectors.get(kind, ()):
         if elem:
             t.vector(slot, elem, f"options field {slot}")
@@ -169,6 +120,20 @@ def _options(op: Table, type_slot: int, vectors: dict, subgraphs: dict, n_subgra
         idx = t.scalar(slot, "i")
         if not 0 <= int(idx) < n_subgraphs:
             raise SchemaViolation(f"{op.what}: options refer to subgraph {idx}; the model has {n_subgraphs}")
+    return kind, t
+
+
+def _option_values(op: str, kind: int, t: Table | None) -> dict[str, int | bool] | None:
+    """The fields of ``op``'s builtin options (:data:`~edgekit.models.tflite_types.OPTIONS_OF`), read
+    bounds-checked; ``None`` when the table is absent or of another type (the interpreter's defaults then)."""
+    table = OPTIONS_OF.get(op)
+    if table is None or t is None or OPTIONS[table][0] != kind:
+        return None
+    values: dict[str, int | bool] = {}
+    for name, (slot, fmt, default) in OPTIONS[table][1].items():
+        value = t.scalar(slot, fmt, default)
+        values[name] = bool(value) if fmt == "?" else int(value)
+    return values
 
 
 def _quantization(t: Table | None, what: str) -> tuple[tuple[float, ...], tuple[int, ...], int] | None:
@@ -230,6 +195,21 @@ def operator_names(data: bytes) -> list[str]:
     return [op.name for sg in read_model(data).subgraphs for op in sg.operators]
 
 
+def read_file(path: str | os.PathLike[str], *, memory_limit: int | None = None) -> ModelInfo:
+    """Read and verify the model at ``path``; a broken file raises :class:`~edgekit.errors.CorruptModelError`.
+
+    The message names the file, says where it is broken and how to get a good one.
+
+    >>> read_file("m.tflite").subgraphs[0].operators[0].name   # doctest: +SKIP
+    'CONV_2D'
+    """
+    try:
+        return read_model(Path(path).read_bytes(), memory_limit=memory_limit)
+    except SchemaViolation as exc:
+        raise CorruptModelError(f"{path}: not a valid TFLite model ({exc}). The file may be truncated or damaged: "
+                                "re-export or re-download it.") from exc
+
+
 def _read(r: Reader, memory_limit: int) -> ModelInfo:
     (root,) = r.unpack("<I", 0, "root offset")
     if root < 8 or root >= r.n:
@@ -252,21 +232,23 @@ def _read(r: Reader, memory_limit: int) -> ModelInfo:
             start, count = offset, size
         sizes.append(count)
         starts.append(start)
+    spans = tuple((start, size) if size else (0, 0) for start, size in zip(starts, sizes))
 
-    names = {}
-    for i, code in enumerate(model.tables(1, "operator_codes")):
-        builtin = max(int(code.scalar(0, "b")), int(code.scalar(3, "i")))
+    codes: list[OperatorCode] = []
+    for i, entry in enumerate(model.tables(1, "operator_codes")):
+        builtin = max(int(entry.scalar(0, "b")), int(entry.scalar(3, "i")))
         if builtin == CUSTOM:
-            custom = code.string(1, "custom_code")
-            if not custom:
+            name = entry.string(1, "custom_code")
+            if not name:
                 raise SchemaViolation(f"operator code {i} is a custom operator without a name")
-            names[i] = custom
         else:
-            name = builtin_name(builtin) if builtin >= 0 else None
+            name = builtin_name(builtin)
             if name is None:
-                raise SchemaViolation(f"operator code {i}: unknown builtin operator {builtin}; if the model is "
-                                      "newer than this software, upgrade the `tflite` and `ai-edge-litert` packages")
-            names[i] = name
+                raise SchemaViolation(f"operator code {i}: unknown builtin operator {builtin} (this edgekit knows "
+                                      f"0..{max(BUILTIN_OPERATORS)}); if the model is newer than this software, "
+                                      "upgrade edgekit")
+        codes.append(OperatorCode(builtin, name, int(entry.scalar(2, "i", 1))))
+    names = {i: c.name for i, c in enumerate(codes)}
 
     sg_tables = model.tables(2, "subgraphs")
     if not sg_tables:
@@ -334,7 +316,7 @@ def _read(r: Reader, memory_limit: int) -> ModelInfo:
             _fail(tflite_rules.shape_problem(names[code], tensors, op_ins, op_outs, r.data, starts, ow))
             _fail(tflite_rules.optional_problem(names[code], op_ins, ow))
             op.what = ow
-            _options(op, 3, _OPTION_VECTORS, _OPTION_SUBGRAPHS, len(sg_tables))
+            opt_kind, options = _options(op, 3, _OPTION_VECTORS, _OPTION_SUBGRAPHS, len(sg_tables))
             _options(op, 11, _OPTION2_VECTORS, _OPTION2_SUBGRAPHS, len(sg_tables))
             op.vector(5, 1, "custom_options")
             op.vector(7, 1, "mutating_variable_inputs")
@@ -342,7 +324,8 @@ def _read(r: Reader, memory_limit: int) -> ModelInfo:
             off, size = int(op.scalar(9, "Q")), int(op.scalar(10, "Q"))
             if off > 1 and off + size > r.n:
                 raise SchemaViolation(f"{ow}: custom options at bytes {off}..{off + size} lie past the end of the file")
-            ops.append(OperatorInfo(names[code], op_ins, op_outs))
+            ops.append(OperatorInfo(names[code], op_ins, op_outs, codes[code].custom,
+                                    _option_values(names[code], opt_kind, options)))
         subgraphs.append(SubgraphInfo(sg.string(4, "name") or "", tensors, ops, ins, outs))
 
     if any(b >= len(sizes) for b in model.ints(5, "metadata_buffer") or ()):
@@ -356,10 +339,10 @@ def _read(r: Reader, memory_limit: int) -> ModelInfo:
         g = int(sdef.scalar(4, "I"))
         if g >= len(subgraphs):
             raise SchemaViolation(f"signature {i} refers to subgraph {g}; the model has {len(subgraphs)}")
-        for slot, kind in ((0, "inputs"), (1, "outputs")):
-            for m in sdef.tables(slot, kind):
+        for slot, side in ((0, "inputs"), (1, "outputs")):
+            for m in sdef.tables(slot, side):
                 m.string(0, "name")
                 if int(m.scalar(1, "I")) >= len(subgraphs[g].tensors):
-                    raise SchemaViolation(f"signature {i} {kind} refers to tensor {m.scalar(1, 'I')} of subgraph {g}")
+                    raise SchemaViolation(f"signature {i} {side} refers to tensor {m.scalar(1, 'I')} of subgraph {g}")
         signatures[sdef.string(2, "signature_key") or ""] = g
-    return ModelInfo(version, description, subgraphs, signatures)
+    return ModelInfo(version, description, subgraphs, signatures, tuple(codes), spans, r.data)

@@ -65,11 +65,15 @@ def convert_to_mnn(source: str | os.PathLike[str], dest: str | os.PathLike[str],
 
 
 def _tflite_custom_ops(path: Path) -> list[str]:
-    import tflite
+    """The custom operator names in ``path``'s operator codes ([] when the file cannot be read)."""
+    from edgekit.errors import CorruptModelError
+    from edgekit.models import tflite_schema
 
-    model = tflite.Model.GetRootAs(path.read_bytes(), 0)
-    codes = (model.OperatorCodes(i) for i in range(model.OperatorCodesLength()))
-    return [c.CustomCode().decode() for c in codes if c.CustomCode()]
+    try:
+        info = tflite_schema.read_file(path)
+    except CorruptModelError:  # only naming ops for an error message: the converter's error stands
+        return []
+    return [code.name for code in info.operator_codes if code.custom]
 
 
 def _conversion_error(src: Path, fmt: str, returncode: int, log: str) -> UnsupportedModelError:
