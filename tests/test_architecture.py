@@ -148,3 +148,42 @@ def test_no_error_class_is_defined_outside_errors_py() -> None:
             if isinstance(node, ast.ClassDef) and {ast.unparse(b).rsplit(".", 1)[-1] for b in node.bases} & tree:
                 outside.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name}")
     assert not outside, f"put edgekit's errors in errors.py, in the one tree: {outside}"
+
+
+def _layers() -> list[set[str]]:
+    """The layers contract of pyproject.toml (the one ``lint-imports`` checks), top first, as full module names."""
+    from edgekit.tomlfile import read_toml
+
+    config = read_toml(SRC.parents[1] / "pyproject.toml")["tool"]["importlinter"]
+    (contract,) = config["contracts"]
+    out = []
+    for layer in contract["layers"]:
+        parts = layer.replace(":", "|").split("|")
+        out.append({f"edgekit.{p.strip()}" for p in parts})
+    return out
+
+
+def _violations(graph: grimp.ImportGraph) -> list[str]:
+    layers = _layers()
+    found = []
+    for hi, upper in enumerate(layers):
+        for lower in layers[hi + 1:]:
+            for low in lower:
+                for up in upper:
+                    chain = graph.find_shortest_chain(importer=low, imported=up, as_packages=True)
+                    if chain:
+                        found.append(" -> ".join(chain))
+    return found
+
+
+def test_layers_contract_covers_every_module_and_holds(graph: grimp.ImportGraph) -> None:
+    listed = set().union(*_layers())
+    top = {m for m in graph.modules if m.count(".") == 1} - {"edgekit.__main__", "edgekit._version"}
+    assert top == listed, f"put these in a layer of pyproject.toml's contract: {sorted(top - listed)}"
+    assert not _violations(graph)
+
+
+def test_layers_check_catches_an_upward_import() -> None:
+    graph = grimp.build_graph("edgekit", include_external_packages=False)
+    graph.add_import(importer="edgekit.runtimes.onnxruntime", imported="edgekit.profiling.engine")
+    assert any("edgekit.runtimes.onnxruntime" in v for v in _violations(graph))

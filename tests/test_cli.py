@@ -115,7 +115,7 @@ def test_profile_and_convert_receive_a_dict_of_tuples(dyn_model: Path, monkeypat
         raise Stop
 
     monkeypatch.setattr("edgekit.profiling.engine.profile", fake_profile)
-    monkeypatch.setattr("edgekit.models.convert.convert_model", fake_convert)
+    monkeypatch.setattr("edgekit.tools.convert.convert_model", fake_convert)
     shapes = ["--shape", "x=2x6", "--shape", "y=1,3,8,8"]
     res = CliRunner().invoke(cli, ["profile", str(dyn_model), "-q", *shapes])
     assert isinstance(res.exception, Stop), res.output

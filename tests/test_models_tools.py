@@ -20,11 +20,11 @@ from onnx import TensorProto, helper, numpy_helper
 import edgekit
 from edgekit.cli import cli
 from edgekit.errors import InputError, InvalidOptionError, UnknownFormatError, UnsupportedModelError
-from edgekit.models.check import check_device, check_runtimes
-from edgekit.models.convert import convert_model
-from edgekit.models.inspect import inspect_model
-from edgekit.models.opdata import BLOCKING, op_support
-from edgekit.models.quantize import quantize_dynamic, quantize_static
+from edgekit.tools.check import check_device, check_runtimes
+from edgekit.tools.convert import convert_model
+from edgekit.tools.inspect import inspect_model
+from edgekit.tools.opdata import BLOCKING, op_support
+from edgekit.tools.quantize import quantize_dynamic, quantize_static
 from edgekit.registry import get_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -351,7 +351,7 @@ def test_convert_errors(build, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["ppocr-cls", "ppocr-det"])
 def test_quantize_ppocr(name: str, tmp_path: Path) -> None:
     """Stated tolerance: cls keeps its top-1 class on >= 90% of inputs; det flips < 5% of pixels at 0.3."""
-    from edgekit.models.calibration import Preprocess
+    from edgekit.tools.calibration import Preprocess
     from edgekit.testing.real_models import fetch
 
     size = (48, 192) if name == "ppocr-cls" else (320, 320)

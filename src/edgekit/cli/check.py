@@ -60,7 +60,7 @@ def check(model: str, device: str | None, runtimes: tuple[str, ...], matrix: boo
     """Check MODEL's operators against a device's targets or the runtimes' recorded support."""
     from edgekit.catalog import runtime_infos
     from edgekit.errors import UnknownRuntimeError
-    from edgekit.models.check import check_device, check_runtimes
+    from edgekit.tools.check import check_device, check_runtimes
 
     if device:
         targets = check_device(model, device)

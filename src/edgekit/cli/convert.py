@@ -39,7 +39,7 @@ __all__ = ["convert"]
 def convert(model: str, to: str, precision: str | None, out: str | None, shapes: Shapes, samples: int,
             no_verify: bool, fmt: str) -> None:
     """Convert MODEL to another format or precision and verify it against the original."""
-    from edgekit.models.convert import convert_model
+    from edgekit.tools.convert import convert_model
 
     prec = precision or ("fp16" if to == "onnx" else "fp32")
     report = convert_model(model, out, to=to, precision=prec, verify=not no_verify,

@@ -41,7 +41,7 @@ def _tensor(s: Any) -> str:
 
 
 def summary_rows(s: Any, *, ops: bool = False) -> list[dict[str, Any]]:
-    """A :class:`~edgekit.models.inspect.ModelSummary` as field/value rows."""
+    """A :class:`~edgekit.tools.inspect.ModelSummary` as field/value rows."""
     rows: list[dict[str, Any]] = []
 
     def add(field: str, value: Any) -> None:
@@ -79,7 +79,7 @@ def summary_rows(s: Any, *, ops: bool = False) -> list[dict[str, Any]]:
 @output_options
 def inspect(model: str, shapes: Shapes, show_ops: bool, no_flops: bool, fmt: str, output: str | None) -> None:
     """Show what MODEL contains: format, I/O, operators, parameters, FLOPs, precision."""
-    from edgekit.models.inspect import inspect_model
+    from edgekit.tools.inspect import inspect_model
 
     summary = inspect_model(model, flops=not no_flops, input_shapes=dict(shapes) or None)
     if fmt == "json":

@@ -8,7 +8,7 @@
   only (activations stay fp32: inserting casts into a flatbuffer is not done).
 - int8-only accelerators: :func:`quantize_onnx` quantizes a float ONNX model with calibration
   data (static QDQ, int8 activations and per-channel int8 weights, ONNX Runtime's quantizer:
-  ``edgekit.models.quantize`` did not exist when this was written).
+  ``edgekit.tools.quantize`` did not exist when this was written).
 - static shapes: :func:`fix_input_shapes`.
 
 Example::

@@ -4,7 +4,7 @@
   Runtime, OpenVINO, TensorRT and QNN all read), int8 weights (per channel where the opset
   allows: a model below opset 13 is converted with ``onnx.version_converter`` first, and
   falls back to per-tensor if that fails), uint8 activations calibrated (MinMax by default)
-  on images or arrays (:mod:`edgekit.models.calibration`).
+  on images or arrays (:mod:`edgekit.tools.calibration`).
 - :func:`quantize_dynamic`: int8 weights, activations quantized at run time. Measure it: on
   an x86 CPU, ONNX Runtime ran dynamically quantized convolutions (ConvInteger) about 10x
   slower than float.
@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import InvalidOptionError, UnsupportedModelError
-from edgekit.models.calibration import Preprocess, input_specs, load_calibration
+from edgekit.tools.calibration import Preprocess, input_specs, load_calibration
 from edgekit.models.formats import open_model
-from edgekit.models.fp16 import constants_to_initializers
-from edgekit.models.verify import Drift, interleaved_latency, output_drift, random_feeds
+from edgekit.tools.fp16 import constants_to_initializers
+from edgekit.tools.verify import Drift, interleaved_latency, output_drift, random_feeds
 
 __all__ = ["QuantizeReport", "quantize_dynamic", "quantize_static", "tflite_status"]
 

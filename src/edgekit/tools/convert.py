@@ -7,14 +7,14 @@ to                from                        how
                                               stores weights in float16 (``compress_to_fp16``)
 ``mnn``           ONNX, TFLite                MNN's converter in a subprocess
                                               (:func:`edgekit.runtimes.mnn_convert.convert_to_mnn`)
-``onnx`` + fp16   ONNX                        :func:`edgekit.models.fp16.convert_float_to_float16`
+``onnx`` + fp16   ONNX                        :func:`edgekit.tools.fp16.convert_float_to_float16`
                                               (float32 inputs and outputs kept)
 ================  ==========================  =====================================================
 
 Every conversion is verified: both models run on the same inputs (random, reproducible, or
 given) — the original on its reference runtime (ONNX Runtime, LiteRT), the result on the
 runtime that reads it (OpenVINO in f32, MNN, ONNX Runtime) — and the per-output difference is
-reported (:class:`~edgekit.models.verify.Drift`).
+reported (:class:`~edgekit.tools.verify.Drift`).
 
 Example::
 
@@ -34,7 +34,7 @@ import numpy as np
 
 from edgekit.errors import InvalidOptionError, UnsupportedModelError
 from edgekit.models.formats import open_model
-from edgekit.models.verify import Drift, output_drift, random_feeds
+from edgekit.tools.verify import Drift, output_drift, random_feeds
 
 __all__ = ["TARGETS", "ConvertReport", "convert_model"]
 
@@ -135,7 +135,7 @@ def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str] 
 
         convert_to_mnn(mf.path, out, fmt=mf.format)
     else:
-        from edgekit.models.fp16 import convert_float_to_float16
+        from edgekit.tools.fp16 import convert_float_to_float16
 
         convert_float_to_float16(mf.path, out)
     report = ConvertReport(str(mf.path), str(out), to, precision, mf.size, open_model(out).size, notes=notes)

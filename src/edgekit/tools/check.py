@@ -1,7 +1,7 @@
 """Will this model run there? Operator compatibility per runtime and per device target.
 
 :func:`check_runtimes` checks every operator type of a model against each runtime's recorded
-operator data (:mod:`edgekit.models.opdata`: measured with ONNX's backend cases for ONNX, a
+operator data (:mod:`edgekit.tools.opdata`: measured with ONNX's backend cases for ONNX, a
 kernel-registration probe for LiteRT) and gives a verdict per runtime:
 
 - ``supported``: every operator is recorded as supported;
@@ -32,7 +32,7 @@ from typing import Any
 
 from edgekit.catalog import runtime_info, runtime_infos
 from edgekit.models.formats import ModelFile, open_model
-from edgekit.models.opdata import BLOCKING, OpSupport, op_support
+from edgekit.tools.opdata import BLOCKING, OpSupport, op_support
 
 __all__ = ["RuntimeCheck", "TargetCheck", "check_device", "check_runtimes", "model_operators"]
 
@@ -116,7 +116,7 @@ def _operators(mf: ModelFile) -> tuple[str, list[str], list[str | None]]:
 
         names = tflite_schema.operator_names(mf.path.read_bytes())
         return "tflite", names, [None] * len(names)
-    from edgekit.models.inspect import inspect_model
+    from edgekit.tools.inspect import inspect_model
 
     names = list(Counter(inspect_model(mf, flops=False).operators).elements())
     return mf.format, names, [None] * len(names)
