@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 import edgekit
 from edgekit.devices import HostInfo, detect, get_profile, list_profiles, load_profile, profile_names
-from edgekit.errors import DeviceUnavailableError, ConfigError, UnknownDeviceError
+from edgekit.errors import ConfigError, DeviceUnavailableError, UnknownDeviceError
 from edgekit.models.formats import open_model
 from edgekit.models.precision import model_precision
 from edgekit.registry import get_runtime

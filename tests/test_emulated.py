@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 import edgekit
 from edgekit.emulation.core import prepare
 from edgekit.emulation.spec import parse_spec
-from edgekit.errors import InvalidOptionError, ConfigError, UnsupportedModelError
+from edgekit.errors import ConfigError, InvalidOptionError, UnsupportedModelError
 from edgekit.models.formats import open_model
 
 FP16_EPS = 2.0**-10
@@ -114,7 +114,7 @@ def test_int8_emulation_matches_the_quantized_model_on_onnxruntime(tmp_path: Pat
         def __init__(self) -> None:
             self.it = iter([{"x": s} for s in samples])
 
-        def get_next(self):  # noqa: ANN202
+        def get_next(self):
             return next(self.it, None)
 
     quantize_static(str(path), str(tmp_path / "q.onnx"), Reader(), quant_format=QuantFormat.QDQ,

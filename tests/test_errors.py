@@ -6,9 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper
 
 import edgekit
 from edgekit.errors import (

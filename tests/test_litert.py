@@ -16,11 +16,11 @@ import pytest
 import edgekit
 from edgekit.errors import AcceleratorUnavailableError, CorruptModelError, InvalidOptionError, UnsupportedModelError
 from edgekit.models import tflite_schema
+from edgekit.models.build import OpDef, TensorDef, write_tflite
 from edgekit.models.formats import open_model
+from edgekit.models.sample import build_sample_cnn, sample_cnn_reference
 from edgekit.registry import get_runtime
 from edgekit.testing.cases import CASES, INT8
-from edgekit.models.build import OpDef, TensorDef, write_tflite
-from edgekit.models.sample import build_sample_cnn, sample_cnn_reference
 from edgekit.testing.tflite_models import build_custom_op_model, build_tflite
 
 # The verifier and builder tests run with the core alone; these need LiteRT itself.

@@ -20,12 +20,12 @@ from onnx import TensorProto, helper, numpy_helper
 import edgekit
 from edgekit.cli import cli
 from edgekit.errors import InputError, InvalidOptionError, UnknownFormatError, UnsupportedModelError
+from edgekit.registry import get_runtime
 from edgekit.tools.check import check_device, check_runtimes
 from edgekit.tools.convert import convert_model
 from edgekit.tools.inspect import inspect_model
 from edgekit.tools.opdata import BLOCKING, op_support
 from edgekit.tools.quantize import quantize_dynamic, quantize_static
-from edgekit.registry import get_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 ONNX_RUNTIMES = ("onnxruntime", "openvino", "opencv", "mnn")
@@ -351,8 +351,8 @@ def test_convert_errors(build, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["ppocr-cls", "ppocr-det"])
 def test_quantize_ppocr(name: str, tmp_path: Path) -> None:
     """Stated tolerance: cls keeps its top-1 class on >= 90% of inputs; det flips < 5% of pixels at 0.3."""
-    from edgekit.tools.calibration import Preprocess
     from edgekit.testing.real_models import fetch
+    from edgekit.tools.calibration import Preprocess
 
     size = (48, 192) if name == "ppocr-cls" else (320, 320)
     folder = images(tmp_path / "imgs", 8, size=(size[0] * 2, size[1] * 2))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import edgekit
-from edgekit.errors import AcceleratorUnavailableError, InvalidOptionError, UnsupportedModelError
+from edgekit.errors import AcceleratorUnavailableError, InvalidOptionError
 from edgekit.registry import get_runtime
 from edgekit.testing.cases import CASES
 from edgekit.testing.conformance import check_case

@@ -158,7 +158,7 @@ def test_pipeline_is_thread_safe(face_bundle: Path, astronaut: np.ndarray,
                 for i in range(30):
                     j = (i + k) % len(frames)
                     _same(pipe.predict(frames[j]), expected[j], px=1e-3)
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]

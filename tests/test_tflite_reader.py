@@ -196,8 +196,8 @@ def test_reader_reads_options_and_custom_ops(tmp_path: Path) -> None:
 def test_callers_read_through_the_schema(tmp_path: Path) -> None:
     from edgekit.emulation.graph import tflite_graph
     from edgekit.models.flops import count_tflite
-    from edgekit.tools.inspect import inspect_model
     from edgekit.runtimes.mnn_convert import _tflite_custom_ops
+    from edgekit.tools.inspect import inspect_model
 
     path = _mixed_model(tmp_path / "mixed.tflite")
     fc = count_tflite(path)
@@ -220,8 +220,8 @@ def _readers() -> dict[str, Callable[[Path], object]]:
     from edgekit.emulation.precision import round_tflite_weights
     from edgekit.models.flops import count_tflite
     from edgekit.models.formats import ModelFile
-    from edgekit.tools.inspect import _tflite as inspect_tflite
     from edgekit.models.precision import _tflite as precision_tflite
+    from edgekit.tools.inspect import _tflite as inspect_tflite
 
     return {
         "flops": count_tflite,

@@ -13,6 +13,8 @@ Example::
 
 from __future__ import annotations
 
+import typing as _typing
+
 from edgekit.errors import (
     AcceleratorUnavailableError,
     BundleError,
@@ -39,10 +41,11 @@ from edgekit.predictor import Predictor, load
 from edgekit.registry import RuntimeStatus, get_runtime, list_runtimes, register_runtime
 from edgekit.tensors import TensorSpec
 
+if _typing.TYPE_CHECKING:
+    from edgekit.devices import DeviceProfile
 
 #: names loaded on first use, so ``import edgekit`` stays light (PEP 562)
-_LAZY = {name: "edgekit.pipeline" for name in
-         ("Classification", "Detection", "Pipeline", "SegmentationMask", "TextBox", "load_bundle")}
+_LAZY = dict.fromkeys(("Classification", "Detection", "Pipeline", "SegmentationMask", "TextBox", "load_bundle"), "edgekit.pipeline")
 _LAZY["__version__"] = "edgekit._version"  # read from the package metadata on first use
 
 
@@ -60,7 +63,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-def list_devices() -> list:  # type: ignore[type-arg]
+def list_devices() -> list[DeviceProfile]:
     """Every device profile (built-in and from ``$EDGEKIT_DEVICES``), sorted by name.
 
     >>> [p.name for p in edgekit.list_devices()][:2]     # doctest: +SKIP

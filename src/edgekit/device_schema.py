@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.catalog import runtime_info, runtime_infos
-from edgekit.tomlfile import check_keys, expect
 from edgekit.errors import ConfigError
+from edgekit.tomlfile import check_keys, expect
 
 __all__ = ["KINDS", "PRECISIONS", "RULE_WEIGHTS", "UNIT_KINDS", "Constraints", "DetectRules", "DeviceProfile",
            "Target", "Unit", "parse_profile"]
@@ -184,7 +184,7 @@ def _unit(data: Any, where: str) -> Unit:
     peak = expect(data, "peak_gops", dict, where)
     if not peak:
         raise ConfigError(f"{where}: key 'peak_gops' expected at least one precision, e.g. {{fp32 = 100}}, got {{}}.")
-    for p, v in peak.items():
+    for p in peak:
         if p not in PRECISIONS:
             raise ConfigError(f"{where}: key 'peak_gops' expected precisions from {list(PRECISIONS)}, got {p!r}.")
         _number(peak, p, f"{where} peak_gops")
@@ -218,7 +218,7 @@ def _known_runtime(name: str) -> Mapping[str, str] | None:
         return None
     try:
         return get_runtime(name).info.accelerators
-    except Exception:  # a broken plugin: its name is known, its accelerators are not
+    except Exception:  # noqa: BLE001 - a broken plugin: its name is known, its accelerators are not
         return {}
 
 

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.catalog import catalog_dir
-from edgekit.tomlfile import expect, read_toml
 from edgekit.device_schema import (
     KINDS,
     RULE_WEIGHTS,
@@ -39,6 +38,7 @@ from edgekit.device_schema import (
 )
 from edgekit.errors import ConfigError, UnknownDeviceError
 from edgekit.hostinfo import HostInfo
+from edgekit.tomlfile import expect, read_toml
 
 __all__ = ["Constraints", "DetectRules", "DetectionResult", "DeviceProfile", "HostInfo", "Match", "Target",
            "Unit", "detect", "get_profile", "list_profiles", "load_profile", "parse_profile", "profile_names"]

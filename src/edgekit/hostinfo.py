@@ -156,7 +156,7 @@ class HostInfo:
                         out[name] = f"not installed ({rt.info.install_hint})"
                         continue
                     out[name] = tuple(rt.accelerators())
-                except Exception as exc:  # a broken runtime must not break detection
+                except Exception as exc:  # noqa: BLE001 - a broken runtime must not break detection
                     out[name] = f"probe failed: {type(exc).__name__}: {exc}"
             self._probed["accelerators"] = out
         return self._probed["accelerators"]

@@ -256,7 +256,7 @@ def _collect(proc: subprocess.Popen[bytes], out: Path, log: Path, t0: float, sta
         try:
             with open(out, "rb") as f:
                 kind, value = pickle.load(f)
-        except Exception as exc:  # a result that does not unpickle is a failure of the child
+        except Exception as exc:  # noqa: BLE001 - a result that does not unpickle is a failure of the child
             return IsolatedFailure("error", f"unreadable result: {exc}", error_type=type(exc).__name__,
                                    output_tail=tail, elapsed_s=elapsed)
         if kind == "ok":

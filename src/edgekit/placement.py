@@ -168,7 +168,7 @@ def _target_checks(t: Target, profile: DeviceProfile, model: ModelFile, mprec: s
         rt = get_runtime(t.runtime)
     except UnknownRuntimeError:
         reasons.append(f"runtime {t.runtime!r} is not registered in edgekit" + (f": {t.plugin}" if t.plugin else ""))
-    except Exception as exc:  # an adapter that fails to import is a reason, not a crash
+    except Exception as exc:  # noqa: BLE001 - an adapter that fails to import is a reason, not a crash
         reasons.append(f"runtime {t.runtime!r} adapter failed to load ({type(exc).__name__}: {exc})")
     if rt is not None and not rt.is_installed():
         reasons.append(f"runtime {t.runtime!r} is not installed: {rt.info.install_hint}")
@@ -176,7 +176,7 @@ def _target_checks(t: Target, profile: DeviceProfile, model: ModelFile, mprec: s
         if t.runtime not in accs:
             try:
                 accs[t.runtime] = list(rt.accelerators())
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a runtime that cannot list its accelerators is a reason, not a crash
                 accs[t.runtime] = f"{type(exc).__name__}: {exc}"
         present = accs[t.runtime]
         if isinstance(present, str):
@@ -265,7 +265,7 @@ def place_on_device(model: ModelFile, device: Any, *, runtime: str | None = None
                 session = rt.open(model, accelerator=t.accelerator, threads=threads or t.options.get("threads"),
                                   precision=None if mprec == "int8" else (precision or t.precision), options=opts,
                                   profile_ops=profile_ops)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure to open is recorded in the trail and the next target tried
                 msg = str(exc) if isinstance(exc, EdgekitError) else f"{type(exc).__name__}: {exc}"
                 reasons.append(f"{t.runtime} failed to open the model: {msg}")
                 error = exc

@@ -121,7 +121,7 @@ def iter_runtimes() -> list[Runtime]:
     for name in runtime_names():
         try:
             out.append(get_runtime(name))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a broken plugin becomes a warning, not a crash
             warnings.warn(f"edgekit runtime plugin {name!r} failed to load and is ignored: {exc}", stacklevel=2)
     return out
 
@@ -152,7 +152,7 @@ def list_runtimes(*, probe: bool = True) -> list[RuntimeStatus]:
         if installed and probe:
             try:
                 accs = tuple(rt.accelerators())
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - reported in the row's error column
                 error = f"{type(exc).__name__}: {exc}"
         rows.append(RuntimeStatus(
             name=name, title=rt.info.title, installed=installed, version=rt.version() if installed else None,

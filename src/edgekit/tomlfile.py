@@ -39,7 +39,8 @@ def read_toml(path: Path) -> dict[str, Any]:
         if len(data) > MAX_TOML_BYTES:
             raise ConfigError(f"{path}: larger than {MAX_TOML_BYTES >> 20} MiB; expected a TOML profile or "
                                "configuration file of a few kilobytes. Check that the path names the right file.")
-        return tomllib.loads(data.decode("utf-8"))
+        parsed: dict[str, Any] = tomllib.loads(data.decode("utf-8"))
+        return parsed
     except RecursionError as exc:  # tomllib recurses per nesting level: "a = [[[[..." exhausts the stack
         raise ConfigError(f"{path}: arrays or tables nested too deeply to parse; expected a TOML file of "
                            "ordinary depth.") from exc

@@ -41,7 +41,13 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import EdgekitError, InferenceError, InferenceTimeoutError, InvalidOptionError, UnsupportedModelError
+from edgekit.errors import (
+    EdgekitError,
+    InferenceError,
+    InferenceTimeoutError,
+    InvalidOptionError,
+    UnsupportedModelError,
+)
 from edgekit.models.formats import ModelFile, open_model
 from edgekit.placement import Decision, place
 from edgekit.runtime import Session
@@ -136,7 +142,7 @@ class IsolatedSession(Session):
         self.restarts += 1
         self._pid = None
         authkey = secrets.token_bytes(32)
-        self._events = events = queue.Queue()
+        self._events = events = queue.Queue[Any]()
         self._thread = threading.Thread(target=self._supervise, args=(authkey, events), daemon=True,
                                         name=f"edgekit-worker-{self._model.path.name}")
         deadline = time.monotonic() + self.timeout

@@ -15,7 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 import edgekit
 
 SRC = Path(edgekit.__file__).parent

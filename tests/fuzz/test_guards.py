@@ -108,9 +108,9 @@ def test_tflite_omitted_input_of_an_op_that_needs_it_is_refused(tmp_path: Path) 
 
 def test_tflite_empty_constant_with_data_is_refused(tmp_path: Path) -> None:
     """OpenVINO's TFLite reader died of SIGFPE on a Conv weight of shape [4, 3, 3, 0] holding 432 bytes."""
-    from edgekit.testing.tflite_models import OpDef, TensorDef, write_tflite
-
     import struct
+
+    from edgekit.testing.tflite_models import OpDef, TensorDef, write_tflite
 
     tensors = [TensorDef("x", [1, 8, 8, 3]), TensorDef("w", [4, 3, 3, 3], data=np.ones((4, 3, 3, 3), np.float32)),
                TensorDef("b", [4], data=np.zeros(4, np.float32)), TensorDef("y", [1, 8, 8, 4])]

@@ -18,12 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgekit.catalog import catalog_dir
-from edgekit.tomlfile import MAX_TOML_BYTES
 from edgekit.devices import load_profile
-from edgekit.errors import BundleError, EdgekitError, ConfigError
+from edgekit.errors import BundleError, ConfigError, EdgekitError
 from edgekit.pipeline.archive import Limits, safe_extract
 from edgekit.pipeline.bundle import read_bundle_config, resolve_bundle
 from edgekit.testing.mutate import BYTE_KINDS, mutate_bytes
+from edgekit.tomlfile import MAX_TOML_BYTES
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

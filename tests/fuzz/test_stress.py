@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from edgekit.isolation import IsolatedFailure, run_isolated
-from edgekit.registry import get_runtime
 from edgekit.models.sample import sample_model
+from edgekit.registry import get_runtime
 
 RUNTIMES = [rt for rt in ("onnxruntime", "litert", "openvino", "opencv", "mnn") if get_runtime(rt).is_installed()]
 

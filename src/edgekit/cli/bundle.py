@@ -12,6 +12,8 @@ Example::
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from edgekit.cli.output import emit, output_options
@@ -75,7 +77,7 @@ def check(path: str, runtime: str | None, device: str | None, fmt: str, output: 
 
     with load_bundle(path, runtime=runtime, device=device) as pipe:
         cfg = pipe.config
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"field": "bundle", "value": f"{cfg.name}: {cfg.description}".rstrip(": ")},
             {"field": "folder", "value": str(cfg.root)},
             {"field": "model", "value": cfg.model.name},

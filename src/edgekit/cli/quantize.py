@@ -77,8 +77,8 @@ def quantize(model: str, calibration: str | None, out: str | None, mode: str | N
              exclude_op: tuple[str, ...], limit: int | None, threads: int, no_measure: bool, fmt: str) -> None:
     """Quantize MODEL (ONNX) to int8 and report size, latency and accuracy drift."""
     from edgekit.errors import InvalidOptionError
-    from edgekit.tools.calibration import Preprocess
     from edgekit.models.formats import open_model
+    from edgekit.tools.calibration import Preprocess
     from edgekit.tools.quantize import quantize_dynamic, quantize_static, tflite_status
 
     mf = open_model(model)

@@ -282,7 +282,7 @@ def _prepare_onnx(model: ModelFile, profile: DeviceProfile, target: Target, t_un
     try:
         analysis = _ort_basic(base, _cache_file(model, key + "|ort-basic", ".onnx"))
         graph_proto = onnx.load(str(analysis))
-    except Exception as exc:  # analysis on the unoptimised graph is still meaningful
+    except Exception as exc:  # noqa: BLE001 - analysis on the unoptimised graph is still meaningful
         notes.append(f"ONNX Runtime's basic optimisation failed ({type(exc).__name__}); the unoptimised graph is "
                      "partitioned")
         analysis, graph_proto = base, onnx.load(str(base))

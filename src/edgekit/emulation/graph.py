@@ -115,10 +115,11 @@ def onnx_graph(model: Any) -> Graph:
 
     try:
         inferred = shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
-    except Exception:  # shape inference is best effort: unknown shapes just cost nothing
+    except Exception:  # noqa: BLE001 - shape inference is best effort: unknown shapes just cost nothing
         inferred = model
     g = inferred.graph
     tensors: dict[str, Tensor] = {}
+    dtype: np.dtype[Any] | None
     for init in g.initializer:
         dtype = np.dtype(helper.tensor_dtype_to_np_dtype(init.data_type))
         tensors[init.name] = Tensor(init.name, tuple(int(d) for d in init.dims), dtype, const=True)
@@ -281,8 +282,8 @@ def _group(g: Graph, members: list[int], anc: list[int], desc: list[int]) -> lis
                 cands.append(where[p])
         bit = 1 << i
 
-        def convex(ids: list[int]) -> bool:
-            m, a, d = bit, anc[i], desc[i]
+        def convex(ids: list[int], bit: int = bit, a: int = anc[i], d: int = desc[i]) -> bool:
+            m = bit
             for k in ids:
                 m, a, d = m | masks[k][0], a | masks[k][1], d | masks[k][2]
             return not (a & d & ~m)

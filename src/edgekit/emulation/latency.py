@@ -127,7 +127,9 @@ def _fused(g: Graph, plan: Plan, node: Node, params: LatencyParams) -> bool:
     if node.op not in params.fused_ops:
         return False
     src = next((t for t in node.inputs if t and not g.is_const(t)), None)
-    p = g.producer.get(src) if src else None
+    if src is None:
+        return False
+    p = g.producer.get(src)
     if p is None or plan.part_of[p] != plan.part_of[node.index]:
         return False
     prod = g.nodes[p]
@@ -217,10 +219,10 @@ def estimate_plan(plan: Plan, flops: Sequence[int | None], target_unit: Unit, cp
         p.index, target_unit.name if p.on_accelerator else cpu_unit.name, p.on_accelerator,
         sum(1 for i in p.nodes if g.nodes[i].op != "Constant"), compute[p.index], invoke[p.index],
         transfer[p.index], stream[p.index]) for p in plan.partitions)
-    params = {"accelerator": _params(spec), "cpu": _params(cpu_spec)}
+    fitted = {"accelerator": _params(spec), "cpu": _params(cpu_spec)}
     return Estimate(device=device, target=target, precision=precision,
                     total_s=float(np.sum([p.time_s for p in parts])), partitions=parts, ops=tuple(ops),
-                    transfer_s=sum(transfer), notes=tuple(notes), parameters=params)
+                    transfer_s=sum(transfer), notes=tuple(notes), parameters=fitted)
 
 
 def _params(spec: AcceleratorSpec) -> dict[str, object]:

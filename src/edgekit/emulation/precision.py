@@ -74,16 +74,14 @@ def fix_input_shapes(model: Any, input_shapes: Mapping[str, Sequence[int]]) -> A
 def round_through(model: Any, nodes: set[str], precision: str) -> Any:
     """A copy of ``model`` where the float tensors the named ``nodes`` read and write pass through ``precision``."""
     import onnx
-    from onnx import helper, numpy_helper
-
-    from onnx import shape_inference
+    from onnx import helper, numpy_helper, shape_inference
 
     to = _CAST_TO[precision]
     m = onnx.ModelProto()
     m.CopyFrom(model)
     try:
         m = shape_inference.infer_shapes(m, strict_mode=False)  # element types of intermediate tensors
-    except Exception:  # noqa: S110 - without inference only declared tensors are rounded
+    except Exception:  # noqa: BLE001 - types refine the result; without them ops match by name
         pass
     g = m.graph
     float_vals = {vi.name for vi in list(g.input) + list(g.value_info) + list(g.output)

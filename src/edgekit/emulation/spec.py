@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgekit.catalog import catalog_dir
-from edgekit.tomlfile import check_keys, expect, read_toml
 from edgekit.errors import ConfigError
+from edgekit.tomlfile import check_keys, expect, read_toml
 
 if TYPE_CHECKING:
     from edgekit.device_schema import DeviceProfile

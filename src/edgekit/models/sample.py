@@ -203,7 +203,7 @@ def build_sample_onnx(path: str | os.PathLike[str]) -> Path:
         nodes, "edgekit_sample_cnn",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 96, 96])],
         [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [1, 10])], inits)
-    return save_onnx(graph, path)
+    return save_onnx(graph, Path(path))
 
 
 def build_sample_cnn(path: str | Path) -> Path:

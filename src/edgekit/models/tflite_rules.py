@@ -140,7 +140,7 @@ def sparsity_problem(t: Table, shape: tuple[int, ...], item: int, nbytes: int, w
             continue
         arrays = []
         for type_slot in (2, 4):  # segments, indices
-            kind = dim.scalar(type_slot, "B")
+            kind = int(dim.scalar(type_slot, "B"))
             vec = dim.table(type_slot + 1, "index vector") if kind in (1, 2, 3) else None
             if vec is None:
                 return f"{what}: sparsity level {level} lacks its {'segments' if type_slot == 2 else 'indices'}"

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.tomlfile import check_keys, expect, read_toml
 from edgekit.errors import BundleError, ConfigError
 from edgekit.tensors import TensorSpec
+from edgekit.tomlfile import check_keys, expect, read_toml
 
 __all__ = ["BUNDLE_FORMAT", "CONFIG_NAME", "BundleConfig", "Postprocess", "Preprocess", "read_bundle_config"]
 

@@ -137,7 +137,7 @@ def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, i
     Returns ``(box, keypoints, score, index of the best box)``; the score is the best box's.
     """
     order = np.argsort(-scores, kind="stable")
-    out = []
+    out: list[tuple[np.ndarray, np.ndarray, float, int]] = []
     while order.size and len(out) < max_detections:
         i = int(order[0])
         overlap = _iou(boxes[i], boxes[order]) > iou_threshold

@@ -106,7 +106,7 @@ def _import_runtime(runtime: str) -> float | None:
     t0 = time.perf_counter_ns()
     try:
         importlib.import_module(get_runtime(runtime).info.module)
-    except Exception:  # the load reports it properly
+    except Exception:  # noqa: BLE001 - the load reports it properly
         return None
     return (time.perf_counter_ns() - t0) / 1e6
 
@@ -188,7 +188,7 @@ def measure(job: dict[str, Any], report: Callable[[Any], None] | None = None) ->
             res["ops"], res["ops_note"] = _op_profile(predictor, job, feeds)
         except KeyboardInterrupt:
             res["ops"], res["ops_note"] = None, "interrupted"
-        except Exception as exc:  # a profiler failure must not lose the latency measurements
+        except Exception as exc:  # noqa: BLE001 - a profiler failure must not lose the latency measurements
             res["ops"], res["ops_note"] = None, f"op profiling failed: {type(exc).__name__}: {exc}"
     if predictor is not None:
         predictor.close()

@@ -29,8 +29,8 @@ import os
 import platform
 import re
 import sys
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -147,7 +147,7 @@ class _LiteRTSession(Session):
     def __init__(self, it: Any, delegates: list[Any], accelerator: str, options: dict[str, Any]) -> None:
         ins, outs = it.get_input_details(), it.get_output_details()
         names = _signature_names(it)
-        if len(set(names.get(d["index"], d["name"]) for d in ins + outs)) < len(ins) + len(outs):
+        if len({names.get(d["index"], d["name"]) for d in ins + outs}) < len(ins) + len(outs):
             names = {}  # the signature does not name every input and output uniquely
         quantized = any(np.dtype(t["dtype"]) in _QUANTIZED and len(t["quantization_parameters"]["scales"])
                         for t in it.get_tensor_details())

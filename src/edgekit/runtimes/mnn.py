@@ -40,8 +40,8 @@ from edgekit.errors import (
     UnsupportedModelError,
 )
 from edgekit.models.formats import ModelFile
-from edgekit.runtime import Runtime, Session
 from edgekit.models.model_io import model_io
+from edgekit.runtime import Runtime, Session
 from edgekit.runtimes.mnn_convert import cached_conversion, convert_to_mnn
 from edgekit.tensors import TensorSpec
 
@@ -57,7 +57,7 @@ _FD_LOCK = threading.RLock()
 _STATE: dict[str, Any] = {}
 
 
-class captured_output:  # noqa: N801 - used like a function: ``with captured_output() as cap``
+class captured_output:
     """Capture what native code writes to file descriptors 1 and 2; ``.text`` holds it after.
 
     Only this process's own fds are redirected, for the duration of the block (a
@@ -311,7 +311,7 @@ class MNNRuntime(Runtime):
                 module = nn.load_module_from_file(str(path), *names, runtime_manager=rt, shape_mutable=True)
                 stat = path.stat()
                 info = _module_info(module, (str(path), stat.st_size, stat.st_mtime_ns, repr(names), config["backend"]))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - MNN raises untyped errors; translated below with its captured output
                 failure: Exception | None = exc
             else:
                 failure = None

@@ -23,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -35,8 +36,8 @@ from edgekit.errors import (
     UnsupportedModelError,
 )
 from edgekit.models.formats import ModelFile
-from edgekit.runtime import OpTiming, Runtime, Session
 from edgekit.models.model_io import model_io
+from edgekit.runtime import OpTiming, Runtime, Session
 from edgekit.tensors import TensorSpec
 
 __all__ = ["OpenCV"]
@@ -85,7 +86,7 @@ class _CvSession(Session):
                 arr = _to_nhwc_if_needed(arr, spec)
             if arr.dtype != spec.dtype and np.can_cast(arr.dtype, spec.dtype, "same_kind"):
                 arr = arr.astype(spec.dtype)
-            if arr.shape != spec.shape and not spec.is_dynamic and arr.size == int(np.prod(spec.shape)):
+            if arr.shape != spec.shape and not spec.is_dynamic and arr.size == math.prod(spec.concrete_shape()):
                 arr = arr.reshape(spec.shape)  # OpenCV returns scalars as (1,) and drops unit dims
             out.append(arr)
         if self._op_runs is not None:  # opened with profile_ops: keep this run's per-layer times
@@ -103,7 +104,7 @@ class _CvSession(Session):
         for name, t in zip(names, np.asarray(ticks).ravel()):
             try:
                 kind = self._net.getLayer(name).type
-            except cv2.error:  # noqa: PERF203 - some engines do not expose every layer
+            except cv2.error:
                 kind = ""
             rows.append(OpTiming(name, kind, float(t) * per_us))
         return rows

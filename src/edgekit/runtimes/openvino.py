@@ -30,8 +30,8 @@ from edgekit.errors import (
     UnsupportedModelError,
 )
 from edgekit.models.formats import ModelFile
-from edgekit.runtime import OpTiming, Runtime, Session
 from edgekit.models.model_io import model_io
+from edgekit.runtime import OpTiming, Runtime, Session
 from edgekit.tensors import Dim, TensorSpec
 
 __all__ = ["OpenVINO"]

@@ -118,7 +118,8 @@ def fuzz_runtime(paths: Sequence[str], runtime: str, *, case_timeout: float = 60
         state: dict[str, Any] = {"current": None, "since": time.perf_counter()}
         lock = threading.Lock()
 
-        def on_message(msg: dict[str, Any], offset: int = start) -> None:
+        def on_message(msg: dict[str, Any], offset: int = start, state: dict[str, Any] = state,
+                       lock: threading.Lock = lock) -> None:
             with lock:
                 if "start" in msg:
                     state["current"], state["since"] = offset + msg["start"], time.perf_counter()
@@ -211,9 +212,9 @@ def seed_models(fmt: str, folder: Any, *, real: bool = True) -> dict[str, bytes]
     """
     from pathlib import Path
 
+    from edgekit.models.sample import sample_model
     from edgekit.testing.cases import CASES
     from edgekit.testing.conformance import build_model
-    from edgekit.models.sample import sample_model
 
     folder = Path(folder)
     seeds = {case: build_model(case, fmt, folder / fmt).read_bytes() for case in CASES}

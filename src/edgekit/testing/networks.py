@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class _Builder:
             return self.op("Relu", [y])
         return y
 
-    def op(self, op: str, inputs: list[str], **attrs: object) -> str:
+    def op(self, op: str, inputs: list[str], **attrs: Any) -> str:
         from onnx import helper
 
         y = self._name(op.lower())
@@ -144,5 +145,5 @@ def build_network(name: str, path: Path, size: int | None = None) -> Path:
 
     build, default = NETWORKS[name]
     path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(build(size or default), str(path))
+    onnx.save(build(size or default), str(path))  # type: ignore[arg-type]
     return path

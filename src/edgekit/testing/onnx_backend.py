@@ -45,8 +45,8 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.models.model_io import NUMPY_ELEM_TYPES, element_type
 from edgekit.errors import EdgekitError, UnsupportedModelError
+from edgekit.models.model_io import NUMPY_ELEM_TYPES, element_type
 
 __all__ = ["ONNX_VERSION", "NodeCase", "compare_outputs", "data_dir", "node_cases", "run_batch",
            "run_case"]

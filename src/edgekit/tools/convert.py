@@ -90,7 +90,7 @@ def _convert_openvino(src: Path, out: Path, precision: str) -> None:
     try:
         model = ov.convert_model(str(src))
         ov.save_model(model, str(out), compress_to_fp16=precision == "fp16")
-    except Exception as exc:  # noqa: BLE001 - OpenVINO raises its own exception zoo
+    except Exception as exc:
         raise UnsupportedModelError(f"OpenVINO cannot convert {src.name}: {type(exc).__name__}: "
                                     f"{' '.join(str(exc).split())[:600]}. `edgekit check {src.name}` shows which "
                                     "operators OpenVINO lacks.") from exc
@@ -147,9 +147,8 @@ def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str] 
 def _verify(report: ConvertReport, mf: Any, out: Path, runtime: str,
             inputs: Sequence[Mapping[str, np.ndarray]] | None, dims: Mapping[str, Sequence[int]] | None,
             samples: int) -> None:
-    from edgekit.predictor import load
-
     from edgekit.errors import EdgekitError
+    from edgekit.predictor import load
 
     reference = _REFERENCE[mf.format]
     try:

@@ -198,7 +198,7 @@ def convert_float_to_float16(model: str | os.PathLike[str], output: str | os.Pat
     try:
         onnx.checker.check_model(proto)
         proto = onnx.shape_inference.infer_shapes(proto, strict_mode=True)
-    except Exception as exc:  # noqa: BLE001 - a bug here must not write a broken model silently
+    except Exception as exc:
         raise UnsupportedModelError(f"{src.name}: the float16 graph does not validate ({exc}); convert it to "
                                     "OpenVINO IR with --precision fp16 instead.") from exc
     out = Path(output)

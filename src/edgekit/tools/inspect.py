@@ -225,13 +225,15 @@ def _ir(mf: ModelFile) -> ModelSummary:
         dtype = np.dtype(_IR_TYPES.get(data.get("element_type", "f32") if data is not None else "f32", "float32"))
         if lay.get("type") == "Parameter":
             port = lay.find("output/port")
-            name = (port.get("names") if port is not None else None) or lay.get("name", "")
+            name = str((port.get("names") if port is not None else None) or lay.get("name") or "")
             name = name.split(",")[0].strip()
             ins.append(TensorSpec(name, _ir_dims(port) if port is not None else (), dtype))
         elif lay.get("type") == "Result":
             port = lay.find("input/port")
             src = ports.get((lay.get("id"), port.get("id") if port is not None else "0"))
-            name = lay.get("output_names") or (out_names(*src) if src else None) or lay.get("name", "")
+            src_id, src_port = src if src else (None, None)
+            name = str(lay.get("output_names") or (out_names(src_id, src_port) if src_id and src_port else None)
+                       or lay.get("name") or "")
             prec = (port.get("precision") or "FP32").lower() if port is not None else "fp32"
             dt = {"fp32": "float32", "fp16": "float16", "i64": "int64", "i32": "int32", "u8": "uint8",
                   "i8": "int8", "boolean": "bool"}.get(prec, "float32")

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.catalog import catalog_dir, runtime_info
-from edgekit.tomlfile import read_toml
 from edgekit.errors import ConfigError
+from edgekit.tomlfile import read_toml
 
 __all__ = ["BLOCKING", "OpSupport", "op_support"]
 

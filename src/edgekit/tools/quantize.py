@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import InvalidOptionError, UnsupportedModelError
-from edgekit.tools.calibration import Preprocess, input_specs, load_calibration
 from edgekit.models.formats import open_model
+from edgekit.tools.calibration import Preprocess, input_specs, load_calibration
 from edgekit.tools.fp16 import constants_to_initializers
 from edgekit.tools.verify import Drift, interleaved_latency, output_drift, random_feeds
 
@@ -139,7 +139,7 @@ def _convert_opset(proto: Any, target: int, name: str) -> Any:
 
     try:
         return version_converter.convert_version(proto, target)
-    except Exception as exc:  # noqa: BLE001 - the converter raises plain RuntimeError/ValueError
+    except Exception as exc:
         raise UnsupportedModelError(f"{name}: onnx's version converter cannot take it to opset {target} ({exc}). "
                                     f"Re-export the model at opset >= {target}.") from exc
 
@@ -245,7 +245,7 @@ def quantize_static(model: str | os.PathLike[str], output: str | os.PathLike[str
                               weight_type=qtype[weight_type], calibrate_method=methods[method],
                               op_types_to_quantize=_op_types(prepared, exclude_ops),
                               extra_options={"CalibTensorRangeSymmetric": False})
-        except Exception as exc:  # noqa: BLE001 - translated at the boundary
+        except Exception as exc:
             raise UnsupportedModelError(f"ONNX Runtime could not quantize {mf.path.name}: {type(exc).__name__}: "
                                         f"{exc}. Try per_channel=False, exclude the failing operator types, or "
                                         "quantize dynamically.") from exc
@@ -305,7 +305,7 @@ def quantize_dynamic(model: str | os.PathLike[str], output: str | os.PathLike[st
         try:
             q.quantize_dynamic(constants_to_initializers(proto), str(tmp_out), per_channel=per_channel,
                                weight_type={"int8": q.QuantType.QInt8, "uint8": q.QuantType.QUInt8}[weight_type])
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise UnsupportedModelError(f"ONNX Runtime could not quantize {mf.path.name} dynamically: "
                                         f"{type(exc).__name__}: {exc}. Try static quantization.") from exc
         shutil.move(tmp_out, out)  # /tmp may be another file system

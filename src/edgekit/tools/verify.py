@@ -53,7 +53,7 @@ class Drift:
 def output_drift(reference: Sequence[Mapping[str, np.ndarray]],
                  other: Sequence[Mapping[str, np.ndarray]]) -> list[Drift]:
     """Per output of ``reference`` (matched by position), the difference of ``other`` over all runs."""
-    out = []
+    out: list[Drift] = []
     if not reference:
         return out
     names = list(reference[0])
