@@ -77,10 +77,7 @@ def tflite_io(path: Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
     """
     from edgekit.models import tflite_schema
 
-    try:
-        info = tflite_schema.read_model(path.read_bytes())
-    except tflite_schema.SchemaViolation as exc:
-        raise CorruptModelError(f"{path}: not a valid TFLite model ({exc}). Re-export or re-download it.") from exc
+    info = tflite_schema.read_file(path)
     if not info.subgraphs:
         raise CorruptModelError(f"{path}: the TFLite model has no subgraph. Re-export it.")
     graph = info.subgraphs[0]
