@@ -17,6 +17,7 @@ import typing as _typing
 
 from edgekit.errors import (
     AcceleratorUnavailableError,
+    AccuracyError,
     BundleError,
     ConfigError,
     CorruptModelError,
@@ -29,6 +30,7 @@ from edgekit.errors import (
     ModelError,
     ModelFetchError,
     ModelNotFoundError,
+    PlanError,
     ReportError,
     RuntimeNotInstalledError,
     UnknownDeviceError,
@@ -76,6 +78,7 @@ def list_devices() -> list[DeviceProfile]:
 
 __all__ = [
     "AcceleratorUnavailableError",
+    "AccuracyError",
     "BundleError",
     "Classification",
     "ConfigError",
@@ -92,6 +95,7 @@ __all__ = [
     "ModelNotFoundError",
     "Pipeline",
     "Placement",
+    "PlanError",
     "Predictor",
     "Rejection",
     "ReportError",

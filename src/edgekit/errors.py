@@ -15,9 +15,11 @@ also subclasses the nearest builtin, so ``except FileNotFoundError`` keeps worki
     ├── InvalidOptionError              (ValueError)
     ├── InputError                      (ValueError)    wrong name, count, rank, shape or dtype
     ├── InferenceError                  (RuntimeError)  the runtime failed (or crashed, when isolated) while running
+    │   └── AccuracyError                               outputs disagree with the float32 reference (verify=True, tune)
     ├── InferenceTimeoutError           (TimeoutError)  a load or run took longer than ``timeout=``
     ├── ConfigError                     (ValueError)    malformed TOML: device profile, catalog, configuration
-    │   └── BundleError                                 malformed or unsafe model bundle (edgekit.toml, archive)
+    │   ├── BundleError                                 malformed or unsafe model bundle (edgekit.toml, archive)
+    │   └── PlanError                                   a deployment plan that is malformed or does not apply here
     ├── ReportError                     (ValueError)    a profile report (JSON) that does not match its schema
     ├── ModelFetchError                 (RuntimeError)  a pinned model wheel could not be fetched or verified
     ├── UnknownDeviceError              (LookupError)
@@ -37,7 +39,9 @@ from __future__ import annotations
 
 __all__ = [
     "AcceleratorUnavailableError",
+    "AccuracyError",
     "BundleError",
+    "ConfigError",
     "CorruptModelError",
     "DeviceUnavailableError",
     "EdgekitError",
@@ -48,7 +52,7 @@ __all__ = [
     "ModelError",
     "ModelFetchError",
     "ModelNotFoundError",
-    "ConfigError",
+    "PlanError",
     "ReportError",
     "RuntimeNotInstalledError",
     "UnknownDeviceError",
@@ -132,6 +136,14 @@ class ReportError(EdgekitError, ValueError):
 
 class ModelFetchError(EdgekitError, RuntimeError):
     """A model pinned to a PyPI wheel could not be fetched, or did not match its sha256."""
+
+
+class PlanError(ConfigError):
+    """A deployment plan (``edgekit tune``) is malformed, or was made for another model, host or runtime version."""
+
+
+class AccuracyError(InferenceError):
+    """A runtime's outputs disagree with the float32 reference beyond tolerance; names the outputs and the numbers."""
 
 
 class UnknownDeviceError(EdgekitError, LookupError):
