@@ -19,6 +19,13 @@ that sends any JSON-serialisable value to ``on_message`` in the parent, while it
 Everything the child writes to stdout/stderr (runtimes are chatty) is kept, and its tail is
 attached to failures. ``faulthandler`` is on in the child, so a crash shows its stack.
 
+Every child (these workers, and :func:`python_command` for other helpers such as MNN's converter)
+starts in Python's isolated mode (``-I``): the current folder is not on ``sys.path``, so a
+``json.py`` or ``numpy.py`` lying beside a model cannot run, and ``PYTHON*`` variables are
+ignored; the parent's import path is passed on explicitly, after the standard library and
+site-packages. A child dies with its parent: ``PR_SET_PDEATHSIG`` on Linux, and everywhere a
+thread that exits when the parent process is gone.
+
 This is the one isolation mechanism of edgekit: profiling, load timeouts and probing use it.
 
 Example::
@@ -44,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["IsolatedFailure", "IsolatedInterrupted", "run_isolated"]
+__all__ = ["IsolatedFailure", "IsolatedInterrupted", "python_command", "run_isolated"]
 
 _TAIL = 2000
 
@@ -76,6 +83,32 @@ class IsolatedInterrupted(KeyboardInterrupt):
         super().__init__("interrupted")
         self.result = result
 
+
+#: run first in every child: import path from the parent (never the current folder), die with the parent
+_PREAMBLE = r"""
+import json as _json, os as _os, sys as _sys
+def _edgekit_setup():
+    import ctypes, signal, threading, time
+    spec = _json.loads(_os.environ.pop("EDGEKIT_CHILD_SETUP"))
+    _sys.path[:0] = [p for p in spec["first"] if p not in _sys.path]
+    _sys.path.extend(p for p in spec["last"] if p not in _sys.path)
+    parent = spec["parent"]
+    if _sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    def watch():
+        while True:
+            if _os.getppid() != parent:
+                _os._exit(70)
+            time.sleep(0.5)
+    if _os.getppid() != parent:  # the parent died before the signal was armed
+        _os._exit(70)
+    threading.Thread(target=watch, daemon=True, name="edgekit-parent-watch").start()
+_edgekit_setup()
+del _edgekit_setup
+"""
 
 _CHILD = r"""
 import faulthandler, importlib, json, os, pickle, sys, traceback
@@ -129,6 +162,25 @@ def _kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> Non
         pass
 
 
+def python_command(code: str) -> tuple[list[str], dict[str, str]]:
+    """``(argv, extra environment)`` that run ``code`` in a fresh interpreter as edgekit's workers run.
+
+    Isolated mode (nothing imported from the current folder), the parent's import path after the
+    standard library (edgekit's own folder first, so the child imports this edgekit), and the child
+    dies with this process.
+
+    >>> argv, env = python_command("print(1)")
+    >>> argv[1], "EDGEKIT_CHILD_SETUP" in env
+    ('-I', True)
+    """
+    here = os.path.abspath(os.getcwd())
+    package_root = str(Path(__file__).resolve().parents[1])
+    last = [os.path.abspath(p) for p in sys.path if p and os.path.abspath(p) != here and os.path.isdir(p)]
+    setup = {"first": [package_root], "last": last, "parent": os.getpid()}
+    # -u: output reaches the log even when native code then crashes (what it printed says why)
+    return [sys.executable, "-I", "-u", "-c", _PREAMBLE + code], {"EDGEKIT_CHILD_SETUP": json.dumps(setup)}
+
+
 def run_isolated(
     target: str,
     args: tuple[Any, ...] = (),
@@ -155,12 +207,13 @@ def run_isolated(
         with open(job, "wb") as f:
             pickle.dump((target, tuple(args), dict(kwargs or {})), f)
         rfd, wfd = os.pipe()
-        child_env = dict(os.environ, **(env or {}))
+        argv, setup = python_command(_CHILD)
+        child_env = dict(os.environ, **(env or {}), **setup)
         t0 = time.perf_counter()
         with open(log, "wb") as logf:
             try:
                 proc = subprocess.Popen(
-                    [sys.executable, "-c", _CHILD, str(job), str(out), str(wfd)],
+                    [*argv, str(job), str(out), str(wfd)],
                     stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                     pass_fds=(wfd,), start_new_session=True, env=child_env,
                 )

@@ -17,19 +17,18 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 from edgekit.cache import atomic_path
 from edgekit.errors import UnsupportedModelError
+from edgekit.isolation import python_command
 from edgekit.models.formats import ModelFile, open_model
 
 __all__ = ["cached_conversion", "convert_to_mnn"]
 
 _FRAMEWORK = {"onnx": "ONNX", "tflite": "TFLITE"}
-#: run by ``python -c``: drops the working folder from sys.path, then calls the native converter
-_CONVERT_SCRIPT = ("import sys; sys.path = [p for p in sys.path if p]; import _tools; "
-                   "_tools.mnnconvert(['mnnconvert'] + sys.argv[1:])")
+#: run as edgekit's workers run (isolated mode: nothing from the working folder): the native converter
+_CONVERT_SCRIPT = "import sys, _tools; _tools.mnnconvert(['mnnconvert'] + sys.argv[1:])"
 
 
 def convert_to_mnn(source: str | os.PathLike[str], dest: str | os.PathLike[str], *, fmt: str | None = None,
@@ -49,8 +48,9 @@ def convert_to_mnn(source: str | os.PathLike[str], dest: str | os.PathLike[str],
     with atomic_path(dest) as tmp:
         args = ["-f", _FRAMEWORK[fmt], "--modelFile", str(src.resolve()), "--MNNModel", str(tmp),
                 "--bizCode", "edgekit"]
+        argv, setup = python_command(_CONVERT_SCRIPT)
         try:
-            proc = subprocess.run([sys.executable, "-c", _CONVERT_SCRIPT, *args], cwd=dest.parent, timeout=timeout,
+            proc = subprocess.run([*argv, *args], cwd=dest.parent, timeout=timeout, env=dict(os.environ, **setup),
                                   capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as exc:
             raise UnsupportedModelError(

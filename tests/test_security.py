@@ -1,0 +1,90 @@
+"""Trust boundary regressions: hostile files beside a model cannot run; workers do not outlive edgekit.
+
+Each test builds the hostile situation itself.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import edgekit
+from edgekit.isolation import run_isolated
+from edgekit.testing.onnx_models import build_onnx
+
+#: modules a stranger's folder might carry to hijack a Python process started there
+HIJACKS = ("json", "numpy", "onnx", "edgekit", "pickle", "inspect", "cv2", "MNN", "_tools")
+
+
+@pytest.fixture()
+def hostile_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A current folder holding a model and modules that leave a mark when imported."""
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    for name in HIJACKS:
+        (folder / f"{name}.py").write_text(
+            f"open({str(folder / ('PWNED-' + name))!r}, 'w').write('ran')\nraise SystemExit('hijacked')\n")
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path / "cache"))  # fresh: the crash probe and MNN converter run
+    return folder
+
+
+def _marks(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("PWNED-*"))
+
+
+def test_workers_never_import_from_the_current_folder(hostile_cwd: Path) -> None:
+    model = build_onnx("conv_relu", hostile_cwd / "model.onnx")
+    assert not isinstance(run_isolated("numpy:zeros", (3,)), Exception)
+    with edgekit.load(model, runtime="opencv") as m:  # new file: the crash probe runs in a worker
+        assert m.inputs
+    with edgekit.load(model, runtime="mnn") as m:  # the MNN converter runs in a subprocess
+        assert m.inputs
+    with edgekit.load(model, runtime="onnxruntime", timeout=60) as m:  # the timeout worker
+        assert m.inputs
+    from edgekit.profiling import profile
+
+    report = profile(model, runtimes=["onnxruntime"], duration=0.1, warmup=1, op_profile=False)
+    assert report.results[0].status == "ok", report.results[0].error
+    assert _marks(hostile_cwd) == []
+
+
+def test_the_hijack_would_have_run_in_a_plain_child(hostile_cwd: Path) -> None:
+    """The planted modules are live: ``python -c`` started here runs them (what edgekit must not do)."""
+    subprocess.run([sys.executable, "-c", "import json"], cwd=hostile_cwd, capture_output=True, check=False)
+    assert _marks(hostile_cwd) == ["PWNED-json"]
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter from /proc (None once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc (Linux)")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_workers_die_with_their_parent(sig: signal.Signals) -> None:
+    code = ("from edgekit.isolation import run_isolated\n"
+            "run_isolated('time:sleep', (120,), on_spawn=lambda pid: print(pid, flush=True))\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert _state(child) not in (None, "Z"), "the worker should be running"
+        os.kill(parent.pid, sig)
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while _state(child) not in (None, "Z") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _state(child) in (None, "Z"), f"worker {child} outlived its parent ({sig.name})"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
