@@ -130,6 +130,30 @@ def test_extends_loop_and_unknown_parent(tmp_path, monkeypatch):
         load_profile(_profile(tmp_path, "orphan", 'extends = "nowhere"'))
 
 
+def test_extends_chain_reads_each_parent_once_and_is_capped(tmp_path, monkeypatch):
+    """A chain used to read each parent twice per level (depth 16 took 102 s); now linear, and capped."""
+    import edgekit.devices as devices
+    from edgekit.tomlfile import read_toml
+
+    monkeypatch.setenv("EDGEKIT_DEVICES", str(tmp_path))
+    depth = devices.MAX_EXTENDS_DEPTH
+    _profile(tmp_path, "chain-0")
+    for i in range(1, depth + 3):
+        _profile(tmp_path, f"chain-{i}", f'extends = "chain-{i - 1}"')
+    reads: list[str] = []
+
+    def counting(path):
+        reads.append(Path(path).stem)
+        return read_toml(path)
+
+    monkeypatch.setattr(devices, "read_toml", counting)
+    p = load_profile(tmp_path / f"chain-{depth - 1}.toml")
+    assert p.name == f"chain-{depth - 1}"
+    assert sorted(reads) == sorted(f"chain-{i}" for i in range(depth)), reads  # once each
+    with pytest.raises(ConfigError, match=f"chains more than {depth} profiles"):
+        load_profile(tmp_path / f"chain-{depth + 2}.toml")
+
+
 # --- user profiles -----------------------------------------------------------------------------
 
 def test_user_profile_extends_builtin_from_env_folder_and_path(tmp_path, monkeypatch, build):

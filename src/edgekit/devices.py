@@ -65,6 +65,10 @@ def _index() -> dict[str, list[tuple[Path, bool]]]:
     return out
 
 
+#: longest ``extends`` chain followed (a profile, its parent, its grandparent...)
+MAX_EXTENDS_DEPTH = 8
+
+
 def _merge(parent: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
     """``extends``: child scalars win, [constraints] merges per key, [[units]] replace by name,
     [[targets]] and [detect] are never inherited (a child lists its own)."""
@@ -98,12 +102,21 @@ def _raw(path: Path, builtin: bool, chain: tuple[Path, ...]) -> dict[str, Any]:
     if ppath in chain:
         loop = " -> ".join(p.stem for p in (*chain, path, ppath))
         raise ConfigError(f"{where}: key 'extends' forms a loop ({loop}); break it.")
-    _load(ppath, pbuiltin, (*chain, path))  # the parent must be valid on its own (errors name its file)
-    return _merge(_raw(ppath, pbuiltin, (*chain, path)), data)
+    if len(chain) + 1 >= MAX_EXTENDS_DEPTH:
+        names = " -> ".join(p.stem for p in (*chain, path, ppath))
+        raise ConfigError(f"{where}: key 'extends' chains more than {MAX_EXTENDS_DEPTH} profiles ({names}); expected "
+                          "a short chain. Extend a profile closer to yours, or copy what you need into this one.")
+    parent = _raw(ppath, pbuiltin, (*chain, path))  # each parent is read once
+    _validated(parent, ppath, pbuiltin)  # the parent must be valid on its own (errors name its file)
+    return _merge(parent, data)
 
 
 def _load(path: Path, builtin: bool, chain: tuple[Path, ...] = ()) -> DeviceProfile:
-    profile = parse_profile(_raw(path, builtin, chain), str(path), path=path, builtin=builtin)
+    return _validated(_raw(path, builtin, chain), path, builtin)
+
+
+def _validated(raw: dict[str, Any], path: Path, builtin: bool) -> DeviceProfile:
+    profile = parse_profile(raw, str(path), path=path, builtin=builtin)
     if builtin and path.parent.name != profile.kind:
         raise ConfigError(f"{path}: key 'kind' expected {path.parent.name!r} (the folder), got {profile.kind!r}.")
     return profile
