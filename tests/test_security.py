@@ -88,3 +88,20 @@ def test_workers_die_with_their_parent(sig: signal.Signals) -> None:
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX ownership and modes")
+def test_a_cache_others_can_write_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgekit.cache import cache_dir
+    from edgekit.errors import InvalidOptionError
+
+    shared = tmp_path / "shared-cache"
+    shared.mkdir()
+    monkeypatch.setenv("EDGEKIT_CACHE", str(shared))
+    assert cache_dir("mnn").is_dir() and (cache_dir("mnn").stat().st_mode & 0o077) == 0  # created private
+    for folder in (shared, shared / "mnn"):
+        folder.chmod(0o777)
+        with pytest.raises(InvalidOptionError, match="writable by every user.*chmod go-w"):
+            cache_dir("mnn")
+        folder.chmod(0o700)
+    cache_dir("mnn")

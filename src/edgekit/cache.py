@@ -37,19 +37,43 @@ def cache_root() -> Path:
 
 
 def cache_dir(*parts: str) -> Path:
-    """The folder ``<cache root>/<parts...>``, created if missing.
+    """The folder ``<cache root>/<parts...>``, created if missing (private to this user: mode 0700).
 
-    Raises :class:`~edgekit.errors.InvalidOptionError` when it cannot be created.
+    Raises :class:`~edgekit.errors.InvalidOptionError` when it cannot be created, or when the
+    root or the folder is owned by another user or writable by every user: whoever can write there
+    could plant a converted model or a "probe passed" marker that edgekit would trust (pip
+    refuses such a cache the same way).
     """
-    path = cache_root().joinpath(*parts)
+    root = cache_root()
+    path = root.joinpath(*parts)
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise InvalidOptionError(
             f"edgekit cannot create its cache folder {path}: {exc.strerror or exc}. Expected a writable folder; "
             "set EDGEKIT_CACHE to one (e.g. `export EDGEKIT_CACHE=/tmp/edgekit-cache`)."
         ) from exc
+    for folder in dict.fromkeys((root, path)):
+        _check_private(folder)
     return path
+
+
+def _check_private(folder: Path) -> None:
+    """Refuse a cache folder that another user owns or may write to (POSIX; elsewhere nothing to check)."""
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:
+        return
+    st = folder.stat()
+    if st.st_uid != getuid():
+        raise InvalidOptionError(
+            f"edgekit's cache folder {folder} belongs to another user (uid {st.st_uid}, you are {getuid()}): its "
+            "files could have been planted. Expected a folder of your own; set EDGEKIT_CACHE to one "
+            "(e.g. `export EDGEKIT_CACHE=~/.cache/edgekit`).")
+    if st.st_mode & 0o002:
+        raise InvalidOptionError(
+            f"edgekit's cache folder {folder} is writable by every user (mode {st.st_mode & 0o777:o}): its files "
+            f"could have been planted. Make it private (`chmod go-w {folder}`) or set EDGEKIT_CACHE to a folder "
+            "only you can write.")
 
 
 @contextlib.contextmanager
