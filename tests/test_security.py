@@ -105,3 +105,66 @@ def test_a_cache_others_can_write_is_refused(tmp_path: Path, monkeypatch: pytest
             cache_dir("mnn")
         folder.chmod(0o700)
     cache_dir("mnn")
+
+
+def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edgekit", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def _external_data_model(folder: Path) -> tuple[Path, Path]:
+    """conv_relu with its weights in ``m.bin`` (the name OpenVINO IR gives its own weights)."""
+    import onnx
+
+    src = build_onnx("conv_relu", folder / "tmp.onnx")
+    proto = onnx.load(str(src))
+    onnx.save(proto, str(folder / "m.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="m.bin", size_threshold=0)
+    src.unlink()
+    return folder / "m.onnx", folder / "m.bin"
+
+
+def test_convert_never_writes_over_the_models_own_files(tmp_path: Path) -> None:
+    model, weights = _external_data_model(tmp_path)
+    before = weights.read_bytes()
+    for extra in ((), ("--force",)):  # not even with --force
+        res = _run_cli("convert", str(model), "--to", "openvino", *extra, cwd=tmp_path)
+        assert res.returncode == 2, res.stderr
+        assert "m.bin is a file the model uses" in res.stderr and "Traceback" not in res.stderr
+        assert weights.read_bytes() == before and not (tmp_path / "m.xml").exists()
+    res = _run_cli("convert", str(model), "--to", "openvino", "-o", str(tmp_path / "ir" / "m.xml"), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert weights.read_bytes() == before
+
+
+def test_convert_and_quantize_refuse_existing_outputs_without_force(tmp_path: Path) -> None:
+    model = build_onnx("conv_relu", tmp_path / "m.onnx")
+    out = tmp_path / "m.fp16.onnx"
+    out.write_bytes(b"precious")
+    res = _run_cli("convert", str(model), "--to", "onnx", cwd=tmp_path)
+    assert res.returncode == 2 and "already exists" in res.stderr and "--force" in res.stderr, res.stderr
+    assert out.read_bytes() == b"precious"
+    assert _run_cli("convert", str(model), "--to", "onnx", "--force", cwd=tmp_path).returncode == 0
+    assert out.read_bytes() != b"precious"
+    original = model.read_bytes()
+    res = _run_cli("quantize", str(model), "--mode", "dynamic", "-o", str(model), cwd=tmp_path)
+    assert res.returncode == 2 and "is the model itself" in res.stderr, res.stderr
+    assert model.read_bytes() == original
+
+
+def test_convert_exits_non_zero_when_its_verification_fails(tmp_path: Path) -> None:
+    """y = x * 1e6: the fp16 conversion overflows the constant to inf, so the outputs are wrong."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgekit.models.build import save_onnx
+
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["x", "k"], ["y"])], "big",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        [numpy_helper.from_array(np.array([1e6], np.float32), "k")])
+    model = save_onnx(graph, tmp_path / "big.onnx")
+    res = _run_cli("convert", str(model), "--to", "onnx", cwd=tmp_path)
+    assert res.returncode == 1, (res.returncode, res.stdout, res.stderr)
+    assert "VERIFICATION FAILED" in res.stdout and "does not match the original" in res.stderr

@@ -5,7 +5,8 @@ preprocessed to the model's input with ``--size``/``--mean``/``--std``/``--bgr``
 ``.npy``/``.npz`` arrays); ``--mode dynamic`` needs none. Afterwards the size, ONNX Runtime
 latency (median of interleaved runs) and the output drift on held-out inputs are printed,
 with a warning when the result is slower or drifts far. A TFLite model is only reported as
-quantized or not. Exit codes: 0 done; 2 the model or the calibration data cannot be used.
+quantized or not. Exit codes: 0 done; 2 the model or the calibration data cannot be used, or the
+output would overwrite a file (``--force`` replaces an existing file, never the model or its data).
 
 Example::
 
@@ -70,11 +71,13 @@ def _size(text: str | None) -> tuple[int, int] | None:
 @click.option("--limit", type=int, help="Use at most this many calibration files.")
 @click.option("--threads", type=int, default=1, show_default=True, help="ONNX Runtime threads for the latency check.")
 @click.option("--no-measure", is_flag=True, help="Skip the size/latency/drift report.")
+@click.option("--force", is_flag=True, help="Replace an existing output file (never the model or its data).")
 @output_options(formats=("table", "json"), output=False)
 def quantize(model: str, calibration: str | None, out: str | None, mode: str | None, per_tensor: bool,
              heldout: str | None, size: str | None, layout: str | None, mean: str | None, std: str | None,
              scale: float, bgr: bool, method: str, weight_type: str, activation_type: str,
-             exclude_op: tuple[str, ...], limit: int | None, threads: int, no_measure: bool, fmt: str) -> None:
+             exclude_op: tuple[str, ...], limit: int | None, threads: int, no_measure: bool, force: bool,
+             fmt: str) -> None:
     """Quantize MODEL (ONNX) to int8 and report size, latency and accuracy drift."""
     from edgekit.errors import InvalidOptionError
     from edgekit.models.formats import open_model
@@ -98,10 +101,10 @@ def quantize(model: str, calibration: str | None, out: str | None, mode: str | N
         report = quantize_static(mf.path, target, calibration, per_channel=not per_tensor, preprocess=pre,
                                  heldout=heldout, weight_type=weight_type, activation_type=activation_type,
                                  method=method, exclude_ops=exclude_op, limit=limit, measure=not no_measure,
-                                 threads=threads)
+                                 threads=threads, force=force)
     else:
         report = quantize_dynamic(mf.path, target, inputs=calibration, preprocess=pre, per_channel=not per_tensor,
-                                  weight_type=weight_type, measure=not no_measure, threads=threads)
+                                  weight_type=weight_type, measure=not no_measure, threads=threads, force=force)
     if fmt == "json":
         sys.stdout.write(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
     else:

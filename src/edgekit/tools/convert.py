@@ -34,6 +34,7 @@ import numpy as np
 
 from edgekit.errors import InvalidOptionError, UnsupportedModelError
 from edgekit.models.formats import open_model
+from edgekit.tools.outputs import claim_outputs
 from edgekit.tools.verify import Drift, output_drift, random_feeds
 
 __all__ = ["TARGETS", "ConvertReport", "convert_model"]
@@ -45,6 +46,10 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str, str]] = {
     "onnx": (("onnx",), ("fp16",), ".onnx", "onnxruntime"),
 }
 _REFERENCE = {"onnx": "onnxruntime", "tflite": "litert"}
+
+#: largest relative L2 error (||converted - original|| / ||original||) per output that verifies a conversion:
+#: fp32 keeps the arithmetic (differences are reordering, ~1e-6); fp16 weights round to 11 bits (~1e-3)
+MAX_REL_L2 = {"fp32": 1e-3, "fp16": 2e-2}
 
 
 @dataclass
@@ -66,7 +71,16 @@ class ConvertReport:
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in vars(self).items() if k != "drift"}
         d["drift"] = [x.to_dict() for x in self.drift]
+        d["failures"] = self.failures()
         return d
+
+    def failures(self) -> list[str]:
+        """Outputs whose relative L2 error is over :data:`MAX_REL_L2` for this precision, or whose argmax flipped."""
+        limit = MAX_REL_L2[self.precision]
+        out = [f"{d.output}: rel L2 {d.rel_l2:.3g} > {limit:g}" for d in self.drift if not d.rel_l2 <= limit]
+        out += [f"{d.output}: top-1 agreement {d.top1_agreement:.1%} < 100%" for d in self.drift
+                if self.precision == "fp32" and d.top1_agreement is not None and d.top1_agreement < 1.0]
+        return out
 
     def summary(self) -> str:
         lines = [f"{self.source} -> {self.output} ({self.to}, {self.precision})",
@@ -76,6 +90,7 @@ class ConvertReport:
                          f"{self.verify_runtime} (converted)")
             lines += [f"  {d}" for d in self.drift]
         lines += [f"note: {n}" for n in self.notes]
+        lines += [f"VERIFICATION FAILED: {f}" for f in self.failures()]
         return "\n".join(lines)
 
 
@@ -99,11 +114,15 @@ def _convert_openvino(src: Path, out: Path, precision: str) -> None:
 def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str] | None = None, *, to: str,
                   precision: str = "fp32", verify: bool = True,
                   inputs: Sequence[Mapping[str, np.ndarray]] | None = None,
-                  dims: Mapping[str, Sequence[int]] | None = None, samples: int = 3) -> ConvertReport:
+                  dims: Mapping[str, Sequence[int]] | None = None, samples: int = 3,
+                  force: bool = False) -> ConvertReport:
     """Convert ``model`` to ``to`` (``openvino``, ``mnn``, ``onnx``) and verify it (see the module docstring).
 
     ``output`` defaults to the model's name with the target's suffix (``.fp16.onnx`` for fp16 ONNX).
     ``inputs`` (list of feeds) or ``samples`` random feeds (dynamic dims from ``dims``, else 1).
+    Never writes over the model or a file it uses; over an existing file only with ``force``
+    (:func:`~edgekit.tools.outputs.claim_outputs`). ``report.failures()`` lists outputs whose
+    drift is over :data:`MAX_REL_L2` (the CLI then exits 1).
 
     >>> convert_model("cls.onnx", to="openvino").drift[0].max_abs   # doctest: +SKIP
     1.2e-07
@@ -122,8 +141,7 @@ def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str] 
     out = Path(output) if output else default
     if out.suffix.lower() != suffix:
         raise InvalidOptionError(f"the output of a conversion to {to} must end in {suffix}, got {out.name}.")
-    if out.resolve() == mf.path:
-        raise InvalidOptionError(f"the output {out} is the input model; choose another file name.")
+    claim_outputs([out, out.with_suffix(".bin")] if to == "openvino" else [out], source=mf, force=force)
     out.parent.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
     if to == "openvino":

@@ -37,6 +37,7 @@ from edgekit.errors import InvalidOptionError, UnsupportedModelError
 from edgekit.models.formats import open_model
 from edgekit.tools.calibration import Preprocess, input_specs, load_calibration
 from edgekit.tools.fp16 import constants_to_initializers
+from edgekit.tools.outputs import claim_outputs
 from edgekit.tools.verify import Drift, interleaved_latency, output_drift, random_feeds
 
 __all__ = ["QuantizeReport", "quantize_dynamic", "quantize_static", "tflite_status"]
@@ -197,7 +198,7 @@ def quantize_static(model: str | os.PathLike[str], output: str | os.PathLike[str
                     preprocess: Preprocess | None = None, heldout: Iterable[Any] | None = None,
                     weight_type: str = "int8", activation_type: str = "uint8", method: str = "minmax",
                     exclude_ops: Sequence[str] = (), limit: int | None = None, measure: bool = True,
-                    threads: int = 1) -> QuantizeReport:
+                    threads: int = 1, force: bool = False) -> QuantizeReport:
     """Static QDQ int8 quantization of an ONNX model, calibrated on ``calibration`` (see the module docstring).
 
     ``calibration``: a folder or file of images / ``.npy`` / ``.npz``, or a sequence of arrays or
@@ -217,6 +218,7 @@ def quantize_static(model: str | os.PathLike[str], output: str | os.PathLike[str
     if method not in methods:
         raise InvalidOptionError(f"calibration method must be one of {sorted(methods)}, got {method!r}.")
     mf = _onnx_only(model)
+    claim_outputs([Path(output)], source=mf, force=force)  # never over the model, its data, or unasked
     proto = onnx.load(str(mf.path))
     opset = after = _opset(proto, mf.path.name)
     specs = input_specs(mf.path)
@@ -282,7 +284,7 @@ def quantize_dynamic(model: str | os.PathLike[str], output: str | os.PathLike[st
                      inputs: str | os.PathLike[str] | Iterable[Any] | None = None,
                      preprocess: Preprocess | None = None, per_channel: bool = False, weight_type: str = "int8",
                      dims: Mapping[str, Sequence[int]] | None = None, measure: bool = True,
-                     threads: int = 1) -> QuantizeReport:
+                     threads: int = 1, force: bool = False) -> QuantizeReport:
     """Dynamic int8 quantization (weights only, activations at run time); measured on ``inputs``
     (like ``calibration`` above) or on random inputs (dynamic dims from ``dims``, else 1)."""
     import onnx
@@ -291,6 +293,7 @@ def quantize_dynamic(model: str | os.PathLike[str], output: str | os.PathLike[st
     if weight_type not in _TYPES:
         raise InvalidOptionError(f"weight_type must be one of {_TYPES}, got {weight_type!r}.")
     mf = _onnx_only(model)
+    claim_outputs([Path(output)], source=mf, force=force)  # never over the model, its data, or unasked
     proto = onnx.load(str(mf.path))
     opset = after = _opset(proto, mf.path.name)
     warnings: list[str] = []
