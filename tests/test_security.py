@@ -168,3 +168,38 @@ def test_convert_exits_non_zero_when_its_verification_fails(tmp_path: Path) -> N
     res = _run_cli("convert", str(model), "--to", "onnx", cwd=tmp_path)
     assert res.returncode == 1, (res.returncode, res.stdout, res.stderr)
     assert "VERIFICATION FAILED" in res.stdout and "does not match the original" in res.stderr
+
+
+def test_a_planted_or_damaged_mnn_conversion_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The MNN cache keeps each artifact's digest: a .mnn planted under a model's key is converted again."""
+    import numpy as np
+
+    from edgekit.testing.cases import CASES
+
+    monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path / "cache"))
+    model = build_onnx("conv_relu", tmp_path / "m.onnx")
+    x = CASES["conv_relu"].inputs("onnx")
+    with edgekit.load(model, runtime="mnn") as m:
+        assert m.placement.options["converted_now"]
+        converted = Path(m.placement.options["converted_model"])
+        good = m(x)["y"]
+    planted = build_onnx("matmul_add_softmax", tmp_path / "other.onnx")
+    with edgekit.load(planted, runtime="mnn") as other:
+        converted.write_bytes(Path(other.placement.options["converted_model"]).read_bytes())  # a valid, wrong .mnn
+    with edgekit.load(model, runtime="mnn") as m:
+        assert m.placement.options["converted_now"], "the planted file was used"
+        np.testing.assert_allclose(m(x)["y"], good, rtol=1e-5)
+    with edgekit.load(model, runtime="mnn") as m:  # the genuine conversion is reused
+        assert not m.placement.options["converted_now"]
+
+
+def test_external_data_is_part_of_the_models_identity(tmp_path: Path) -> None:
+    """Retrained weights in the external data file change the key of every derived artifact."""
+    from edgekit.models.formats import open_model
+
+    model, weights = _external_data_model(tmp_path)
+    before = open_model(model).sha256()
+    data = bytearray(weights.read_bytes())
+    data[0] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    assert open_model(model).sha256() != before

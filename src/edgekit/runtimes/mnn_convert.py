@@ -19,7 +19,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from edgekit.cache import atomic_path
+from edgekit.cache import atomic_path, file_sha256
 from edgekit.errors import UnsupportedModelError
 from edgekit.isolation import python_command
 from edgekit.models.formats import ModelFile, open_model
@@ -106,7 +106,13 @@ def cached_conversion(model: ModelFile, version: str, timeout: float = 600.0) ->
     """The cached ``.mnn`` for ``model``, converting on a miss; returns ``(path, converted_now)``."""
     from edgekit.cache import cache_dir
 
+    # keyed by the content of every file the model uses (ModelFile.sha256) and the converter's version;
+    # the artifact's own digest is kept beside it, so a planted or damaged .mnn is converted again
     path = cache_dir("mnn") / f"{model.sha256()}-{version}.mnn"
-    if path.is_file() and path.stat().st_size > 0:
+    stamp = path.with_name(path.name + ".sha256")
+    if path.is_file() and stamp.is_file() and stamp.read_text().strip() == file_sha256(path):
         return path, False
-    return convert_to_mnn(model.path, path, fmt=model.format, timeout=timeout), True
+    convert_to_mnn(model.path, path, fmt=model.format, timeout=timeout)
+    with atomic_path(stamp) as tmp:
+        tmp.write_text(file_sha256(path) + "\n")
+    return path, True
