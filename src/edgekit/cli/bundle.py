@@ -7,6 +7,7 @@ Example::
     $ edgekit bundle presets
     $ edgekit bundle create face.tflite --preset blazeface --output bundles/blazeface
     $ edgekit bundle create det.onnx --preset ppocr-det --output ppocr-det.zip
+    $ edgekit bundle create det.onnx --preset ppocr-det --output det.zip --plan pi5-plan.toml   # plans/<device>.toml
     $ edgekit bundle check bundles/blazeface --runtime openvino
 """
 
@@ -35,8 +36,11 @@ def bundle() -> None:
 @click.option("--size", default=None, help="Model input WIDTHxHEIGHT, for a model whose input size is dynamic.")
 @click.option("--runtime", "-r", default=None, help="Runtime used to read the model and check the bundle.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle at --output.")
+@click.option("--plan", "plans", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Deployment plan for this model (`edgekit tune MODEL --device NAME -o plan.toml`), embedded as "
+                   "plans/<device>.toml and used by load_bundle/edgekit run on that device (repeatable).")
 def create(model: str, preset: str, output: str, labels: str | None, size: str | None, runtime: str | None,
-           force: bool) -> None:
+           force: bool, plans: tuple[str, ...]) -> None:
     """Wrap MODEL with a preset into a bundle; the bundle is loaded once to check it fits the model."""
     from edgekit.pipeline.create import create_bundle
 
@@ -48,7 +52,7 @@ def create(model: str, preset: str, output: str, labels: str | None, size: str |
         except ValueError:
             raise click.BadParameter(f"expected WIDTHxHEIGHT such as 192x48, got {size!r}.",
                                      param_hint="--size") from None
-    path = create_bundle(model, preset, output, labels=labels, size=wh, runtime=runtime, force=force)
+    path = create_bundle(model, preset, output, labels=labels, size=wh, runtime=runtime, force=force, plans=plans)
     click.echo(f"wrote {path} (preset {preset}); try: edgekit run {path} --input photo.jpg --output annotated.jpg")
 
 
@@ -87,6 +91,9 @@ def check(path: str, runtime: str | None, device: str | None, fmt: str, output: 
                                              f"{cfg.pre.layout} {cfg.pre.dtype}".replace("  ", " ")},
             {"field": "postprocess", "value": cfg.post.kind + (f" ({len(cfg.post.labels)} labels)"
                                                                if cfg.post.labels else "")},
+            {"field": "plans", "value": sorted(cfg.plans) or "none"},
             {"field": "placement", "value": str(pipe.placement)},
         ]
+        if pipe.placement.plan:
+            rows.append({"field": "plan used", "value": pipe.placement.plan})
     emit(rows, fmt=fmt, output=output, title=f"bundle {path}: valid")

@@ -7,6 +7,8 @@ Example::
     $ edgekit run bundles/blazeface --input photo.jpg --output annotated.jpg
     $ edgekit run bundles/ppocr-det.zip --input page.png --format json
     $ edgekit run det.onnx --input x.npy                  # outputs: name, dtype, shape, min/max/mean
+    $ edgekit run det.onnx --input x.npy --plan plan.toml # the configuration `edgekit tune` chose
+    $ edgekit run bundles/blazeface --input photo.jpg --device auto   # the bundle's plan for this device, if any
     $ edgekit run two_inputs.onnx --input a=a.npy --input b=b.npy --output outputs.npz
 """
 
@@ -99,11 +101,18 @@ def _is_model(path: Path) -> bool:
 @click.option("--device", "-d", default=None, help="Device profile: a name, a .toml path, or 'auto'.")
 @click.option("--precision", "-p", default=None, help="fp32|fp16|bf16|int8, where the runtime offers a choice.")
 @click.option("--threads", "-t", type=click.IntRange(min=1), default=None, help="Threads (default: all cores).")
+@click.option("--plan", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Deployment plan (`edgekit tune -o plan.toml`): run its chosen configuration if it applies here.")
 @output_options(output=False)
 def run(target: str, inputs: tuple[str, ...], output: str | None, runtime: str | None, device: str | None,
-        precision: str | None, threads: int | None, fmt: str) -> None:
-    """Run TARGET (a bundle folder/.zip, or a plain model file) once and print what it gives."""
-    opts: dict[str, Any] = {"runtime": runtime, "device": device, "precision": precision, "threads": threads}
+        precision: str | None, threads: int | None, plan: str | None, fmt: str) -> None:
+    """Run TARGET (a bundle folder/.zip, or a plain model file) once and print what it gives.
+
+    With --device (or 'auto'), a bundle's plan for that device, or a plan `edgekit tune` cached for
+    the model, chooses the configuration; the title line shows where it ran.
+    """
+    opts: dict[str, Any] = {"runtime": runtime, "device": device, "precision": precision, "threads": threads,
+                            "plan": plan}
     path = Path(target)
     if _is_model(path):
         _run_model(path, inputs, output, fmt, opts)

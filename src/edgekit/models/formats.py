@@ -36,19 +36,37 @@ class ModelFile:
     path: Path
     format: str
     weights: Path | None = None  # OpenVINO IR .bin
+    #: ONNX external-data files the model references (resolved, inside the model's folder), sorted by path
+    external: tuple[Path, ...] = ()
     _digest: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def size(self) -> int:
-        """Bytes on disk, weights included."""
-        return self.path.stat().st_size + (self.weights.stat().st_size if self.weights else 0)
+        """Bytes on disk, weights and external data included."""
+        files = [self.path, *([self.weights] if self.weights else []), *self.external]
+        return sum(f.stat().st_size for f in files)
 
     def sha256(self) -> str:
-        """Hex digest of the model file (and IR weights), computed once."""
+        """Hex digest of the model and every file it references (IR weights, ONNX external data), computed once.
+
+        Without external data it is the sha256 of the file's bytes (then the .bin's); with it, the
+        sha256 of that digest followed by each external file's path (relative to the model's
+        folder) and digest, in path order — so changing, renaming or swapping a data file changes it.
+        """
         if "sha256" not in self._digest:
             from edgekit.cache import file_sha256
 
-            self._digest["sha256"] = file_sha256(self.path, self.weights)
+            digest = file_sha256(self.path, self.weights)
+            if self.external:
+                import hashlib
+
+                h = hashlib.sha256(digest.encode())
+                for ext in self.external:
+                    rel = os.path.relpath(ext, self.path.parent).replace(os.sep, "/")
+                    h.update(b"\0" + rel.encode() + b"\0")
+                    h.update(file_sha256(ext).encode())
+                digest = h.hexdigest()
+            self._digest["sha256"] = digest
         return self._digest["sha256"]
 
 
@@ -79,15 +97,16 @@ def open_model(model: str | os.PathLike[str] | ModelFile) -> ModelFile:
     if size == 0:
         raise CorruptModelError(f"{path}: the file is empty (0 bytes); expected a {fmt} model. Re-export or re-download it.")
     weights = None
+    external: tuple[Path, ...] = ()
     if fmt == "onnx":
-        _validate_onnx(path)
+        external = _validate_onnx(path)
     elif fmt == "tflite":
         _validate_tflite(path)
     elif fmt == "openvino":
         weights = _validate_ir(path)
     elif fmt == "mnn":
         _validate_mnn(path)
-    return ModelFile(path.resolve(), fmt, weights.resolve() if weights else None)
+    return ModelFile(path.resolve(), fmt, weights.resolve() if weights else None, external)
 
 
 def _corrupt(path: Path, fmt: str, what: str) -> CorruptModelError:
@@ -97,7 +116,8 @@ def _corrupt(path: Path, fmt: str, what: str) -> CorruptModelError:
     )
 
 
-def _validate_onnx(path: Path) -> None:
+def _validate_onnx(path: Path) -> tuple[Path, ...]:
+    """Check the structure; return the external-data files it references (resolved, sorted, each once)."""
     import onnx  # a core dependency; protobuf parsing raises instead of crashing
     from google.protobuf.message import DecodeError
 
@@ -114,6 +134,7 @@ def _validate_onnx(path: Path) -> None:
     why = onnx_rules.problem(proto)
     if why:
         raise _corrupt(path, "ONNX", why)
+    external: set[Path] = set()
     for init in proto.graph.initializer:
         if init.data_location == onnx.TensorProto.EXTERNAL:
             for entry in init.external_data:
@@ -121,6 +142,8 @@ def _validate_onnx(path: Path) -> None:
                     ext = (path.parent / entry.value).resolve()
                     if path.parent.resolve() not in ext.parents or not ext.is_file():
                         raise _corrupt(path, "ONNX", f"external data {entry.value!r} is missing or outside the model's folder")
+                    external.add(ext)
+    return tuple(sorted(external))
 
 
 def _validate_tflite(path: Path) -> None:

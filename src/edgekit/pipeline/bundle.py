@@ -26,10 +26,11 @@ from edgekit.pipeline.config import CONFIG_NAME, BundleConfig, read_bundle_confi
 from edgekit.pipeline.postprocess import Postprocessor
 from edgekit.pipeline.preprocess import Transform, model_size, preprocess
 from edgekit.pipeline.results import Result
+from edgekit.plan import Plan
 from edgekit.predictor import Predictor
 from edgekit.tensors import TensorSpec
 
-__all__ = ["Pipeline", "load_bundle", "resolve_bundle"]
+__all__ = ["Pipeline", "bundle_plan", "load_bundle", "resolve_bundle"]
 
 
 def _fmt(spec: TensorSpec) -> str:
@@ -166,23 +167,44 @@ def resolve_bundle(path: str | os.PathLike[str]) -> Path:
                       "edgekit.load(), or wrap it: `edgekit bundle create MODEL --preset NAME --output DIR`.")
 
 
+def bundle_plan(config: BundleConfig, device: Any) -> Plan | None:
+    """The plan ``config``'s bundle carries for ``device`` (a profile name or path, ``"auto"``), or None."""
+    if device is None or not config.plans:
+        return None
+    from edgekit.devices import detect, get_profile
+
+    name = detect().profile.name if isinstance(device, str) and device == "auto" else get_profile(device).name
+    return config.plans.get(name)
+
+
 def load_bundle(path: str | os.PathLike[str], *, device: str | os.PathLike[str] | None = None,
                 runtime: str | None = None, accelerator: str | None = None, threads: int | None = None,
-                precision: str | None = None, strict: bool = False, **options: Any) -> Pipeline:
+                precision: str | None = None, strict: bool = False, plan: Plan | str | os.PathLike[str] | None = None,
+                verify: bool = False, **options: Any) -> Pipeline:
     """Load a bundle (folder or ``.zip``) and return a :class:`Pipeline`.
 
-    ``device``, ``runtime``, ``accelerator``, ``threads``, ``precision``, ``strict`` and ``options``
-    go to :func:`edgekit.load` for the bundle's model.
+    ``device``, ``runtime``, ``accelerator``, ``threads``, ``precision``, ``strict``, ``plan``,
+    ``verify`` and ``options`` go to :func:`edgekit.load` for the bundle's model. With a ``device`` (``"auto"``
+    included) and none of runtime, accelerator, precision, threads, plan or options given, the
+    bundle's plan for that device (``plans/<device>.toml``) is used when it applies here; a plan
+    that does not apply warns and falls back to the device's targets (``strict=True``: PlanError).
+    Without one in the bundle, ``load`` does what it does (``"auto"``: the plan cache, then the targets).
 
     >>> pipe = load_bundle("bundles/blazeface", device="auto")        # doctest: +SKIP
     >>> pipe.predict(cv2.imread("photo.jpg"))                         # doctest: +SKIP
     [Detection(box=(171.2, 62.0, 266.9, 157.7), score=0.93, keypoints=(...), label='face')]
+    >>> print(pipe.placement.explain())                               # doctest: +SKIP
+    chosen: openvino 2026.4.1 on cpu, fp32, threads=4 [device generic-x86-64]
+    plan: .../bundles/blazeface/plans/generic-x86-64.toml (tuned 2026-11-29 on Intel Xeon, p50 1.9 ms)
     """
     from edgekit.predictor import load
 
     config = read_bundle_config(resolve_bundle(path))
+    if plan is None and runtime is None and accelerator is None and threads is None and precision is None \
+            and not options:
+        plan = bundle_plan(config, device)
     predictor = load(config.model, runtime=runtime, device=device, accelerator=accelerator, threads=threads,
-                     precision=precision, strict=strict, **options)
+                     precision=precision, strict=strict, plan=plan, verify=verify, **options)
     try:
         return Pipeline(config, predictor)
     except BaseException:

@@ -1,7 +1,8 @@
 """``edgekit.toml``: a bundle's model, expected inputs, pre- and post-processing — parsed and validated.
 
 Every error is a :class:`~edgekit.errors.BundleError` naming the file, the key, what was
-expected and what was found. The format is documented in ``docs/bundles.md``.
+expected and what was found. The format is documented in ``docs/bundles.md``. Deployment plans
+a bundle carries (``plans/<device>.toml``) are checked here too (:func:`read_bundle_plans`).
 
 Example::
 
@@ -12,20 +13,28 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgekit.errors import BundleError, ConfigError
+from edgekit.errors import BundleError, ConfigError, PlanError
+from edgekit.plan import Plan
 from edgekit.tensors import TensorSpec
 from edgekit.tomlfile import check_keys, expect, read_toml
 
-__all__ = ["BUNDLE_FORMAT", "CONFIG_NAME", "BundleConfig", "Postprocess", "Preprocess", "read_bundle_config"]
+__all__ = ["BUNDLE_FORMAT", "CONFIG_NAME", "MAX_PLANS", "PLANS_DIR", "BundleConfig", "Postprocess", "Preprocess",
+           "read_bundle_config", "read_bundle_plans"]
 
 CONFIG_NAME = "edgekit.toml"
 BUNDLE_FORMAT = 1
+#: the folder of a bundle that holds deployment plans, one per device profile: plans/<device>.toml
+PLANS_DIR = "plans"
+#: most plans a bundle may hold (each is also at most edgekit.plan.MAX_PLAN_BYTES)
+MAX_PLANS = 64
+PLAN_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}\.toml")
 
 COLORS = ("rgb", "bgr", "gray")
 RESIZES = ("stretch", "letterbox", "crop", "multiple", "none")
@@ -80,6 +89,7 @@ class BundleConfig:
     inputs: tuple[TensorSpec, ...]
     pre: Preprocess
     post: Postprocess
+    plans: dict[str, Plan] = field(default_factory=dict)  # device profile name -> its plan (plans/<device>.toml)
 
     @property
     def file(self) -> Path:
@@ -290,8 +300,46 @@ def read_bundle_config(root: Path) -> BundleConfig:
         return BundleConfig(root=root, name=expect(data, "name", str, where, required=False) or root.name,
                             description=expect(data, "description", str, where, required=False) or "",
                             model=model, inputs=_parse_inputs(expect(data, "inputs", list, where), where),
-                            pre=pre, post=post)
+                            pre=pre, post=post, plans=read_bundle_plans(root))
     except BundleError:
         raise
     except ConfigError as exc:
         raise BundleError(str(exc)) from exc
+
+
+def read_bundle_plans(root: Path) -> dict[str, Plan]:
+    """The plans in ``root/plans/``, by device, every one checked; ``{}`` when the bundle has none.
+
+    Plans are untrusted input like the rest of a bundle: the folder and each file must be plain
+    (no symbolic links, no sub-folders), named ``<device>.toml`` with the device the plan names,
+    at most :data:`MAX_PLANS` of them, each read through :meth:`edgekit.plan.Plan.read` (size
+    limit, every key). Any violation is a BundleError naming the file.
+    """
+    folder = root / PLANS_DIR
+    if not (folder.exists() or folder.is_symlink()):
+        return {}
+    if folder.is_symlink() or not folder.is_dir():
+        raise BundleError(f"{folder}: expected a folder of deployment plans ({PLANS_DIR}/<device>.toml), got "
+                          f"{'a symbolic link' if folder.is_symlink() else 'a file'}. Put the plans in a plain folder, "
+                          "or re-create the bundle with `edgekit bundle create ... --plan plan.toml`.")
+    entries = sorted(folder.iterdir())
+    if len(entries) > MAX_PLANS:
+        raise BundleError(f"{folder}: {len(entries)} entries, expected at most {MAX_PLANS} plans (one per device).")
+    plans: dict[str, Plan] = {}
+    for entry in entries:
+        if entry.is_symlink() or not entry.is_file() or not PLAN_FILE.fullmatch(entry.name):
+            kind = "a symbolic link" if entry.is_symlink() else "a folder" if entry.is_dir() else "a file"
+            raise BundleError(f"{entry}: {kind} in {PLANS_DIR}/; expected only plain files named <device>.toml "
+                              "(letters, digits and '_.+-'). Remove it, or re-create the bundle with "
+                              "`edgekit bundle create ... --plan plan.toml`.")
+        try:
+            plan = Plan.read(entry)
+        except PlanError as exc:
+            raise BundleError(str(exc)) from exc
+        device = entry.name[:-len(".toml")]
+        if plan.device != device:
+            raise BundleError(f"{entry}: key 'device' in [host] expected {device!r} (the file name), got "
+                              f"{plan.device!r}. A bundle keeps the plan for device D as {PLANS_DIR}/D.toml: rename "
+                              "the file, or embed the plan with `edgekit bundle create ... --plan plan.toml`.")
+        plans[device] = plan
+    return plans

@@ -5,10 +5,14 @@ the model's inputs are read from the model itself and written as ``[[inputs]]``.
 say ``layout = "auto"`` / ``dtype = "auto"``, filled in from the model's input. The new bundle
 is loaded once before it is kept, so a preset that does not fit the model fails here.
 
+``plans=[...]`` embeds deployment plans (``edgekit tune ... -o plan.toml``) made for this model,
+each as ``plans/<its device>.toml``; ``load_bundle(..., device=...)`` uses the one for the device.
+
 Example::
 
     create_bundle("face.tflite", "blazeface", "bundles/blazeface")         # a folder
     create_bundle("face.tflite", "blazeface", "blazeface.zip")             # an archive
+    create_bundle("face.tflite", "blazeface", "bf.zip", plans=["pi5.toml"])   # with a plan for its device
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ import shutil
 import stat
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
 from edgekit.errors import BundleError
-from edgekit.pipeline.config import BUNDLE_FORMAT, CONFIG_NAME
+from edgekit.models.formats import ModelFile
+from edgekit.pipeline.config import BUNDLE_FORMAT, CONFIG_NAME, MAX_PLANS, PLAN_FILE, PLANS_DIR
+from edgekit.plan import Plan
 from edgekit.tensors import TensorSpec
 
 __all__ = ["create_bundle", "preset_names", "preset_text"]
@@ -85,15 +92,41 @@ def bundle_text(preset: str, model_name: str, inputs: list[TensorSpec], labels_f
                       _inputs_block(inputs), tables])
 
 
+def _plans_for(mf: ModelFile, plans: Sequence[str | os.PathLike[str] | Plan]) -> dict[str, Plan]:
+    """The plans to embed, by device; each must be for this model (by hash) and name a device."""
+    out: dict[str, Plan] = {}
+    for item in plans:
+        plan = item if isinstance(item, Plan) else Plan.read(item)
+        label = plan.source or "a plan"
+        if plan.model_sha256 != mf.sha256():
+            raise BundleError(f"--plan {label}: the plan is for {plan.model_name} (sha256 {plan.model_sha256[:12]}…), "
+                              f"not {mf.path.name} (sha256 {mf.sha256()[:12]}…). Expected a plan made for this model: "
+                              f"`edgekit tune {mf.path.name} --device NAME -o plan.toml`.")
+        if plan.device is None or not PLAN_FILE.fullmatch(f"{plan.device}.toml"):
+            raise BundleError(f"--plan {label}: the plan names no device profile (or one that cannot be a file name: "
+                              f"{plan.device!r}); a bundle keeps one plan per device as {PLANS_DIR}/<device>.toml. "
+                              f"Re-run `edgekit tune {mf.path.name} --device NAME` (or --device auto).")
+        if plan.device in out:
+            raise BundleError(f"--plan {label}: a second plan for device {plan.device!r} ({out[plan.device].source}); "
+                              "expected one plan per device. Pass only one of them.")
+        out[plan.device] = plan
+    if len(out) > MAX_PLANS:
+        raise BundleError(f"{len(out)} plans given; a bundle holds at most {MAX_PLANS}.")
+    return out
+
+
 def create_bundle(model: str | os.PathLike[str], preset: str, output: str | os.PathLike[str], *,
                   labels: str | os.PathLike[str] | None = None, size: tuple[int, int] | None = None,
-                  runtime: str | None = None, force: bool = False) -> Path:
+                  runtime: str | None = None, force: bool = False,
+                  plans: Sequence[str | os.PathLike[str] | Plan] = ()) -> Path:
     """Write a bundle for ``model`` with ``preset`` to ``output`` (a folder, or a ``.zip``); return its path.
 
     ``labels``: a text file, one label per line, copied in as ``labels.txt``. ``size``: the model
     input's (width, height), for presets that resize to a fixed size when the model's input is
     dynamic. ``runtime``: the one used to read the model's inputs and to check the bundle
-    (default: the first that reads the format).
+    (default: the first that reads the format). ``plans``: deployment plans for this model, each
+    written as ``plans/<device>.toml`` (BundleError when one is for another model or names no device).
+    ONNX external-data files are copied beside the model, at the same relative paths.
     """
     from edgekit.models.formats import open_model
     from edgekit.pipeline.bundle import load_bundle
@@ -108,6 +141,7 @@ def create_bundle(model: str | os.PathLike[str], preset: str, output: str | os.P
                           "Choose another --output.")
     mf = open_model(model)
     preset_text(preset)  # unknown preset: fail before any work
+    embedded = _plans_for(mf, plans)
     with load(mf, runtime=runtime) as m:
         inputs = m.inputs
     with tempfile.TemporaryDirectory(prefix="edgekit-bundle-") as tmp:
@@ -116,6 +150,12 @@ def create_bundle(model: str | os.PathLike[str], preset: str, output: str | os.P
         shutil.copy2(mf.path, folder / mf.path.name)
         if mf.weights is not None:
             shutil.copy2(mf.weights, folder / mf.weights.name)
+        for ext in mf.external:  # inside the model's folder (checked when the model was opened)
+            dest = folder / os.path.relpath(ext, mf.path.parent)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ext, dest)
+        for device, plan in embedded.items():
+            plan.write(folder / PLANS_DIR / f"{device}.toml")
         if labels is not None:
             shutil.copy2(Path(labels).expanduser(), folder / "labels.txt")
         (folder / CONFIG_NAME).write_text(
@@ -132,8 +172,9 @@ def create_bundle(model: str | os.PathLike[str], preset: str, output: str | os.P
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix == ".zip":
             with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-                for f in sorted(folder.iterdir()):  # fixed timestamps: same content, same archive (and cache key)
-                    info = zipfile.ZipInfo(f.name, date_time=(1980, 1, 1, 0, 0, 0))
+                files = sorted(f for f in folder.rglob("*") if f.is_file())  # plans/ and external data included
+                for f in files:  # fixed timestamps: same content, same archive (and cache key)
+                    info = zipfile.ZipInfo(f.relative_to(folder).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
                     info.external_attr = (stat.S_IFREG | 0o644) << 16
                     info.compress_type = zipfile.ZIP_DEFLATED
                     with open(f, "rb") as src, z.open(info, "w") as dst:
