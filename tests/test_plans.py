@@ -203,8 +203,14 @@ def test_a_plan_and_a_conflicting_choice_are_refused(model: ModelFile) -> None:
         edgekit.load(model.path, plan=_plan(model), runtime="onnxruntime")
     with pytest.raises(InvalidOptionError, match=r"hint='throughput'"):
         edgekit.load(model.path, plan=_plan(model), hint="throughput")
-    with pytest.raises(InvalidOptionError, match="plan= and timeout="):
-        edgekit.load(model.path, plan=_plan(model), timeout=5)
+
+
+def test_a_plan_applies_in_a_worker_process_too(model: ModelFile) -> None:
+    with edgekit.load(model.path, plan=_plan(model), timeout=60) as m:
+        assert m.placement.runtime == "openvino" and m.placement.options["threads"] == 1
+        assert m.placement.plan is not None and "worker process" in m.placement.explain()
+        np.testing.assert_allclose(m(_feeds())["y"], CASES["conv_relu"].reference("onnx", {"x": _feeds()})["y"],
+                                   rtol=1e-4, atol=1e-5)
 
 
 def test_a_stale_plan_warns_and_falls_back(model: ModelFile, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

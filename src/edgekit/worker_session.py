@@ -55,7 +55,7 @@ from edgekit.runtime import Session
 __all__ = ["IsolatedSession", "open_in_worker", "serve"]
 
 #: keyword arguments of edgekit.load that placement takes itself; the rest are runtime options
-_PLACE_KEYS = ("runtime", "device", "accelerator", "threads", "precision", "strict", "emulate", "profile_ops")
+_PLACE_KEYS = ("runtime", "device", "accelerator", "threads", "precision", "strict", "emulate", "profile_ops", "plan")
 
 
 def _portable(exc: BaseException) -> EdgekitError:
