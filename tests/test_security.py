@@ -203,3 +203,60 @@ def test_external_data_is_part_of_the_models_identity(tmp_path: Path) -> None:
     data[0] ^= 0xFF
     weights.write_bytes(bytes(data))
     assert open_model(model).sha256() != before
+
+
+def _hostile_external(folder: Path, where: str, location: str) -> Path:
+    """A model whose tensor in ``where`` reads external data from ``location``."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, external_data_helper, helper, numpy_helper
+
+    def external(name: str) -> onnx.TensorProto:
+        t = numpy_helper.from_array(np.zeros(4, np.float32), name)
+        external_data_helper.set_external_data(t, location=location, offset=0, length=16)
+        t.ClearField("raw_data")
+        t.data_location = TensorProto.EXTERNAL
+        return t
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])
+    if where == "constant":
+        nodes = [helper.make_node("Constant", [], ["c"], value=external("c")), helper.make_node("Add", ["x", "c"], ["y"])]
+        inits = []
+    elif where == "subgraph":
+        body = helper.make_graph([helper.make_node("Add", ["x", "w"], ["yb"])], "then",
+                                 [], [helper.make_tensor_value_info("yb", TensorProto.FLOAT, [4])], [external("w")])
+        other = helper.make_graph([helper.make_node("Identity", ["x"], ["ye"])], "else",
+                                  [], [helper.make_tensor_value_info("ye", TensorProto.FLOAT, [4])])
+        nodes = [helper.make_node("Constant", [], ["cond"], value=numpy_helper.from_array(np.array(True), "cond")),
+                 helper.make_node("If", ["cond"], ["y"], then_branch=body, else_branch=other)]
+        inits = []
+    else:
+        nodes, inits = [helper.make_node("Add", ["x", "w"], ["y"])], [external("w")]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits),
+                              opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 7
+    path = folder / f"{where}.onnx"
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+@pytest.mark.parametrize("where", ["initializer", "constant", "subgraph"])
+def test_external_data_outside_the_models_folder_is_refused_everywhere_in_the_graph(tmp_path: Path, where: str) -> None:
+    from edgekit.errors import CorruptModelError
+
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"S" * 64)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "inside.bin").write_bytes(b"\0" * 16)
+    (folder / "link.bin").symlink_to(secret)
+    for location in ("../secret.bin", str(secret), "link.bin", "sub/../../secret.bin"):
+        path = _hostile_external(folder, where, location)
+        for runtime in ("onnxruntime", "opencv", "mnn", "openvino"):
+            with pytest.raises(CorruptModelError, match="outside the model's folder"):
+                edgekit.load(path, runtime=runtime)
+    good = _hostile_external(folder, where, "inside.bin")
+    from edgekit.models.formats import open_model
+
+    assert open_model(good).external == ((folder / "inside.bin").resolve(),)  # hashed with the model

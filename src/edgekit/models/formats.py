@@ -13,8 +13,10 @@ Example::
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from edgekit.errors import CorruptModelError, ModelNotFoundError, UnknownFormatError
 
@@ -135,15 +137,59 @@ def _validate_onnx(path: Path) -> tuple[Path, ...]:
     if why:
         raise _corrupt(path, "ONNX", why)
     external: set[Path] = set()
-    for init in proto.graph.initializer:
-        if init.data_location == onnx.TensorProto.EXTERNAL:
-            for entry in init.external_data:
-                if entry.key == "location":
-                    ext = (path.parent / entry.value).resolve()
-                    if path.parent.resolve() not in ext.parents or not ext.is_file():
-                        raise _corrupt(path, "ONNX", f"external data {entry.value!r} is missing or outside the model's folder")
-                    external.add(ext)
+    folder = path.parent.resolve()
+    for where, tensor in _all_tensors(proto):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        locations = [entry.value for entry in tensor.external_data if entry.key == "location"]
+        if len(locations) != 1:
+            raise _corrupt(path, "ONNX", f"{where} is stored externally but names {len(locations)} locations")
+        location = locations[0]
+        ext = (folder / location).resolve()  # resolves symlinks too
+        if Path(location).is_absolute() or "\\" in location or folder not in ext.parents:
+            raise _corrupt(path, "ONNX", f"{where} reads external data from {location!r}, outside the model's folder "
+                           "(an absolute path, '..' or a link that leads out); expected a file beside the model")
+        if not ext.is_file():
+            raise _corrupt(path, "ONNX", f"{where} reads external data from {location!r}, which is missing")
+        external.add(ext)
     return tuple(sorted(external))
+
+
+def _all_tensors(proto: Any) -> Iterator[tuple[str, Any]]:
+    """Every TensorProto of a model with where it is: initializers, sparse initializers, tensor-valued
+    node attributes (a Constant's ``value``/``sparse_value`` among them), in every graph — the main
+    graph, If/Loop/Scan bodies and model-local functions, to any depth."""
+    def sparse(where: str, st: Any) -> Iterator[tuple[str, Any]]:
+        yield f"{where} (values)", st.values
+        yield f"{where} (indices)", st.indices
+
+    def graph(g: Any, where: str) -> Iterator[tuple[str, Any]]:
+        for t in g.initializer:
+            yield f"{where}initializer {t.name!r}", t
+        for st in g.sparse_initializer:
+            yield from sparse(f"{where}sparse initializer {st.values.name!r}", st)
+        yield from nodes(g.node, where)
+
+    def nodes(ns: Any, where: str) -> Iterator[tuple[str, Any]]:
+        for n in ns:
+            for a in n.attribute:
+                here = f"{where}node {n.name or n.op_type!r} attribute {a.name!r}"
+                if a.HasField("t"):
+                    yield here, a.t
+                for t in a.tensors:
+                    yield here, t
+                if a.HasField("sparse_tensor"):
+                    yield from sparse(here, a.sparse_tensor)
+                for st in a.sparse_tensors:
+                    yield from sparse(here, st)
+                if a.HasField("g"):
+                    yield from graph(a.g, f"{here} subgraph: ")
+                for sub in a.graphs:
+                    yield from graph(sub, f"{here} subgraph: ")
+
+    yield from graph(proto.graph, "")
+    for fn in proto.functions:
+        yield from nodes(fn.node, f"function {fn.name!r} ")
 
 
 def _validate_tflite(path: Path) -> None:
