@@ -260,3 +260,86 @@ def test_external_data_outside_the_models_folder_is_refused_everywhere_in_the_gr
     from edgekit.models.formats import open_model
 
     assert open_model(good).external == ((folder / "inside.bin").resolve(),)  # hashed with the model
+
+
+_NETWORK_PROBE = r"""
+import json, sys
+seen = []
+def hook(event, args):
+    if event in ("socket.connect", "socket.getaddrinfo", "socket.gethostbyname", "os.fork", "subprocess.Popen"):
+        seen.append(event)
+sys.addaudithook(hook)
+import edgekit
+from edgekit.models.sample import sample_model
+with edgekit.load(sample_model("onnx"), runtime="openvino") as m:
+    m.inputs
+edgekit.list_runtimes()
+print(json.dumps(seen))
+"""
+
+
+def test_openvino_is_imported_without_its_telemetry(tmp_path: Path) -> None:
+    """No fork, no socket, nothing written under ~/intel when edgekit loads a model with OpenVINO."""
+    import json
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home), EDGEKIT_CACHE=str(tmp_path / "cache"))
+    env.pop("CI", None)  # OpenVINO skips telemetry in CI by itself: test the case of a user's machine
+    res = subprocess.run([sys.executable, "-c", _NETWORK_PROBE], env=env, capture_output=True, text=True,
+                         timeout=300, check=True)
+    assert json.loads(res.stdout.strip().splitlines()[-1]) == []
+    assert not (home / "intel").exists()
+
+
+@pytest.mark.skipif(not __import__("shutil").which("strace"), reason="needs strace (CI installs it)")
+def test_the_main_commands_make_no_network_connection(tmp_path: Path) -> None:
+    """Every process the commands start, workers included, under strace: no AF_INET/AF_INET6 connect."""
+    model = build_onnx("conv_relu", tmp_path / "m.onnx")
+    env = dict(os.environ, HOME=str(tmp_path), EDGEKIT_CACHE=str(tmp_path / "cache"))
+    env.pop("CI", None)
+    commands = [["runtimes"], ["devices", "detect"], ["inspect", str(model)],
+                ["profile", str(model), "--duration", "0.1", "--runtime", "openvino", "--runtime", "onnxruntime"],
+                ["convert", str(model), "--to", "openvino", "-o", str(tmp_path / "ir" / "m.xml")]]
+    for args in commands:
+        log = tmp_path / "strace.log"
+        subprocess.run(["strace", "-f", "-e", "trace=connect", "-o", str(log), sys.executable, "-m", "edgekit", *args],
+                       env=env, capture_output=True, timeout=600, check=True)
+        inet = [line for line in log.read_text().splitlines() if "AF_INET" in line]
+        assert not inet, f"edgekit {' '.join(args)} connected: {inet[:3]}"
+
+
+def test_many_small_zip_bombs_are_refused_and_leave_nothing_behind(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """999 members of 1 MiB of zeros (1000 MiB from ~1 MB): each under the per-member floor, caught in total."""
+    import zipfile
+
+    from edgekit.errors import BundleError
+
+    monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path / "cache"))
+    bomb = tmp_path / "bomb.zip"
+    zeros = bytes(1 << 20)
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("edgekit.toml", 'name = "x"\n')
+        for i in range(999):
+            z.writestr(f"pad/{i}.bin", zeros)
+    assert bomb.stat().st_size < 4 << 20
+    with pytest.raises(BundleError, match="likely zip bomb"):
+        edgekit.load_bundle(bomb)
+    bundles = tmp_path / "cache" / "bundles"
+    assert not bundles.exists() or not any(bundles.iterdir()), list(bundles.iterdir())
+
+
+def test_a_rejected_bundle_archive_is_not_left_unpacked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import zipfile
+
+    from edgekit.errors import BundleError
+
+    monkeypatch.setenv("EDGEKIT_CACHE", str(tmp_path / "cache"))
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr("edgekit.toml", 'name = "x"\nmodel = "../../outside.onnx"\n')
+    with pytest.raises(BundleError):
+        edgekit.load_bundle(bad)
+    bundles = tmp_path / "cache" / "bundles"
+    assert not bundles.exists() or not any(bundles.iterdir()), list(bundles.iterdir())

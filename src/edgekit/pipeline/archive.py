@@ -3,9 +3,12 @@
 Refused, before anything is written: absolute member names (``/x``, ``C:\\x``, ``\\\\server``),
 names with a ``..`` component, symbolic links and other special files, more than
 ``max_members`` members, a member larger than ``max_member_bytes``, a total larger than
-``max_total_bytes``, and members compressed more than ``max_ratio`` times (zip bombs).
-While copying, sizes are counted again, so a header that lies about its size is caught too.
-Unpacking goes to a temporary folder beside the target and is renamed into place.
+``max_total_bytes``, and archives compressed more than ``max_ratio`` times — member by member
+and over the running total, so a thousand small bombs are caught like one big one. While
+copying, sizes are counted again, so a header that lies about its size is caught too.
+Unpacking goes to a temporary folder beside the target; only a bundle whose ``edgekit.toml``
+validates is renamed into place, so a rejected archive leaves nothing behind. The limits are
+:class:`Limits` (``EDGEKIT_BUNDLE_MAX_MB`` overrides the total).
 
 Example::
 
@@ -32,8 +35,10 @@ class Limits:
 
     max_members = 1000
     max_member_bytes = 2 << 30
-    max_total_bytes = 4 << 30
+    max_total_bytes = int(float(os.environ.get("EDGEKIT_BUNDLE_MAX_MB", "4096")) * (1 << 20))
     max_ratio = 200
+    #: archives smaller than this unpacked are not ratio-checked (tiny text files compress well)
+    ratio_floor_bytes = 1 << 20
 
 
 def _check_name(name: str, archive: Path) -> PurePosixPath:
@@ -54,8 +59,8 @@ def _check_members(z: zipfile.ZipFile, archive: Path, limits: type[Limits]) -> l
     infos = z.infolist()
     if len(infos) > limits.max_members:
         raise BundleError(f"{archive}: {len(infos)} members, expected at most {limits.max_members} in a bundle.")
-    total = 0
-    for info in infos:
+    total = packed = 0
+    for count, info in enumerate(infos, 1):
         _check_name(info.filename, archive)
         mode = info.external_attr >> 16
         if info.create_system == 3 and stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
@@ -65,11 +70,17 @@ def _check_members(z: zipfile.ZipFile, archive: Path, limits: type[Limits]) -> l
         if info.file_size > limits.max_member_bytes:
             raise BundleError(f"{archive}: member {info.filename!r} unpacks to {info.file_size} bytes, expected at "
                               f"most {limits.max_member_bytes}.")
-        if info.compress_size and info.file_size / info.compress_size > limits.max_ratio and info.file_size > 1 << 20:
+        if info.compress_size and info.file_size / info.compress_size > limits.max_ratio \
+                and info.file_size > limits.ratio_floor_bytes:
             ratio = info.file_size // info.compress_size
             raise BundleError(f"{archive}: member {info.filename!r} is compressed {ratio}"
                               f" times (limit {limits.max_ratio}); refusing a likely zip bomb.")
         total += info.file_size
+        packed += info.compress_size
+        if total > limits.ratio_floor_bytes and total > limits.max_ratio * max(packed, 1):
+            raise BundleError(f"{archive}: its first {count} members unpack to {total} "
+                              f"bytes from {packed} (over {limits.max_ratio} times); refusing a likely zip bomb. A "
+                              "real bundle (a model and a few small files) compresses far less.")
     if total > limits.max_total_bytes:
         raise BundleError(f"{archive}: unpacks to {total} bytes, expected at most {limits.max_total_bytes}.")
     return infos
@@ -119,8 +130,6 @@ def unpack_bundle(archive: Path, target: Path | None = None) -> Path:
 
     Returns the folder holding ``edgekit.toml`` (the archive's root, or its single top-level folder).
     """
-    from edgekit.pipeline.config import CONFIG_NAME
-
     if target is None:
         from edgekit.cache import cache_dir, file_sha256
 
@@ -130,6 +139,9 @@ def unpack_bundle(archive: Path, target: Path | None = None) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
             safe_extract(archive, tmp)
+            from edgekit.pipeline.config import read_bundle_config
+
+            read_bundle_config(_config_root(tmp, archive))  # a rejected bundle is never put in the cache
             try:
                 os.replace(tmp, target)
             except OSError:
@@ -138,9 +150,16 @@ def unpack_bundle(archive: Path, target: Path | None = None) -> Path:
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
-    if (target / CONFIG_NAME).is_file():
-        return target
-    subdirs = [p for p in target.iterdir() if p.is_dir()]
+    return _config_root(target, archive)
+
+
+def _config_root(folder: Path, archive: Path) -> Path:
+    """The folder holding ``edgekit.toml``: ``folder`` itself or its single top-level folder."""
+    from edgekit.pipeline.config import CONFIG_NAME
+
+    if (folder / CONFIG_NAME).is_file():
+        return folder
+    subdirs = [p for p in folder.iterdir() if p.is_dir()]
     if len(subdirs) == 1 and (subdirs[0] / CONFIG_NAME).is_file():
         return subdirs[0]
     raise BundleError(f"{archive}: no {CONFIG_NAME} at the archive's root (or in its single top-level folder); "
