@@ -343,3 +343,37 @@ def test_a_rejected_bundle_archive_is_not_left_unpacked(tmp_path: Path, monkeypa
         edgekit.load_bundle(bad)
     bundles = tmp_path / "cache" / "bundles"
     assert not bundles.exists() or not any(bundles.iterdir()), list(bundles.iterdir())
+
+
+def _loop_model(folder: Path) -> tuple[Path, Path]:
+    import numpy as np
+
+    from edgekit.testing.fuzz import build_loop_onnx
+
+    model = build_loop_onnx(folder / "loop.onnx")
+    x = folder / "x.npy"
+    np.save(x, np.zeros((1, 4), np.float32))
+    return model, x
+
+
+def test_run_has_a_timeout(tmp_path: Path) -> None:
+    model, x = _loop_model(tmp_path)
+    start = time.monotonic()
+    res = _run_cli("run", str(model), "--input", str(x), "--runtime", "onnxruntime", "--timeout", "3", cwd=tmp_path)
+    assert res.returncode == 2 and "timeout" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert time.monotonic() - start < 60
+
+
+def test_ctrl_c_stops_a_long_run(tmp_path: Path) -> None:
+    model, x = _loop_model(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "edgekit", "run", str(model), "--input", str(x), "--runtime",
+                             "onnxruntime"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(6)  # loaded and running the endless loop
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 130
+        assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -232,6 +232,9 @@ class IsolatedSession(Session):
             self._conn.send(("run", feeds))
             done = self._conn.poll(self.timeout)
             reply = self._conn.recv() if done else None
+        except KeyboardInterrupt:  # Ctrl-C: do not wait for a native run that cannot be interrupted
+            self._stop(kill=True)
+            raise
         except (EOFError, OSError):
             failure = self._stop(kill=True)
             raise InferenceError(

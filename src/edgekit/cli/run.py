@@ -1,6 +1,8 @@
 """``edgekit run``: run a bundle on an image (print results, draw them) or a plain model on arrays.
 
-Exit codes: 0 ran; 2 usage or edgekit error (the message says what to do).
+Exit codes: 0 ran; 2 usage or edgekit error, or the load or run took longer than ``--timeout`` (the
+message says what to do); 130 interrupted (Ctrl-C stops even a long native run: the model runs in a
+worker process unless ``--timeout 0``).
 
 Example::
 
@@ -103,16 +105,19 @@ def _is_model(path: Path) -> bool:
 @click.option("--threads", "-t", type=click.IntRange(min=1), default=None, help="Threads (default: all cores).")
 @click.option("--plan", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Deployment plan (`edgekit tune -o plan.toml`): run its chosen configuration if it applies here.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=300.0, show_default=True,
+              help="Seconds the load and the run may take; the model runs in a worker process that is killed "
+                   "past it, or on Ctrl-C (0: no limit, in this process).")
 @output_options(output=False)
 def run(target: str, inputs: tuple[str, ...], output: str | None, runtime: str | None, device: str | None,
-        precision: str | None, threads: int | None, plan: str | None, fmt: str) -> None:
+        precision: str | None, threads: int | None, plan: str | None, timeout: float, fmt: str) -> None:
     """Run TARGET (a bundle folder/.zip, or a plain model file) once and print what it gives.
 
     With --device (or 'auto'), a bundle's plan for that device, or a plan `edgekit tune` cached for
     the model, chooses the configuration; the title line shows where it ran.
     """
     opts: dict[str, Any] = {"runtime": runtime, "device": device, "precision": precision, "threads": threads,
-                            "plan": plan}
+                            "plan": plan, "timeout": timeout or None}
     path = Path(target)
     if _is_model(path):
         _run_model(path, inputs, output, fmt, opts)
