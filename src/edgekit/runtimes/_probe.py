@@ -9,7 +9,7 @@ MatMul), and it segfaults on some valid real models too. Adapters of such runtim
 :func:`probe` first: the file is loaded, run once on zeros and closed in a child process
 (:func:`~edgekit.isolation.run_isolated`); a crash or hang there becomes a typed
 error here. A file that passed is remembered by runtime, its version, the options that
-matter and the file's sha256 (in memory and under ``<cache>/probed/``), so each file is
+matter and the model's sha256, external data included (in memory and under ``<cache>/probed/``), so each file is
 probed once: 0.2-1 s on its first load, a hash of the file after. The runtime option
 ``probe=False`` skips it for trusted files.
 
@@ -55,14 +55,17 @@ def probe_worker(path: str, runtime: str, options: dict[str, Any]) -> bool:
     return True
 
 
-def _key(runtime: str, version: str, path: Path, options: dict[str, Any]) -> str:
+def _key(runtime: str, version: str, digest: str, options: dict[str, Any]) -> str:
     setting = json.dumps([runtime, version, options], sort_keys=True, default=str)
-    return f"{runtime}-{hashlib.sha256(f'{setting}|{file_sha256(path)}'.encode()).hexdigest()}"
+    return f"{runtime}-{hashlib.sha256(f'{setting}|{digest}'.encode()).hexdigest()}"
 
 
 def probe(runtime: str, path: Path, version: str, *, source_name: str, corrupt_on_crash: bool = False,
-          options: dict[str, Any] | None = None, timeout: float = 60.0) -> None:
+          options: dict[str, Any] | None = None, timeout: float = 60.0, digest: str | None = None) -> None:
     """Load, run and close ``path`` with ``runtime`` once in a child process, unless it passed before.
+
+    Passed files are remembered by ``digest`` — pass ``ModelFile.sha256()``, which covers every
+    file the model uses (external data too); default: the sha256 of ``path`` alone.
 
     A crash there raises CorruptModelError when ``corrupt_on_crash`` (the file was checked and a
     sound one does not crash this runtime), else UnsupportedModelError; a hang raises
@@ -71,7 +74,7 @@ def probe(runtime: str, path: Path, version: str, *, source_name: str, corrupt_o
     from edgekit.isolation import IsolatedFailure, run_isolated
 
     opts = dict(options or {})
-    key = _key(runtime, version, path, opts)
+    key = _key(runtime, version, digest or file_sha256(path), opts)
     marker = cache_dir("probed") / key
     if key in _PASSED or marker.is_file():
         _PASSED.add(key)
