@@ -377,3 +377,50 @@ def test_ctrl_c_stops_a_long_run(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def _malformed_onnx(folder: Path) -> list[Path]:
+    """Models onnx's checker rejects but that parse: duplicate outputs, an unknown attribute, unsorted nodes."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    graphs = {
+        "dup_out": [helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Relu", ["x"], ["y"])],
+        "unknown_attr": [helper.make_node("Relu", ["x"], ["y"], foo=1)],
+        "unsorted": [helper.make_node("Relu", ["t"], ["y"]), helper.make_node("Relu", ["x"], ["t"])],
+        "relu2": [helper.make_node("Relu", ["x", "x"], ["y"])],
+    }
+    out = []
+    for name, nodes in graphs.items():
+        model = helper.make_model(helper.make_graph(nodes, name, [x], [y]), opset_imports=[helper.make_opsetid("", 13)])
+        model.ir_version = 7
+        path = folder / f"{name}.onnx"
+        onnx.save(model, str(path))
+        out.append(path)
+    return out
+
+
+def test_malformed_models_raise_only_edgekit_errors(tmp_path: Path) -> None:
+    """onnx.checker's ValidationError and friends never escape the tools or the emulator."""
+    from edgekit.errors import EdgekitError
+    from edgekit.tools.convert import convert_model
+    from edgekit.tools.inspect import inspect_model
+    from edgekit.tools.quantize import quantize_dynamic
+
+    for path in _malformed_onnx(tmp_path):
+        calls = {
+            "inspect": lambda p=path: inspect_model(p),
+            "convert": lambda p=path: convert_model(p, tmp_path / f"{p.stem}.fp16.onnx", to="onnx", precision="fp16",
+                                                    force=True),
+            "quantize": lambda p=path: quantize_dynamic(p, tmp_path / f"{p.stem}.int8.onnx", force=True),
+            "emulate": lambda p=path: edgekit.load(p, device="snapdragon-8-gen-3", emulate=True).close(),
+        }
+        for what, call in calls.items():
+            try:
+                call()
+            except EdgekitError:
+                pass
+            except Exception as exc:  # noqa: BLE001 - the finding
+                pytest.fail(f"{what} on {path.name} raised {type(exc).__module__}.{type(exc).__name__}: {exc}")
