@@ -422,5 +422,5 @@ def test_malformed_models_raise_only_edgekit_errors(tmp_path: Path) -> None:
                 call()
             except EdgekitError:
                 pass
-            except Exception as exc:  # noqa: BLE001 - the finding
+            except Exception as exc:
                 pytest.fail(f"{what} on {path.name} raised {type(exc).__module__}.{type(exc).__name__}: {exc}")
