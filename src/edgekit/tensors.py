@@ -14,16 +14,18 @@ Example::
 from __future__ import annotations
 
 import functools
+import math
 import operator
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from edgekit.errors import InputError
+from edgekit.errors import InputError, InvalidOptionError
 
-__all__ = ["Dim", "TensorSpec", "bind_inputs"]
+__all__ = ["Dim", "TensorSpec", "bind_inputs", "check_input_size", "max_input_bytes"]
 
 Dim = int | str | None
 
@@ -71,6 +73,51 @@ class TensorSpec:
         dims = ", ".join("?" if d is None else str(d) for d in self.shape)
         q = f" q=({self.quantization[0]:g}, {self.quantization[1]})" if self.quantization else ""
         return f"{self.name}: {self.dtype}[{dims}]{q}"
+
+
+def max_input_bytes() -> int:
+    """The most bytes edgekit allocates for one generated or loaded input.
+
+    ``$EDGEKIT_MAX_INPUT_MB`` when set, else a quarter of the memory available now (Linux
+    ``MemAvailable``; 4 GiB where it cannot be read).
+
+    >>> max_input_bytes() > 0
+    True
+    """
+    explicit = os.environ.get("EDGEKIT_MAX_INPUT_MB")
+    if explicit:
+        try:
+            return max(1, int(float(explicit) * (1 << 20)))
+        except ValueError:
+            raise InvalidOptionError(f"EDGEKIT_MAX_INPUT_MB={explicit!r}: expected a number of megabytes, "
+                                     "e.g. EDGEKIT_MAX_INPUT_MB=2048.") from None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 // 4
+    except (OSError, ValueError, IndexError):
+        pass
+    return 4 << 30
+
+
+def check_input_size(name: str, shape: Sequence[int], dtype: np.dtype[Any], *, limit: int | None = None) -> None:
+    """Raise InputError before allocating an input whose dims are not positive or whose bytes exceed the limit.
+
+    >>> check_input_size("x", (1, 3, 224, 224), np.dtype("float32"))
+    >>> check_input_size("x", (100000000000, 4), np.dtype("float32"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    edgekit.errors.InputError: input 'x' of shape (100000000000, 4) float32 would take 1600000000000 bytes...
+    """
+    if any(int(d) <= 0 for d in shape):
+        raise InputError(f"input {name!r}: shape {tuple(shape)} has a zero or negative dimension; expected "
+                         "positive sizes. Set the dynamic dimensions (e.g. --shape x=1x3x224x224).")
+    need = math.prod(int(d) for d in shape) * np.dtype(dtype).itemsize
+    cap = max_input_bytes() if limit is None else limit
+    if need > cap:
+        raise InputError(f"input {name!r} of shape {tuple(int(d) for d in shape)} {np.dtype(dtype)} would take {need} "
+                         f"bytes, over the limit of {cap} ({cap >> 20} MiB: a quarter of the free memory, or "
+                         "$EDGEKIT_MAX_INPUT_MB). Use smaller dimensions (--shape), or raise EDGEKIT_MAX_INPUT_MB.")
 
 
 def _format_shape(shape: Sequence[Dim]) -> str:

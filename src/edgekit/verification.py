@@ -32,7 +32,7 @@ from edgekit.models.formats import ModelFile
 from edgekit.placement import Decision
 from edgekit.registry import get_runtime
 from edgekit.runtime import Session
-from edgekit.tensors import TensorSpec, bind_inputs
+from edgekit.tensors import TensorSpec, bind_inputs, check_input_size
 
 __all__ = ["REFERENCE_RUNTIMES", "TOLERANCES", "synthetic_inputs", "verify_placement"]
 
@@ -72,6 +72,7 @@ def synthetic_inputs(specs: Sequence[TensorSpec], seed: int = _SEED) -> dict[str
                 if not fixed[i]:
                     shape[i] = 64
         dt = spec.dtype
+        check_input_size(spec.name, shape, dt)  # before allocating: a model may declare [1e6, 1e6]
         if dt.kind == "f":
             out[spec.name] = rng.uniform(-1.0, 1.0, shape).astype(dt)
         elif dt.kind in "iu" and spec.quantization is not None:
