@@ -31,9 +31,10 @@ EXPECTED_FORMATS: dict[str, tuple[str, ...]] = {
     "check": FORMATS,
     "quantize": ("table", "json"),
     "convert": ("table", "json"),
+    "tune": ("table", "json", "html"),
 }
 
-SHAPE_COMMANDS = {"profile", "inspect", "convert"}
+SHAPE_COMMANDS = {"profile", "inspect", "convert", "tune"}
 
 
 def _commands(group: click.Group = cli, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
@@ -157,6 +158,7 @@ def _required_args(path: str, tmp_path: Path) -> list[str]:
         "check": [str(existing)],
         "quantize": [str(existing)],
         "convert": [str(existing), "--to", "onnx"],
+        "tune": [str(existing)],
     }.get(path, [])
 
 

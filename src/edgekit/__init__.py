@@ -49,6 +49,7 @@ if _typing.TYPE_CHECKING:
 #: names loaded on first use, so ``import edgekit`` stays light (PEP 562)
 _LAZY = dict.fromkeys(("Classification", "Detection", "Pipeline", "SegmentationMask", "TextBox", "load_bundle"), "edgekit.pipeline")
 _LAZY["__version__"] = "edgekit._version"  # read from the package metadata on first use
+_LAZY["tune"] = "edgekit.tuning"  # edgekit.tune(model, ...) -> TuneReport
 
 
 def __getattr__(name: str) -> object:
@@ -115,4 +116,5 @@ __all__ = [
     "load",
     "load_bundle",
     "register_runtime",
+    "tune",
 ]

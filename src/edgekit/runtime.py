@@ -180,7 +180,8 @@ class Runtime(ABC):
     options_help: ClassVar[Mapping[str, str]] = {}
     #: optional capabilities (keys of :data:`CAPABILITIES`) this adapter has
     capabilities: ClassVar[frozenset[str]] = frozenset()
-    #: options that change speed, with the values worth trying (tuning keeps a setting only if outputs still match)
+    #: options that change speed, with the values worth trying, the adapter's default first (``edgekit tune``
+    #: varies one at a time from the defaults and keeps a setting only if the outputs still match)
     tunables: ClassVar[Mapping[str, tuple[Any, ...]]] = {}
     #: whether edgekit picks this runtime when none is named (``load()`` without ``runtime=``, ``edgekit profile``
     #: without ``--runtime``); False for runtimes that stand in for others (the emulator, the reference evaluator)
@@ -209,6 +210,13 @@ class Runtime(ABC):
             except importlib.metadata.PackageNotFoundError:
                 continue
         return None
+
+    def import_library(self) -> Any:
+        """Import the runtime's Python library (adapters that must import it in a particular way override this)."""
+        import importlib
+
+        self.require()
+        return importlib.import_module(self.info.module)
 
     def require(self) -> None:
         """Raise RuntimeNotInstalledError with the install command when missing."""

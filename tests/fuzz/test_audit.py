@@ -24,7 +24,7 @@ ALLOWED = {
     ("isolation.py", "subprocess.Popen"): "sys.executable running edgekit's own child script",
     ("isolation.py", "pickle.load"): "the job/result files edgekit wrote itself in a private temp folder",
     ("profiling/worker.py", "ctypes.string_at"): "string_at(0): the deliberate crash of the worker's test hook",
-    ("profiling/worker.py", "importlib.import_module"): "a runtime's module name from edgekit's own catalog",
+    ("runtime.py", "importlib.import_module"): "Runtime.import_library: a runtime's module name from its catalog entry",
     ("runtimes/mnn_convert.py", "subprocess.run"): "sys.executable running MNN's native converter "
                                                   "(_tools.mnnconvert), never its pip-installing Python wrapper",
     ("runtimes/mnn.py", "ctypes.CDLL"): "CDLL(None): this process's own libc, to fflush stdout",

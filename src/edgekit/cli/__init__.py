@@ -1,7 +1,8 @@
 """The ``edgekit`` command line: one module per command, loaded lazily so ``--help`` is fast.
 
 Exit codes: 0 success; 1 a check failed (e.g. a regression in ``profile --compare``);
-2 usage error or an edgekit error (the message says what to do).
+2 usage error or an edgekit error (the message says what to do); 3 ``tune`` could not confirm
+its winner within ``--budget``; 130 interrupted.
 
 Example::
 
@@ -30,6 +31,7 @@ COMMANDS = {
     "check": "edgekit.cli.check:check",
     "quantize": "edgekit.cli.quantize:quantize",
     "convert": "edgekit.cli.convert:convert",
+    "tune": "edgekit.cli.tune:tune",
 }
 
 

@@ -12,6 +12,9 @@ outputs are compared with the reference result's. Progress goes to ``on_event``:
 * ``{"event": "progress", "id": id, "stage": "loading"|"warmup"|"measuring"|"op-profile", ...}``
 * ``{"event": "done", "id": id, "result": RuntimeResult}``
 
+:func:`measure_config` measures one configuration (an :class:`edgekit.plan.Config`: runtime,
+accelerator, precision, threads, options) in the same isolated worker, for ``edgekit tune``.
+
 Ctrl-C (KeyboardInterrupt) stops the run: the runtime being measured returns what it has,
 the rest are marked skipped, and the report comes back with ``partial=True``.
 
@@ -37,12 +40,13 @@ import numpy as np
 from edgekit.hostinfo import HostInfo
 from edgekit.isolation import IsolatedFailure, IsolatedInterrupted, run_isolated
 from edgekit.models.formats import ModelFile, open_model
+from edgekit.plan import Config
 from edgekit.profiling.parity import ATOL, RTOL, compare_outputs
 from edgekit.profiling.results import Memory, ModelInfo, OpTime, ProfileReport, RuntimeResult
 from edgekit.profiling.stats import CI_METHOD, PERCENTILE_DEFINITION, StoppingRule, summarize
 from edgekit.profiling.targets import Job, device_jobs, pick_model, resolve_runtime
 
-__all__ = ["Job", "profile"]  # Job is defined in targets (which plans the rows) and re-exported here
+__all__ = ["Job", "measure_config", "profile"]  # Job is defined in targets (which plans the rows) and re-exported here
 
 REFERENCE_RUNTIME = {"onnx": "onnxruntime", "tflite": "litert", "openvino": "openvino", "mnn": "mnn"}
 MIN_TIME_S = 0.5  # no stopping on the CI before this much timed running
@@ -193,6 +197,47 @@ def _measure(job: Job, spec: dict[str, Any], timeout: float, emit: Event, thread
     return row, interrupted
 
 
+def measure_config(model: str | os.PathLike[str] | ModelFile, config: Config, *, inputs: str | os.PathLike[str],
+                   outputs: str | os.PathLike[str], gate: Sequence[tuple[str | os.PathLike[str], str | os.PathLike[str]]] = (),
+                   duration: float = 0.3, warmup: int = 3, rule: StoppingRule | None = None, min_time: float = 0.0,
+                   timeout: float = 60.0, job_id: str | None = None, on_event: Event | None = None) -> RuntimeResult:
+    """Measure ``model`` with one configuration in an isolated worker; never raises for the runtime's failures.
+
+    ``inputs``: a ``.npz`` of feeds (:func:`edgekit.profiling.inputs.save_arrays`) timed for up to
+    ``duration`` seconds after ``warmup`` runs (stopping earlier by ``rule``, not before
+    ``min_time`` s); the first outputs are written to ``outputs`` and each ``gate`` pair
+    ``(inputs.npz, outputs.npz)`` is run once. A crash, hang (``timeout``), load error or absent
+    accelerator comes back as the row's ``status`` (crash/timeout/error/skipped) with ``error``.
+    A quantized (int8) model is opened in its own precision, as a plan opens it. On Ctrl-C the row
+    comes back with status ``partial`` or ``interrupted`` (the caller stops).
+
+    >>> row = measure_config("det.onnx", Config("openvino", threads=2), inputs="in.npz",
+    ...                      outputs="out.npz")                                      # doctest: +SKIP
+    >>> row.status, row.latency.p50                                                  # doctest: +SKIP
+    ('ok', 3.2)
+    """
+    from edgekit.models.precision import model_precision
+
+    mf = model if isinstance(model, ModelFile) else open_model(model)
+    prec = None if model_precision(mf) == "int8" else config.precision
+    job = Job(job_id or config.describe(), config.runtime, mf, accelerator=config.accelerator, precision=prec,
+              target=config.target, options=dict(config.options))
+    rt, why = resolve_runtime(config.runtime)
+    if rt is None or type(rt).__module__ == "__main__":
+        return _skipped(job, why or f"runtime {config.runtime!r} was registered from a class defined in __main__, which "
+                        "the isolated worker cannot import; define the adapter class in an importable module.")
+    rule = rule or StoppingRule()
+    spec = _job_dict(job, threads=config.threads, duration=duration, warmup=warmup, rule=rule, inputs=str(inputs),
+                     workdir=str(Path(outputs).parent), op_profile=False)
+    spec.update(outputs=str(outputs), min_time=min_time, gate=[[str(a), str(b)] for a, b in gate])
+    info = ModelInfo(name=mf.path.name, path=str(mf.path), format=mf.format, size_bytes=mf.size, sha256="",
+                     flops=None, macs=None, flops_uncounted=[], inputs=[])
+    row, interrupted = _measure(job, spec, timeout, on_event or (lambda e: None), config.threads, info)
+    if interrupted and row.status == "ok":
+        row.status = "partial"
+    return row
+
+
 def _prepare_inputs(models: list[ModelFile], given: Sequence[tuple[str | None, Path]], seed: int,
                     tmp: Path, shapes: Mapping[str, Sequence[int]] | None = None,
                     ) -> tuple[dict[Path, ModelInfo], dict[Path, str]]:
@@ -231,8 +276,15 @@ def _job_dict(job: Job, *, threads: int | None, duration: float, warmup: int, ru
         "duration": duration, "warmup": warmup, "rel_tol": rule.rel_tol, "min_samples": rule.min_samples,
         "min_time": MIN_TIME_S,
         "inputs": inputs, "outputs": str(Path(workdir) / f"outputs-{_safe(job.id)}.npz"),
-        "workdir": workdir, "op_profile": op_profile,
+        "workdir": workdir, "op_profile": op_profile, "runtime_class": _runtime_class(job.runtime),
     }
+
+
+def _runtime_class(name: str) -> type | None:
+    """The adapter class the worker registers should ``name`` be unknown there (register_runtime()); a class
+    defined in a script's ``__main__`` cannot be imported by another process: None."""
+    rt = resolve_runtime(name)[0]
+    return None if rt is None or type(rt).__module__ == "__main__" else type(rt)
 
 
 def _safe(job_id: str) -> str:

@@ -18,6 +18,9 @@ the input's height and width, laid out NCHW or NHWC as the input is, and scaled 
 float inputs (raw 0..255 for uint8; quantized for int8); a dynamic height or width takes
 ``--shape`` or else the image's own size.
 
+Several samples (``edgekit tune``'s accuracy gate): :func:`input_sample_args` expands a folder
+given to ``--input`` (``name=photos/`` or ``arrays/``) into one sample per file, in name order.
+
 Example::
 
     specs = input_specs(open_model("det.onnx"))
@@ -36,8 +39,8 @@ from edgekit.errors import InputError, InvalidOptionError
 from edgekit.models.formats import ModelFile
 from edgekit.tensors import TensorSpec
 
-__all__ = ["adapt_layout", "default_shape", "image_input", "input_specs", "make_inputs", "parse_input_args",
-           "random_input"]
+__all__ = ["adapt_layout", "default_shape", "image_input", "input_sample_args", "input_specs", "make_inputs",
+           "parse_input_args", "random_input"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
@@ -169,6 +172,40 @@ def parse_input_args(items: Sequence[str]) -> list[tuple[str | None, Path]]:
             raise InvalidOptionError(f"--input {item}: no file {path}. Expected NAME=FILE.npy, FILE.npz, or an image.")
         out.append((name or None, path))
     return out
+
+
+def input_sample_args(items: Sequence[str], limit: int = 32) -> list[list[tuple[str | None, Path]]]:
+    """``--input`` items, folders included, as one :func:`parse_input_args` list per sample.
+
+    A folder (``x=frames/`` or ``frames/``) gives one sample per ``.npy``/``.npz``/image file in it,
+    in name order, at most ``limit``; several folders are paired in that order and must hold as
+    many files; a file is used in every sample. No items: ``[]``.
+
+    >>> input_sample_args([])
+    []
+    """
+    fixed: list[str] = []
+    folders: list[tuple[str, list[Path]]] = []
+    for item in items:
+        name, sep, file = item.partition("=")
+        path = Path(file if sep else item).expanduser()
+        if not path.is_dir():
+            fixed.append(item)
+            continue
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in (".npy", ".npz", *IMAGE_SUFFIXES))
+        if not files:
+            raise InvalidOptionError(f"--input {item}: the folder {path} holds no .npy, .npz or image files; expected "
+                                     "one file per sample.")
+        folders.append((f"{name}=" if sep else "", files[:limit]))
+    if len({len(files) for _, files in folders}) > 1:
+        counts = ", ".join(f"{prefix or '(unnamed)'} {len(files)}" for prefix, files in folders)
+        raise InputError(f"--input folders hold different numbers of samples ({counts}); expected the same number "
+                         "in each (they are paired in name order).")
+    base = parse_input_args(fixed)
+    if not folders:
+        return [base] if base else []
+    return [base + parse_input_args([f"{prefix}{files[k]}" for prefix, files in folders])
+            for k in range(len(folders[0][1]))]
 
 
 def _load_given(specs: list[TensorSpec], given: Sequence[tuple[str | None, Path]],

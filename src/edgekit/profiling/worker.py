@@ -3,7 +3,9 @@
 :func:`measure` is called through :func:`edgekit.isolation.run_isolated` with a job
 dict built by the engine; it returns a plain dict (picklable, no runtime objects). Steps:
 the runtime's library is imported (timed apart) -> RSS before load -> load (timed) -> RSS and high-water mark after load -> first inference
-(cold, timed; its outputs are saved for the parity check) -> ``warmup`` runs -> the peak
+(cold, timed; its outputs are saved for the parity check) -> each ``gate`` input set, when the job
+lists some (``[[inputs.npz, outputs.npz], ...]``: the tuner's accuracy gate), run once and its outputs
+saved -> ``warmup`` runs -> the peak
 RSS is reset (``/proc/self/clear_refs``) -> timed runs of ``Predictor.run`` with
 ``time.perf_counter_ns`` until the stopping rule holds or the budget is spent -> per-op
 profile in a separate load (profilers slow the runs they watch). SIGINT stops the timed loop
@@ -13,6 +15,11 @@ Test hook (documented, used by edgekit's own tests): ``EDGEKIT_PROFILE_FAULT`` s
 ``runtime=segv``, ``runtime=abort`` or ``runtime=hang`` (comma-separated for several) makes
 the worker for that runtime crash with a real segmentation fault, abort, or hang, before it
 loads anything.
+
+A runtime registered in the parent with :func:`edgekit.register_runtime` (not an entry point) is
+unknown to this fresh process: the job carries its adapter class (``runtime_class``, pickled by
+reference like the rest of the job, so unpickling imports the class's own module) and the worker
+registers it before loading.
 
 Example::
 
@@ -86,6 +93,17 @@ def _reset_peak() -> bool:
         return False
 
 
+def _register(job: dict[str, Any]) -> None:
+    """Register the job's adapter class in this process when its name is unknown here (see the module docstring)."""
+    cls = job.get("runtime_class")
+    if cls is None:
+        return
+    from edgekit.registry import register_runtime, runtime_names
+
+    if job["runtime"] not in runtime_names():
+        register_runtime(cls)
+
+
 def _load(job: dict[str, Any], *, profile_ops: bool = False) -> Any:
     from edgekit.predictor import load
 
@@ -99,13 +117,11 @@ def _load(job: dict[str, Any], *, profile_ops: bool = False) -> Any:
 
 def _import_runtime(runtime: str) -> float | None:
     """Import the runtime's library before the load is timed; its import time in ms."""
-    import importlib
-
     from edgekit.registry import get_runtime
 
     t0 = time.perf_counter_ns()
     try:
-        importlib.import_module(get_runtime(runtime).info.module)
+        get_runtime(runtime).import_library()
     except Exception:  # noqa: BLE001 - the load reports it properly
         return None
     return (time.perf_counter_ns() - t0) / 1e6
@@ -143,6 +159,7 @@ def measure(job: dict[str, Any], report: Callable[[Any], None] | None = None) ->
 
     send = report or (lambda msg: None)
     _fault(job["runtime"])
+    _register(job)
     res: dict[str, Any] = {"status": "ok", "libraries": {}}
     feeds = load_arrays(job["inputs"])
     rule = StoppingRule(rel_tol=job.get("rel_tol", 0.02), min_samples=job.get("min_samples", 30))
@@ -162,6 +179,10 @@ def measure(job: dict[str, Any], report: Callable[[Any], None] | None = None) ->
         first = predictor.run(feeds)
         res["first_ms"] = (time.perf_counter_ns() - t0) / 1e6
         save_arrays(job["outputs"], first)
+        if job.get("gate"):
+            send({"stage": "gate", "n": len(job["gate"])})
+            for src, dst in job["gate"]:
+                save_arrays(dst, predictor.run(load_arrays(src)))
         send({"stage": "warmup"})
         for _ in range(int(job.get("warmup", 10))):
             predictor.run(feeds)

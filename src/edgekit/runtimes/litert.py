@@ -183,6 +183,8 @@ class LiteRT(Runtime):
 
     name = "litert"
     capabilities = frozenset({"dynamic_shapes", "multi_output", "int8", "delegate"})
+    #: XNNPACK on (the default) or off on the CPU; threads are searched as threads=
+    tunables = {"xnnpack": (True, False)}
     options_help = {
         "delegate": "path of an external delegate library (accelerator='delegate'; overrides the library "
                     "used for 'edgetpu' and 'gpu')",
@@ -190,6 +192,8 @@ class LiteRT(Runtime):
         "kernels": "with accelerator='reference': 'optimized' (builtin kernels, default) or 'reference' "
                    "(TFLite's reference kernels)",
         "preserve_all_tensors": "bool, keep intermediate tensors readable (debugging; uses more memory)",
+        "xnnpack": "bool, with accelerator='cpu': run with the XNNPACK delegate (default True) or the builtin kernels "
+                   "alone (False, as accelerator='reference' does)",
     }
 
     # -- availability --------------------------------------------------------------------
@@ -252,6 +256,14 @@ class LiteRT(Runtime):
                 f"kernels={kernels!r} is only for accelerator='reference' and must be one of {list(_KERNELS)}; "
                 f"got accelerator={acc!r}. Pass accelerator='reference' with it, or drop the option."
             )
+        xnnpack = options.get("xnnpack")
+        if xnnpack is not None and (not isinstance(xnnpack, bool) or (acc != "cpu" and xnnpack)):
+            raise InvalidOptionError(
+                f"xnnpack={xnnpack!r} takes True or False with accelerator='cpu' (got accelerator={acc!r}); other "
+                "accelerators never use XNNPACK. Drop the option, or pass accelerator='cpu'.")
+        if acc == "cpu" and xnnpack is False:
+            kwargs["experimental_op_resolver_type"] = mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+            used["xnnpack"] = False
         if acc == "reference":
             used["kernels"] = kernels or "optimized"
             kwargs["experimental_op_resolver_type"] = getattr(mod.OpResolverType, _KERNELS[used["kernels"]])

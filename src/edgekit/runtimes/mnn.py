@@ -236,7 +236,9 @@ class MNNRuntime(Runtime):
 
     name = "mnn"
     capabilities = frozenset({"dynamic_shapes", "multi_output"})
-    tunables = {"winograd": (0, 1, 2, 3), "memory": ("normal", "high", "low"), "power": ("normal", "high")}
+    #: the first value of each is the default for fp32 (edgekit.tuning varies one at a time; precision fp32/fp16 is
+    #: searched as precision=). Winograd 3 is faster and less exact: the accuracy gate decides.
+    tunables = {"winograd": (2, 3, 1, 0), "memory": ("normal", "high", "low"), "power": ("normal", "high")}
     options_help = {
         "convert_timeout": "seconds allowed for converting ONNX/TFLite to .mnn (default 600)",
         "memory": "MNN memory mode: normal|high|low (default normal)",

@@ -140,6 +140,8 @@ class OnnxRuntime(Runtime):
 
     name = "onnxruntime"
     capabilities = frozenset({"op_profile", "dynamic_shapes", "multi_output", "int8"})
+    #: the first value of each is the default (edgekit.tuning varies one at a time). Not spinning: it wins in an
+    #: idle benchmark and doubles latency under any competing load (see the option).
     tunables = {"optimization": ("all", "extended", "basic"), "execution_mode": ("sequential", "parallel")}
     options_help = {
         "spinning": "bool, let intra-op threads spin (default False)",

@@ -118,6 +118,9 @@ class OpenCV(Runtime):
 
     name = "opencv"
     capabilities = frozenset({"op_profile", "dynamic_shapes", "multi_output", "int8"})
+    #: the DNN engine (the target is the accelerator: cpu/opencl/cuda, and fp16 is precision=). "auto" is the default
+    #: for ONNX on the CPU; for TFLite the default is "classic" (the new engine returns only the first output there).
+    tunables = {"engine": ("auto", "classic", "new")}
     options_help = {
         "engine": "DNN engine: auto|new|classic (default: classic for TFLite and non-CPU targets, else auto)",
         "probe": "bool, load and run each new model file once in a child process first (default True: OpenCV's "
@@ -184,7 +187,8 @@ class OpenCV(Runtime):
             from edgekit.runtimes._probe import probe
 
             probe(self.name, model.path, self.version() or cv2.__version__, source_name=model.path.name,
-                  options={"engine": engine_name, "accelerator": acc}, timeout=float(options.get("probe_timeout", 60)))
+                  options={"engine": engine_name, "accelerator": acc}, timeout=float(options.get("probe_timeout", 60)),
+                  digest=model.sha256())
         cv2.setNumThreads(threads)  # process-global, see the module docstring
         level = cv2.utils.logging.getLogLevel()
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # errors arrive as cv2.error

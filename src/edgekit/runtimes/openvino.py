@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from typing import Any
 
@@ -45,14 +46,29 @@ _core: Any = None
 _core_lock = threading.Lock()
 
 
+def import_openvino() -> Any:
+    """``import openvino`` without its telemetry; every place edgekit imports OpenVINO comes here.
+
+    Importing ``openvino`` imports its model converter, which sends a usage event to Google
+    Analytics from a forked process and writes a client id under ``~/intel`` (seen under strace
+    on 2026.4). edgekit makes no network connection, so before OpenVINO is first imported the
+    ``openvino_telemetry`` package is marked unimportable; OpenVINO then uses its own
+    ``openvino.tools.ovc.telemetry_stub``, as it does wherever that package is not installed.
+    A process that imported OpenVINO (or its telemetry) itself keeps what it chose.
+    """
+    if "openvino" not in sys.modules:
+        sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
+    import openvino
+
+    return openvino
+
+
 def core() -> Any:
     """The process's one ``openvino.Core`` (creating Cores is slow; they are safe to share)."""
     global _core
     with _core_lock:
         if _core is None:
-            import openvino as ov
-
-            _core = ov.Core()
+            _core = import_openvino().Core()
         return _core
 
 
@@ -153,8 +169,7 @@ class _OVSession(Session):
         with self._shape_lock:
             verdict = self._shape_verdicts.get(key)
             if verdict is None:
-                import openvino as ov
-
+                ov = import_openvino()
                 try:
                     clone = self._shape_model.clone()
                     clone.reshape({i: ov.PartialShape(list(shape)) for i, shape in zip(self._feed_index, key)})
@@ -213,11 +228,13 @@ class OpenVINO(Runtime):
 
     name = "openvino"
     capabilities = frozenset({"op_profile", "dynamic_shapes", "multi_output", "int8"})
-    tunables = {"hint": ("latency", "throughput")}
+    #: the first value of each is what the adapter uses when the option is not given (edgekit.tuning varies one at a time)
+    tunables = {"hint": ("latency", "throughput"), "streams": (1, 2)}
     options_help = {
         "hint": "performance hint: latency|throughput|cumulative_throughput (default latency)",
         "config": "dict of OpenVINO properties passed to compile_model (overrides edgekit's)",
         "cache_dir": "folder for OpenVINO's compiled-model cache (faster second load, GPU/NPU above all)",
+        "streams": "int >= 1, OpenVINO NUM_STREAMS: parallel inference streams (default: what the hint picks, 1 for latency on one socket)",
     }
 
     def accelerators(self) -> list[str]:
@@ -235,6 +252,10 @@ class OpenVINO(Runtime):
     def precisions(self, accelerator: str) -> tuple[str, ...]:
         return ("fp32", "fp16", "bf16")
 
+    def import_library(self) -> Any:
+        self.require()
+        return import_openvino()
+
     def _open(self, model: ModelFile, *, accelerator: str, threads: int, precision: str | None,
               options: dict[str, Any], profile_ops: bool) -> Session:
         acc, prec = accelerator, precision or "fp32"
@@ -246,12 +267,18 @@ class OpenVINO(Runtime):
             raise InvalidOptionError(f"openvino: config= must be a dict of OpenVINO properties, got {type(extra).__name__}.")
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": _HINTS[prec], "PERFORMANCE_HINT": _PERF_HINTS[hint]}
         config["INFERENCE_NUM_THREADS"] = threads
+        streams = options.get("streams")
+        if streams is not None:
+            if isinstance(streams, bool) or not isinstance(streams, int) or streams < 1:
+                raise InvalidOptionError(f"openvino: streams={streams!r} must be a whole number >= 1 (NUM_STREAMS); "
+                                         "pass e.g. streams=1, or leave it out to let the hint decide.")
+            config["NUM_STREAMS"] = streams
         if profile_ops:
             config["PERF_COUNT"] = True
         if options.get("cache_dir"):
             config["CACHE_DIR"] = str(options["cache_dir"])
         if acc == "auto":  # AUTO takes no precision/threads itself; it forwards them to the CPU
-            cpu_keys = ("INFERENCE_PRECISION_HINT", "INFERENCE_NUM_THREADS")
+            cpu_keys = ("INFERENCE_PRECISION_HINT", "INFERENCE_NUM_THREADS", "NUM_STREAMS")
             config["DEVICE_PROPERTIES"] = {"CPU": {k: config.pop(k) for k in cpu_keys if k in config}}
         config.update(extra)
         ov_core = core()
@@ -270,6 +297,8 @@ class OpenVINO(Runtime):
         read_back = _read_precision(compiled, prec)
         used_prec = read_back or prec
         used: dict[str, Any] = {"threads": threads, "hint": hint}
+        if streams is not None:
+            used["streams"] = streams
         if read_back is None:
             used["precision_verified"] = False  # the device does not report it (AUTO): asked for, not read back
         elif used_prec != prec:

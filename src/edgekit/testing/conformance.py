@@ -65,7 +65,9 @@ def _build_tflite(case: str, path: Path, folder: Path) -> Path:
 
 
 def _build_openvino(case: str, path: Path, folder: Path) -> Path:
-    import openvino as ov
+    from edgekit.runtimes.openvino import import_openvino
+
+    ov = import_openvino()
 
     onnx_path = build_model(case, "onnx", folder)
     ov.save_model(ov.Core().read_model(str(onnx_path)), str(path), compress_to_fp16=False)

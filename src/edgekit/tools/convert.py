@@ -95,8 +95,10 @@ class ConvertReport:
 
 
 def _convert_openvino(src: Path, out: Path, precision: str) -> None:
+    from edgekit.runtimes.openvino import import_openvino
+
     try:
-        import openvino as ov
+        ov = import_openvino()
     except ImportError as exc:
         from edgekit.errors import RuntimeNotInstalledError
 

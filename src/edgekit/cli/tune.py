@@ -1,0 +1,151 @@
+"""``edgekit tune``: find the fastest configuration of a model that still matches the float32 reference here.
+
+Exit codes: 0 a winner was found and confirmed (its p50's 95% CI within ±2%); 2 usage or edgekit
+error — among them no configuration runs and passes the gate (DeviceUnavailableError, every
+candidate listed), inputs that do not fit the model (InputError, before anything is measured),
+an existing plan file without ``--force``; 3 the budget ran out before the winner was confirmed
+(the report and the plan name the best so far); 130 interrupted (Ctrl-C): the partial report is
+still printed, no plan is written.
+
+Example::
+
+    $ edgekit tune det.onnx --input images/ -o det.plan.toml
+    $ edgekit tune face.tflite --device auto --budget 5m --format html --report tune.html
+    $ edgekit tune det.onnx --objective throughput --tolerance rtol=1e-3 --format json > tune.json
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edgekit.cli.output import output_options
+from edgekit.cli.params import Shapes, shape_option
+
+#: what ``--format`` renders
+FORMATS = ("table", "json", "html")
+
+
+def parse_budget(text: str) -> float:
+    """``"120"``, ``"120s"``, ``"2m"``, ``"1.5h"`` -> seconds.
+
+    >>> parse_budget("2m"), parse_budget("90s"), parse_budget("45")
+    (120.0, 90.0, 45.0)
+    """
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|m|h|min)?\s*", text.lower())
+    if m is None or float(m[1]) <= 0:
+        raise click.BadParameter(f"{text!r}: expected a positive duration such as 120s, 90, 2m or 1h.",
+                                 param_hint="'--budget'")
+    return float(m[1]) * {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600}[m[2]]
+
+
+class _Progress:
+    """One line per stage and per measured candidate on stderr (nothing with --quiet)."""
+
+    def __init__(self, quiet: bool) -> None:
+        from rich.console import Console
+
+        self.console = None if quiet else Console(stderr=True, highlight=False)
+
+    def __call__(self, ev: dict[str, Any]) -> None:
+        if self.console is None:
+            return
+        from rich.markup import escape
+
+        if ev["event"] == "stage":
+            what = ev.get("config") or ", ".join(ev.get("around") or ev.get("candidates") or [])
+            if "kept" in ev:
+                what = f"{ev['kept']} candidates, {ev['duration_s']:.2g} s each"
+            self.console.print(escape(f"== {ev['stage']}" + (f": {what}" if what else "")))
+        elif ev["event"] == "candidate":
+            p50 = f"p50 {ev['p50_ms']:.4g} ms" if ev.get("p50_ms") is not None else ""
+            tail = " (cached)" if ev.get("cached") else f" {ev['reason']}" if ev.get("reason") else ""
+            self.console.print(escape(f"   {ev['id']} {ev['config']}: {ev['status']} {p50}{tail}"[:220]))
+
+
+def _render(report: Any, fmt: str, dest: str | None) -> None:
+    if fmt == "json":
+        text = report.to_json()
+    elif fmt == "html":
+        from edgekit.tuning.report import to_html
+
+        text = to_html(report)
+    else:
+        from rich.console import Console
+
+        from edgekit.tuning.report import print_table
+
+        if dest:
+            with open(dest, "w", encoding="utf-8") as f:
+                print_table(report, Console(file=f, width=200, no_color=True))
+        else:
+            console = Console()
+            print_table(report, console if console.is_terminal else Console(width=200))
+        return
+    if dest:
+        Path(dest).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--device", "-d", default=None, help="Device profile: a name, a .toml path, or 'auto'. Its targets are "
+              "the runtimes searched. Default: every installed runtime that reads the model, on this host.")
+@click.option("--input", "-i", "inputs", multiple=True, help="NAME=FILE.npy, FILE.npz, [NAME=]IMAGE, or a folder of "
+              "those (one sample per file), repeatable: the accuracy gate's inputs. Default: random data (the report "
+              "says so).")
+@shape_option("The shape of random data for an input with dynamic dimensions (repeatable).")
+@click.option("--budget", default="120s", show_default=True, help="Wall time for the whole search (120s, 5m, ...). "
+              "Too small to confirm the winner: exit code 3.")
+@click.option("--objective", type=click.Choice(["latency", "throughput", "memory"]), default="latency",
+              show_default=True, help="latency: p50; throughput: sequential inferences/s (1000 / mean ms); memory: "
+              "peak RSS.")
+@click.option("--tolerance", multiple=True, help="[OUTPUT:]KEY=VALUE, KEY one of atol, rtol (fp32 candidates), "
+              "cosine, top1, top5 (fp16/bf16/int8 candidates); repeatable.")
+@click.option("--reference", default=None, help="Runtime whose float32 outputs are the truth. Default: onnxruntime "
+              "for ONNX, litert for TFLite.")
+@click.option("--runtime", "-r", "runtimes", multiple=True, help="Search only this runtime (repeatable).")
+@click.option("--threads", "-t", multiple=True, type=click.IntRange(min=1), help="Thread counts to try (repeatable; "
+              "default 1, 2, 4, ... up to the cores).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Write the deployment plan (TOML) here; use it with edgekit.load(model, plan=FILE).")
+@click.option("--force", is_flag=True, help="Replace an existing plan file.")
+@output_options(formats=FORMATS, output=False)
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the report (in --format) to this file instead of standard output.")
+@click.option("--no-cache", is_flag=True, help="Measure everything anew (do not reuse or keep earlier measurements).")
+@click.option("--timeout", type=click.FloatRange(min=1.0), default=60.0, show_default=True,
+              help="Seconds one candidate may take (load + measure) before it is killed and marked failed.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of random inputs.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+def tune(model: str, device: str | None, inputs: tuple[str, ...], shapes: Shapes, budget: str, objective: str,
+         tolerance: tuple[str, ...], reference: str | None, runtimes: tuple[str, ...], threads: tuple[int, ...],
+         output: str | None, force: bool, fmt: str, report_path: str | None, no_cache: bool, timeout: float,
+         seed: int, quiet: bool) -> None:
+    """Find the fastest configuration of MODEL that still matches the float32 reference, and write a plan.
+
+    Candidates: runtimes x accelerators x precisions x threads x each runtime's speed settings, each measured
+    in its own process; a short screening, successive halving, then the winner confirmed with a tight CI.
+    """
+    from edgekit.tuning import tune as run_tune
+
+    seconds = parse_budget(budget)
+    report = run_tune(model, device=device, inputs=list(inputs) or None, budget=seconds, objective=objective,
+                      tolerance=list(tolerance) or None, reference=reference, output=output, force=force,
+                      runtimes=list(runtimes) or None, threads=list(threads) or None, shapes=dict(shapes) or None,
+                      seed=seed, cache=not no_cache, timeout=timeout, on_event=_Progress(quiet))
+    _render(report, fmt, report_path)
+    code = report.exit_code
+    if code == 3 and not quiet:
+        click.echo("not confirmed: the budget ran out before the winner's p50 CI was within ±2%; run again with a "
+                   "larger --budget (exit code 3).", err=True)
+    if code == 130 and not quiet:
+        click.echo("interrupted: partial results; no plan written.", err=True)
+    if code:
+        raise SystemExit(code)
