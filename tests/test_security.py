@@ -424,3 +424,45 @@ def test_malformed_models_raise_only_edgekit_errors(tmp_path: Path) -> None:
                 pass
             except Exception as exc:
                 pytest.fail(f"{what} on {path.name} raised {type(exc).__module__}.{type(exc).__name__}: {exc}")
+
+
+def test_huge_shapes_are_refused_before_allocating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--shape x=100000000000x4, a model declaring [1e6, 1e6], a .npy header claiming terabytes: InputError, exit 2."""
+    import numpy as np
+    from onnx import TensorProto, helper
+
+    from edgekit.errors import InputError
+    from edgekit.models.build import save_onnx
+    from edgekit.profiling.inputs import make_inputs
+    from edgekit.tensors import TensorSpec
+
+    dynamic = build_onnx("dynamic_batch", tmp_path / "dyn.onnx")
+    res = _run_cli("profile", str(dynamic), "--shape", "x=100000000000x6", "--runtime", "onnxruntime", cwd=tmp_path)
+    assert res.returncode == 2 and "would take" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    big = save_onnx(helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "big",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1000000, 1000000])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1000000, 1000000])]), tmp_path / "big.onnx")
+    res = _run_cli("profile", str(big), "--runtime", "onnxruntime", cwd=tmp_path)
+    assert res.returncode == 2 and "would take" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    from edgekit.verification import synthetic_inputs
+
+    with pytest.raises(InputError, match="would take"):  # load(verify=True)'s inputs
+        synthetic_inputs([TensorSpec("x", (1000000, 1000000), np.dtype("float32"))])
+    # a .npy whose header claims 4 TB (the file itself is tiny): refused from the header
+    lying = tmp_path / "lying.npy"
+    with open(lying, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": (1000000, 1000000)})
+    spec = TensorSpec("x", (None, 6), np.dtype("float32"))
+    with pytest.raises(InputError, match="would take"):
+        make_inputs([spec], given=[("x", lying)])
+    monkeypatch.setenv("EDGEKIT_MAX_INPUT_MB", "1")
+    with pytest.raises(InputError, match="would take"):
+        make_inputs([spec], shapes={"x": (100000, 6)})
+    with pytest.raises(InputError, match="zero or negative"):
+        make_inputs([spec], shapes={"x": (0, 6)})
+
+
+def test_a_worker_killed_by_sigkill_is_reported_as_out_of_memory() -> None:
+    failure = run_isolated("edgekit.isolation:python_command", ("x",), on_spawn=lambda pid: os.kill(pid, signal.SIGKILL))
+    assert getattr(failure, "kind", None) == "crash" and "out of memory" in failure.describe(), failure

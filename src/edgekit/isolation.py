@@ -321,6 +321,9 @@ def _collect(proc: subprocess.Popen[bytes], out: Path, log: Path, t0: float, sta
     if code is not None and code < 0:
         sig = _signal_name(code)
         what = f"the process was killed by {sig} (return code {code})"
+        if sig == "SIGKILL" and status != "interrupted":
+            what += (": probably out of memory (the kernel's out-of-memory killer sends SIGKILL); the model or its "
+                     "inputs may need more memory than is free — try smaller inputs (--shape) or fewer threads")
         if status == "interrupted":
             what = f"interrupted: {what}"
         return IsolatedFailure("crash", what, returncode=code, signal=sig, output_tail=tail, elapsed_s=elapsed)

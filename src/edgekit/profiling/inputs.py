@@ -37,7 +37,7 @@ import numpy as np
 
 from edgekit.errors import InputError, InvalidOptionError
 from edgekit.models.formats import ModelFile
-from edgekit.tensors import TensorSpec
+from edgekit.tensors import TensorSpec, check_input_size
 
 __all__ = ["adapt_layout", "default_shape", "image_input", "input_sample_args", "input_specs", "make_inputs",
            "parse_input_args", "random_input"]
@@ -91,8 +91,13 @@ def random_input(spec: TensorSpec, rng: np.random.Generator, shape: Sequence[int
     """One random array for ``spec`` (see the module docstring for the distributions and dynamic dimensions)."""
     shape = default_shape(spec, shape)
     dt = spec.dtype
-    if dt.kind == "f":
-        return rng.uniform(-1.0, 1.0, shape).astype(dt)
+    check_input_size(spec.name, shape, dt)  # before allocating anything
+    if dt.kind == "f":  # drawn in float32 (float64 only for float64 inputs): no temporary twice the size
+        work = np.float64 if dt.itemsize > 4 else np.float32
+        x = rng.random(shape, dtype=work)
+        x *= 2.0
+        x -= 1.0
+        return x.astype(dt, copy=False)
     if dt.kind in "iu":
         if spec.quantization is not None:
             info = np.iinfo(dt)
@@ -132,6 +137,7 @@ def image_input(spec: TensorSpec, path: Path, shape: Sequence[int] | None = None
         raise InputError(f"OpenCV cannot read the image {path}; expected a PNG/JPEG/BMP/... file.")
     h = h if isinstance(h, int) and h > 0 else img.shape[0]
     w = w if isinstance(w, int) and w > 0 else img.shape[1]
+    check_input_size(spec.name, (1, int(h), int(w), c), np.dtype(np.float32))  # float32 is the largest step
     img = cv2.resize(img, (int(w), int(h)), interpolation=cv2.INTER_AREA)
     img = img[..., None] if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     arr = img[None] if nhwc else img.transpose(2, 0, 1)[None]
@@ -214,9 +220,11 @@ def _load_given(specs: list[TensorSpec], given: Sequence[tuple[str | None, Path]
     out: dict[str, tuple[np.ndarray, str]] = {}
     for name, path in given:
         if path.suffix.lower() == ".npz":
-            with np.load(path) as z:
+            with np.load(path, allow_pickle=False) as z:
                 for key in z.files:
                     if key in by_name and (name is None or name == key):
+                        with z.zip.open(f"{key}.npy") as member:
+                            _check_npy_header(member, f"--input {path.name}[{key}]")
                         out[key] = (z[key], f"file:{path.name}[{key}]")
             continue
         if name is None:
@@ -229,8 +237,24 @@ def _load_given(specs: list[TensorSpec], given: Sequence[tuple[str | None, Path]
         if path.suffix.lower() in IMAGE_SUFFIXES:
             out[name] = (image_input(by_name[name], path, shapes.get(name)), f"image:{path.name}")
         else:
+            with open(path, "rb") as f:
+                _check_npy_header(f, f"--input {name}={path.name}")
             out[name] = (np.load(path, allow_pickle=False), f"file:{path.name}")
     return out
+
+
+def _check_npy_header(f: Any, what: str) -> None:
+    """Read a .npy header and refuse an array too big to load, before numpy allocates it."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(f)
+        read = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+        if read is None:
+            raise ValueError(f".npy format version {version[0]}.{version[1]} (edgekit reads 1.0 and 2.0)")
+        shape, _, dtype = read(f)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"{what}: not a readable .npy array ({exc}); expected a file written by numpy.save.") from exc
+    check_input_size(what, shape or (1,), dtype)
 
 
 def make_inputs(specs: list[TensorSpec], *, given: Sequence[tuple[str | None, Path]] = (),
