@@ -466,3 +466,22 @@ def test_huge_shapes_are_refused_before_allocating(tmp_path: Path, monkeypatch: 
 def test_a_worker_killed_by_sigkill_is_reported_as_out_of_memory() -> None:
     failure = run_isolated("edgekit.isolation:python_command", ("x",), on_spawn=lambda pid: os.kill(pid, signal.SIGKILL))
     assert getattr(failure, "kind", None) == "crash" and "out of memory" in failure.describe(), failure
+
+
+def test_every_derived_artifact_is_verified_by_its_digest(tmp_path: Path) -> None:
+    """cache.cached_file (MNN conversions, emulation's prepared models): a planted file is rebuilt, not used."""
+    from edgekit.cache import cached_file
+
+    builds: list[Path] = []
+
+    def build(tmp: Path) -> None:
+        builds.append(tmp)
+        tmp.write_bytes(b"genuine")
+
+    dest = tmp_path / "artifact.onnx"
+    assert cached_file(dest, build) == (dest, True)
+    assert cached_file(dest, build) == (dest, False) and len(builds) == 1
+    dest.write_bytes(b"planted")
+    assert cached_file(dest, build) == (dest, True) and dest.read_bytes() == b"genuine"
+    (tmp_path / "artifact.onnx.sha256").unlink()  # no digest beside it: not trusted either
+    assert cached_file(dest, build)[1] is True and len(builds) == 3

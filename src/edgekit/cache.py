@@ -17,12 +17,12 @@ import contextlib
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from edgekit.errors import InvalidOptionError
 
-__all__ = ["atomic_path", "cache_dir", "cache_root", "file_sha256"]
+__all__ = ["atomic_path", "cache_dir", "cache_root", "cached_file", "file_sha256"]
 
 
 def cache_root() -> Path:
@@ -74,6 +74,26 @@ def _check_private(folder: Path) -> None:
             f"edgekit's cache folder {folder} is writable by every user (mode {st.st_mode & 0o777:o}): its files "
             f"could have been planted. Make it private (`chmod go-w {folder}`) or set EDGEKIT_CACHE to a folder "
             "only you can write.")
+
+
+def cached_file(dest: Path, build: Callable[[Path], object]) -> tuple[Path, bool]:
+    """``dest``, a derived artifact (a converted or prepared model), built by ``build(tmp)`` unless a verified copy exists.
+
+    The artifact's sha256 is kept beside it (``<dest>.sha256``) and checked on every use, so a
+    file planted or damaged under its key is built again instead of used. Returns
+    ``(dest, built_now)``; ``build`` writes the temporary path it is given (see :func:`atomic_path`).
+    """
+    stamp = dest.with_name(dest.name + ".sha256")
+    try:
+        if dest.is_file() and stamp.is_file() and stamp.read_text().strip() == file_sha256(dest):
+            return dest, False
+    except (OSError, UnicodeDecodeError):
+        pass
+    with atomic_path(dest) as tmp:
+        build(tmp)
+    with atomic_path(stamp) as tmp:
+        tmp.write_text(file_sha256(dest) + "\n")
+    return dest, True
 
 
 @contextlib.contextmanager

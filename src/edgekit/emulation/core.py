@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.cache import atomic_path, cache_dir
+from edgekit.cache import cache_dir, cached_file
 from edgekit.device_schema import DeviceProfile, Target, Unit
 from edgekit.emulation.graph import Graph, Plan, onnx_graph, partition, tflite_graph
 from edgekit.emulation.latency import Estimate, estimate_plan
@@ -166,23 +166,21 @@ def _cache_file(model: ModelFile, key: str, suffix: str) -> Path:
 def _write_onnx(proto: Any, dst: Path) -> Path:
     import onnx
 
-    with atomic_path(dst) as tmp:
-        onnx.save(proto, str(tmp))
-    return dst
+    return cached_file(dst, lambda tmp: onnx.save(proto, str(tmp)))[0]
 
 
 def _ort_basic(src: Path, dst: Path) -> Path:
     """ONNX Runtime's level-1 optimisations (constant folding, Conv+BN fusion...), which run before EP partitioning."""
     import onnxruntime as ort
 
-    if not dst.exists():
+    def optimise(tmp: Path) -> None:
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         so.log_severity_level = 3
-        with atomic_path(dst) as tmp:
-            so.optimized_model_filepath = str(tmp)
-            ort.InferenceSession(str(src), sess_options=so, providers=["CPUExecutionProvider"])
-    return dst
+        so.optimized_model_filepath = str(tmp)
+        ort.InferenceSession(str(src), sess_options=so, providers=["CPUExecutionProvider"])
+
+    return cached_file(dst, optimise)[0]
 
 
 def _calibration_key(calibration: Any) -> str:
@@ -273,11 +271,9 @@ def _prepare_onnx(model: ModelFile, profile: DeviceProfile, target: Target, t_un
             "dynamic: pass input_shapes={name: (dims...)} to fix them, or re-export the model with fixed shapes.")
     if calibration is not None:
         key += f"|quantized={_calibration_key(calibration)}"
-        dst = _cache_file(model, key, ".onnx")
-        if not dst.exists():
-            with atomic_path(dst) as tmp:
-                quantize_onnx(base, tmp, calibration, onnx_io(base)[0])
-        base = dst
+        source = base
+        base = cached_file(_cache_file(model, key, ".onnx"),
+                           lambda tmp: quantize_onnx(source, tmp, calibration, onnx_io(source)[0]))[0]
         notes.append(f"quantized to int8 with {len(calibration)} calibration sample(s) (static QDQ, ONNX Runtime)")
     try:
         analysis = _ort_basic(base, _cache_file(model, key + "|ort-basic", ".onnx"))
@@ -293,7 +289,7 @@ def _prepare_onnx(model: ModelFile, profile: DeviceProfile, target: Target, t_un
         on = {graph.nodes[i].name for i in range(len(graph.nodes)) if plan.on_accelerator[i]}
         digest = hashlib.sha256("|".join(sorted(on)).encode()).hexdigest()[:12]
         dst = _cache_file(model, f"{key}|{acc_prec}|{digest}", ".onnx")
-        run = dst if dst.exists() else _write_onnx(round_through(graph_proto, on, acc_prec), dst)
+        run = cached_file(dst, lambda tmp: onnx.save(round_through(graph_proto, on, acc_prec), str(tmp)))[0]
         notes.append(f"{acc_prec}: weights and activations of the {len(on)} accelerator ops are rounded through "
                      f"{acc_prec}; CPU-fallback ops compute in fp32")
     return run, analysis, graph, plan
@@ -318,11 +314,8 @@ def _prepare_tflite(model: ModelFile, profile: DeviceProfile, target: Target, t_
         consts = {t for i, n in enumerate(graph.nodes) if plan.on_accelerator[i] for t in n.inputs
                   if t and graph.is_const(t)}
         digest = hashlib.sha256("|".join(sorted(consts)).encode()).hexdigest()[:12]
-        dst = _cache_file(model, f"{acc_prec}|{digest}", ".tflite")
-        if not dst.exists():
-            with atomic_path(dst) as tmp:
-                round_tflite_weights(model.path, tmp, consts, acc_prec)
-        run = dst
+        run = cached_file(_cache_file(model, f"{acc_prec}|{digest}", ".tflite"),
+                          lambda tmp: round_tflite_weights(model.path, tmp, consts, acc_prec))[0]
         notes.append(f"{acc_prec}: the weights of accelerator ops are rounded through {acc_prec}; TFLite activations "
                      "are not rounded (edgekit does not insert casts into flatbuffers), so the numeric error shown "
                      "is a lower bound")

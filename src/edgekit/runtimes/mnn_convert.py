@@ -19,7 +19,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from edgekit.cache import atomic_path, file_sha256
+from edgekit.cache import atomic_path, cached_file
 from edgekit.errors import UnsupportedModelError
 from edgekit.isolation import python_command
 from edgekit.models.formats import ModelFile, open_model
@@ -109,10 +109,4 @@ def cached_conversion(model: ModelFile, version: str, timeout: float = 600.0) ->
     # keyed by the content of every file the model uses (ModelFile.sha256) and the converter's version;
     # the artifact's own digest is kept beside it, so a planted or damaged .mnn is converted again
     path = cache_dir("mnn") / f"{model.sha256()}-{version}.mnn"
-    stamp = path.with_name(path.name + ".sha256")
-    if path.is_file() and stamp.is_file() and stamp.read_text().strip() == file_sha256(path):
-        return path, False
-    convert_to_mnn(model.path, path, fmt=model.format, timeout=timeout)
-    with atomic_path(stamp) as tmp:
-        tmp.write_text(file_sha256(path) + "\n")
-    return path, True
+    return cached_file(path, lambda tmp: convert_to_mnn(model.path, tmp, fmt=model.format, timeout=timeout))
