@@ -208,3 +208,17 @@ def test_unsupported_format_is_exit_2(argv: list[str], rejected: str, tmp_path: 
     assert res.exit_code == 2, res.output
     assert "Invalid value for '--format'" in res.output and repr(rejected) in res.output
     assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("content", [b"<html><body>a report</body></html>", bytes(range(256)), b'{"schema": 1}'])
+def test_compare_with_something_that_is_not_a_json_report_is_a_usage_error(tmp_path: Path, content: bytes) -> None:
+    """--compare report.html (or a model file) used to end in a traceback with exit 1, the regression code."""
+    import subprocess
+    import sys
+
+    baseline = tmp_path / "baseline.html"
+    baseline.write_bytes(content)
+    res = subprocess.run([sys.executable, "-m", "edgekit", "profile", "--compare", str(baseline), "--duration", "0.1"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert res.returncode == 2, (res.returncode, res.stderr[-500:])
+    assert "Traceback" not in res.stderr and "baseline.html" in res.stderr

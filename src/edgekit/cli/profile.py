@@ -192,7 +192,7 @@ def profile(model: str | None, device: str | None, runtimes: tuple[str, ...], th
 
     tol = parse_tolerance(tolerance)
     rule = StoppingRule(rel_tol=parse_tolerance(ci_tol))
-    base = ProfileReport.from_json(Path(baseline).read_text(encoding="utf-8")) if baseline else None
+    base = ProfileReport.read(baseline) if baseline else None
     with _Progress(quiet) as progress:
         report = run_profile(
             model, runtimes=list(runtimes) or None, device=device, threads=threads,

@@ -31,8 +31,10 @@ import dataclasses
 import functools
 import json
 import math
+import os
 import types
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from edgekit.errors import ReportError
@@ -212,7 +214,23 @@ class ProfileReport:
     @classmethod
     def from_json(cls, text: str) -> ProfileReport:
         """Parse JSON written by :meth:`to_json` and read it with :meth:`from_dict` (raises ReportError)."""
-        return cls.from_dict(json.loads(text))
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ReportError(f"not a JSON profile report ({exc}); expected the file `edgekit profile --format json "
+                              "-o FILE` wrote (an HTML, CSV or table report cannot be compared).") from exc
+        return cls.from_dict(data)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> ProfileReport:
+        """Read a JSON report from ``path`` (raises ReportError naming the file when it is not one)."""
+        try:
+            return cls.from_json(Path(path).read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ReportError(f"{path}: not a JSON profile report (binary data: {exc.reason}); expected the file "
+                              "`edgekit profile --format json -o FILE` wrote.") from exc
+        except ReportError as exc:
+            raise ReportError(f"{path}: {exc}") from exc
 
     def result(self, result_id: str) -> RuntimeResult | None:
         """The result with this ``id``.
