@@ -299,6 +299,11 @@ def test_quantize_errors(tmp_path: Path, build) -> None:
         quantize_static(build("conv_relu", "tflite"), tmp_path / "o.onnx", wrong)
     res = CliRunner().invoke(cli, ["quantize", str(build("int8_fc", "tflite"))])
     assert res.exit_code == 0 and "already int8-quantized" in res.output
+    from edgekit.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:  # a float TFLite model: edgekit cannot do what was asked
+        main(["quantize", str(build("conv_relu", "tflite"))])
+    assert exit_info.value.code == 2
 
 
 # -- convert ---------------------------------------------------------------------------------

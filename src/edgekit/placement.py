@@ -44,7 +44,7 @@ from edgekit.errors import (
     UnknownRuntimeError,
     UnsupportedModelError,
 )
-from edgekit.models.formats import ModelFile
+from edgekit.models.formats import ModelFile, quantize_hint
 from edgekit.plan import Plan, check, find_plan
 from edgekit.registry import get_runtime, iter_runtimes
 from edgekit.runtime import Runtime, Session
@@ -353,7 +353,8 @@ def _target_checks(t: Target, profile: DeviceProfile, model: ModelFile, mprec: s
     allowed = t.constraints.precisions
     if t.precision == "int8" and mprec != "int8":
         reasons.append(f"target computes int8 only and the model is {mprec}: quantize it to int8 first "
-                       "(`edgekit quantize`)" + (" and compile it for the accelerator" if t.plugin or t.delegate else ""))
+                       f"({quantize_hint(model.format)})"
+                       + (" and compile it for the accelerator" if t.plugin or t.delegate else ""))
     elif mprec == "int8" and "int8" not in unit.precisions:
         reasons.append(f"the model is int8-quantized and unit {t.unit!r} computes only {list(unit.precisions)}")
     elif allowed and mprec not in allowed:

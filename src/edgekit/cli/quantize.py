@@ -79,15 +79,18 @@ def quantize(model: str, calibration: str | None, out: str | None, mode: str | N
              exclude_op: tuple[str, ...], limit: int | None, threads: int, no_measure: bool, force: bool,
              fmt: str) -> None:
     """Quantize MODEL (ONNX) to int8 and report size, latency and accuracy drift."""
-    from edgekit.errors import InvalidOptionError
+    from edgekit.errors import InvalidOptionError, UnsupportedModelError
     from edgekit.models.formats import open_model
     from edgekit.tools.calibration import Preprocess
     from edgekit.tools.quantize import quantize_dynamic, quantize_static, tflite_status
 
     mf = open_model(model)
     if mf.format == "tflite":
-        click.echo(tflite_status(mf.path))
-        return
+        status = tflite_status(mf.path)
+        if "already int8" in status:  # nothing to do is success
+            click.echo(status)
+            return
+        raise UnsupportedModelError(status)  # exit 2: edgekit cannot do what was asked
     mode = mode or ("static" if calibration else None)
     if mode is None:
         raise InvalidOptionError("static quantization needs calibration inputs: pass --calibration FOLDER "

@@ -20,7 +20,7 @@ from typing import Any
 
 from edgekit.errors import CorruptModelError, ModelNotFoundError, UnknownFormatError
 
-__all__ = ["FORMATS", "ModelFile", "open_model"]
+__all__ = ["FORMATS", "ModelFile", "open_model", "quantize_hint"]
 
 #: format name -> file suffixes
 FORMATS: dict[str, tuple[str, ...]] = {
@@ -70,6 +70,19 @@ class ModelFile:
                 digest = h.hexdigest()
             self._digest["sha256"] = digest
         return self._digest["sha256"]
+
+
+def quantize_hint(fmt: str) -> str:
+    """How to get an int8 model from a ``fmt`` model, for messages.
+
+    >>> quantize_hint("tflite")
+    "the TFLite converter's full-integer post-training quantization (edgekit quantizes ONNX only)"
+    """
+    if fmt == "onnx":
+        return "`edgekit quantize`"
+    if fmt == "tflite":
+        return "the TFLite converter's full-integer post-training quantization (edgekit quantizes ONNX only)"
+    return "`edgekit quantize` on the ONNX model it came from"
 
 
 def detect_format(path: Path) -> str:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgekit.catalog import runtime_info, runtime_infos
-from edgekit.models.formats import ModelFile, open_model
+from edgekit.models.formats import ModelFile, open_model, quantize_hint
 from edgekit.tools.opdata import BLOCKING, OpSupport, op_support
 
 __all__ = ["RuntimeCheck", "TargetCheck", "check_device", "check_runtimes", "model_operators"]
@@ -208,7 +208,7 @@ def check_device(model: str | os.PathLike[str] | ModelFile, device: Any) -> list
         allowed = t.constraints.precisions
         if (t.precision == "int8" and mprec != "int8") or (allowed and mprec not in allowed and mprec != "int8"):
             tc.reasons.append(f"the model is {mprec}; this target runs {list(allowed) or [t.precision]} only: "
-                              "quantize it first (`edgekit quantize`)")
+                              f"quantize it first ({quantize_hint(mf.format)})")
         elif mprec == "int8" and "int8" not in unit.precisions:
             tc.reasons.append(f"the model is int8-quantized; unit {unit.name!r} computes {list(unit.precisions)}")
         refused = bool(tc.reasons)
