@@ -242,3 +242,155 @@ def test_tolerance_items() -> None:
     assert rule_for("z", "fp32", tol).rtol == 1e-3
     with pytest.raises(InvalidOptionError, match="KEY=VALUE"):
         parse_tolerance(["loose"])
+
+
+# --- bundles: the task-aware check through the bundle's post-processing ---------------------------
+
+SHIFT = "tune-boxshift"
+
+
+class BoxShift(PlantedWrong):
+    """ONNX Runtime's outputs plus 3: within a loose element-wise bound (atol=10), but boxes 3 px too large."""
+
+    name = SHIFT
+    default_info = _info(SHIFT)
+
+    def _open(self, model: ModelFile, *, accelerator: str, threads: int, precision: str | None,
+              options: dict[str, Any], profile_ops: bool) -> Session:
+        return _Shifted(get_runtime("onnxruntime").open(model, threads=threads), 3.0)
+
+
+def _tiny_ssd(folder: Path) -> Path:
+    """A detection bundle around a project-built SSD-like model: 32x32 RGB in, 4 anchors (stride 16), one class.
+
+    Each 16x16 quadrant's mean colour gives a box centred on its anchor, (4 + 16 R) x (4 + 16 G) px, with
+    logit 20 R - 6: reddish quadrants are detections.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgekit.testing.onnx_models import save_onnx
+
+    w = np.zeros((5, 3, 1, 1), np.float32)
+    w[2, 0], w[3, 1], w[4, 0] = 16.0, 16.0, 20.0
+    b = np.array([0, 0, 4, 4, -6], np.float32)
+    nodes = [helper.make_node("AveragePool", ["image"], ["pooled"], kernel_shape=[16, 16], strides=[16, 16]),
+             helper.make_node("Conv", ["pooled", "w", "b"], ["raw"]),
+             helper.make_node("Reshape", ["raw", "shape"], ["flat"]),
+             helper.make_node("Transpose", ["flat"], ["rows"], perm=[0, 2, 1]),
+             helper.make_node("Split", ["rows", "split"], ["boxes", "scores"], axis=2)]
+    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b"),
+             numpy_helper.from_array(np.array([1, 5, 4], np.int64), "shape"),
+             numpy_helper.from_array(np.array([4, 1], np.int64), "split")]
+    graph = helper.make_graph(nodes, "tiny_ssd", [helper.make_tensor_value_info("image", TensorProto.FLOAT,
+                                                                                  [1, 3, 32, 32])],
+                              [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, 4, 4]),
+                               helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 4, 1])], inits)
+    folder.mkdir(parents=True)
+    save_onnx(graph, folder / "tiny_ssd.onnx")
+    (folder / "edgekit.toml").write_text("""format = 1
+model = "tiny_ssd.onnx"
+
+[[inputs]]
+name = "image"
+shape = [1, 3, 32, 32]
+dtype = "float32"
+
+[preprocess]
+color = "rgb"
+resize = "stretch"
+mean = 0
+std = 255
+layout = "NCHW"
+
+[postprocess]
+kind = "ssd"
+boxes = "boxes"
+scores = "scores"
+box_scale = [32.0, 32.0, 32.0, 32.0]
+score_threshold = 0.5
+nms = "plain"
+iou_threshold = 0.3
+max_detections = 10
+labels = ["thing"]
+
+[postprocess.anchors]
+strides = [16]
+aspect_ratios = [1.0]
+interpolated_scale_aspect_ratio = 0.0
+""")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def ssd_bundle(env: Path) -> Iterator[Path]:
+    register_runtime(BoxShift, replace=True)
+    try:
+        yield _tiny_ssd(env.parent / "ssd_bundle")
+    finally:
+        unregister_runtime(SHIFT)
+
+
+BUNDLE_FAST = Settings(screen_s=0.2, confirm_s=1.0, max_round_s=0.3)
+
+
+@pytest.fixture(scope="module")
+def bundle_tuned(ssd_bundle: Path) -> TuneReport:
+    # a loose element-wise bound: only the task-aware check can catch the shifted boxes
+    return tune(bundle=ssd_bundle, runtimes=["onnxruntime", SHIFT], threads=[1], budget=12, settings=BUNDLE_FAST,
+                tolerance=["atol=10"], cache_plan=False)
+
+
+def test_bundle_report_has_the_task_aware_figures(bundle_tuned: TuneReport) -> None:
+    report = bundle_tuned
+    assert report.chosen is not None and report.chosen.runtime == "onnxruntime"
+    acc = report.chosen.accuracy or {}
+    assert acc["task"] == "detection" and acc["min_iou"] == pytest.approx(1.0)
+    assert acc["unmatched_reference"] == 0 and acc["unmatched_candidate"] == 0 and acc["reference_count"] >= 1
+    assert "synthetic image" in report.inputs and any("synthetic image" in n for n in report.notes)
+    assert report.bundle is not None and report.bundle["kind"] == "ssd" and "IoU >= 0.9" in report.bundle["check"]
+    data = json.loads(report.to_json())
+    assert data["chosen"]["accuracy"]["min_iou"] == pytest.approx(1.0)
+
+
+def test_bundle_gate_rejects_wrong_boxes_through_the_post_processing(bundle_tuned: TuneReport) -> None:
+    wrong = _by_runtime(bundle_tuned, SHIFT)
+    assert wrong and all(c.status == "rejected-accuracy" for c in wrong), [(c.status, c.reason) for c in wrong]
+    acc = wrong[0].accuracy or {}
+    assert acc["max_abs"] == pytest.approx(3.0, rel=1e-3)  # within atol=10: the raw gate alone would pass it
+    assert acc["min_iou"] < 0.9 and "task check (ssd post-processing)" in (wrong[0].reason or "")
+    assert "unmatched at IoU >= 0.9" in (wrong[0].reason or "")
+
+
+def test_bundle_cli_usage_embed_and_iou_tolerance(ssd_bundle: Path, tmp_path: Path) -> None:
+    import cv2
+
+    runner = CliRunner()
+    model = ssd_bundle / "tiny_ssd.onnx"
+    both = runner.invoke(cli, ["tune", str(model), "--bundle", str(ssd_bundle)])
+    assert both.exit_code == 2 and "not both" in both.output
+    neither = runner.invoke(cli, ["tune"])
+    assert neither.exit_code == 2 and "neither" in neither.output
+    (tmp_path / "b.zip").write_bytes(b"PK\x05\x06" + bytes(18))  # an (empty) archive
+    with pytest.raises(InvalidOptionError, match="archive"):
+        tune(bundle=tmp_path / "b.zip", embed=True, device="auto", on_event=_no_events)
+    frame = np.zeros((48, 64, 3), np.uint8)
+    frame[:24, :32] = (0, 0, 230)  # a red top-left quadrant: one detection
+    cv2.imwrite(str(tmp_path / "red.png"), frame)
+    loose = tune(bundle=ssd_bundle, inputs=[str(tmp_path / "red.png")], runtimes=[SHIFT], threads=[1], budget=3,
+                 tolerance=["atol=10", "iou=0.2"], settings=BUNDLE_FAST, cache=False, cache_plan=False)
+    assert loose.chosen is not None and loose.chosen.runtime == SHIFT  # iou=0.2 lets the shifted box in
+    acc = loose.chosen.accuracy or {}
+    assert 0.2 <= acc["min_iou"] < 0.9 and acc["reference_count"] == 1 and "red.png" in loose.inputs
+    res = runner.invoke(cli, ["tune", "--bundle", str(ssd_bundle), "--input", str(tmp_path / "red.png"), "--runtime",
+                              "onnxruntime", "--threads", "1", "--budget", "3", "--device", "auto", "--embed",
+                              "--format", "json", "-q", "--no-cache"])
+    assert res.exit_code in (0, 3), res.output
+    data = json.loads(res.stdout)
+    embedded = Path(data["plan_embedded"])
+    assert embedded.parent == ssd_bundle / "plans" and embedded.is_file()
+    again = runner.invoke(cli, ["tune", "--bundle", str(ssd_bundle), "--runtime", SHIFT, "--device", "auto",
+                                "--embed", "-q"])
+    assert isinstance(again.exception, InvalidOptionError) and "already exists" in str(again.exception)
+    with edgekit.load_bundle(ssd_bundle, device="auto") as pipe:  # the embedded plan is the one used
+        assert pipe.placement.plan is not None and pipe.placement.runtime == "onnxruntime"
+    embedded.unlink()

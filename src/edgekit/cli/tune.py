@@ -12,6 +12,8 @@ Example::
     $ edgekit tune det.onnx --input images/ -o det.plan.toml
     $ edgekit tune face.tflite --device auto --budget 5m --format html --report tune.html
     $ edgekit tune det.onnx --objective throughput --tolerance rtol=1e-3 --format json > tune.json
+    $ edgekit tune --bundle bundles/blazeface --input faces/ --device auto --embed
+    $ edgekit tune --bundle ppocr-det.zip --input page.jpg --tolerance iou=0.8 -o det.plan.toml
 """
 
 from __future__ import annotations
@@ -94,7 +96,13 @@ def _render(report: Any, fmt: str, dest: str | None) -> None:
 
 
 @click.command()
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path(dir_okay=False), required=False)
+@click.option("--bundle", "-b", type=click.Path(), default=None, help="Tune a bundle's model (a folder or .zip; then "
+              "no MODEL): --input images go through its pre-processing, and the gate also compares the results of "
+              "its post-processing (detections: same label and box IoU >= 0.9; classification: top-1; segmentation: "
+              "mask IoU >= 0.9; --tolerance iou=...). No --input: a synthetic image.")
+@click.option("--embed", is_flag=True, help="With --bundle (a folder) and --device: also write the plan into the "
+              "bundle as plans/<device>.toml (--force replaces one).")
 @click.option("--device", "-d", default=None, help="Device profile: a name, a .toml path, or 'auto'. Its targets are "
               "the runtimes searched. Default: every installed runtime that reads the model, on this host.")
 @click.option("--input", "-i", "inputs", multiple=True, help="NAME=FILE.npy, FILE.npz, [NAME=]IMAGE, or a folder of "
@@ -107,7 +115,7 @@ def _render(report: Any, fmt: str, dest: str | None) -> None:
               show_default=True, help="latency: p50; throughput: sequential inferences/s (1000 / mean ms); memory: "
               "peak RSS.")
 @click.option("--tolerance", multiple=True, help="[OUTPUT:]KEY=VALUE, KEY one of atol, rtol (fp32 candidates), "
-              "cosine, top1, top5 (fp16/bf16/int8 candidates); repeatable.")
+              "cosine, top1, top5 (fp16/bf16/int8 candidates), iou (--bundle's task-aware check); repeatable.")
 @click.option("--reference", default=None, help="Runtime whose float32 outputs are the truth. Default: onnxruntime "
               "for ONNX, litert for TFLite.")
 @click.option("--runtime", "-r", "runtimes", multiple=True, help="Search only this runtime (repeatable).")
@@ -124,19 +132,24 @@ def _render(report: Any, fmt: str, dest: str | None) -> None:
               help="Seconds one candidate may take (load + measure) before it is killed and marked failed.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of random inputs.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
-def tune(model: str, device: str | None, inputs: tuple[str, ...], shapes: Shapes, budget: str, objective: str,
+def tune(model: str | None, bundle: str | None, embed: bool, device: str | None, inputs: tuple[str, ...], shapes: Shapes, budget: str, objective: str,
          tolerance: tuple[str, ...], reference: str | None, runtimes: tuple[str, ...], threads: tuple[int, ...],
          output: str | None, force: bool, fmt: str, report_path: str | None, no_cache: bool, timeout: float,
          seed: int, quiet: bool) -> None:
-    """Find the fastest configuration of MODEL that still matches the float32 reference, and write a plan.
+    """Find the fastest configuration of MODEL (or of --bundle B's model) that still matches the float32 reference.
 
     Candidates: runtimes x accelerators x precisions x threads x each runtime's speed settings, each measured
     in its own process; a short screening, successive halving, then the winner confirmed with a tight CI.
     """
     from edgekit.tuning import tune as run_tune
 
+    if (model is None) == (bundle is None):
+        raise click.UsageError("give either MODEL or --bundle B, not " + ("both: with --bundle the model is the "
+                               "bundle's." if model else "neither."))
+    if embed and bundle is None:
+        raise click.UsageError("--embed writes the plan into a bundle: it needs --bundle B.")
     seconds = parse_budget(budget)
-    report = run_tune(model, device=device, inputs=list(inputs) or None, budget=seconds, objective=objective,
+    report = run_tune(model, bundle=bundle, embed=embed, device=device, inputs=list(inputs) or None, budget=seconds, objective=objective,
                       tolerance=list(tolerance) or None, reference=reference, output=output, force=force,
                       runtimes=list(runtimes) or None, threads=list(threads) or None, shapes=dict(shapes) or None,
                       seed=seed, cache=not no_cache, timeout=timeout, on_event=_Progress(quiet))

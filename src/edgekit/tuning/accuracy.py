@@ -16,7 +16,9 @@ The rule depends on the candidate's precision, each bound replaceable by the use
 
 ``--tolerance`` items (:func:`parse_tolerance`): ``KEY=VALUE`` for every output, or
 ``OUTPUT:KEY=VALUE`` for one; keys ``atol``, ``rtol`` (fp32 rule), ``cosine``, ``top1``,
-``top5`` (reduced-precision rule).
+``top5`` (reduced-precision rule), ``iou`` (the task-aware check of ``tune --bundle``, every
+precision: box IoU for detections and text boxes, mask IoU for segmentation; see
+:mod:`edgekit.tuning.task`).
 
 Example::
 
@@ -42,7 +44,7 @@ __all__ = ["COSINE_MIN", "TOP5_MIN", "Accuracy", "Rule", "Tolerances", "describe
 
 COSINE_MIN = 0.999
 TOP5_MIN = 0.8
-_KEYS = ("atol", "rtol", "cosine", "top1", "top5")
+_KEYS = ("atol", "rtol", "cosine", "top1", "top5", "iou")
 #: user bounds: output name (``"*"`` every output) -> {key: value}
 Tolerances = Mapping[str, Mapping[str, float]]
 
@@ -57,6 +59,7 @@ class Rule:
     cosine: float = COSINE_MIN
     top1: float = 1.0
     top5: float = TOP5_MIN
+    iou: float = 0.9  # the task-aware check of a bundle (edgekit.tuning.task): box / mask IoU
 
 
 def parse_tolerance(items: Sequence[str] | str | Mapping[str, Any] | None) -> dict[str, dict[str, float]]:
@@ -135,6 +138,7 @@ class Accuracy:
     samples: int
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # output -> worst metrics over samples
     failed: str | None = None  # what failed, with the number and the bound
+    task: dict[str, Any] | None = None  # the task-aware check's figures (tune --bundle: edgekit.tuning.task)
 
     @property
     def scaled_err(self) -> float | None:
@@ -151,17 +155,25 @@ class Accuracy:
         return {"passed": self.passed, "rule": self.rule, "samples": self.samples,
                 "max_abs": pick("max_abs", max), "scaled_err": pick("scaled_err", max), "cosine": pick("cosine", min),
                 "argmax_agreement": pick("argmax_agreement", min), "top5_overlap": pick("top5_overlap", min),
-                "failed": self.failed}
+                "failed": self.failed, **self.task_summary()}
+
+    def task_summary(self) -> dict[str, Any]:
+        """The task-aware check's flat figures (``task``, ``min_iou``, ``unmatched_reference``, ...), {} without one."""
+        keys = ("task", "min_iou", "unmatched_reference", "unmatched_candidate", "reference_count",
+                "candidate_count", "top1_agreement", "mask_iou")
+        return {k: self.task[k] for k in keys if k in self.task} if self.task else {}
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, JSON-ready (per-output metrics included)."""
-        return {**self.summary(), "outputs": {k: dict(v) for k, v in self.outputs.items()}}
+        return {**self.summary(), "outputs": {k: dict(v) for k, v in self.outputs.items()},
+                "task_check": dict(self.task) if self.task else None}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Accuracy:
         """Read :meth:`to_dict`'s layout (the tuning cache)."""
         return cls(bool(data["passed"]), str(data["rule"]), int(data["samples"]),
-                   {k: dict(v) for k, v in data.get("outputs", {}).items()}, data.get("failed"))
+                   {k: dict(v) for k, v in data.get("outputs", {}).items()}, data.get("failed"),
+                   dict(data["task_check"]) if data.get("task_check") else None)
 
 
 def _pairs(out: Mapping[str, np.ndarray], ref: Mapping[str, np.ndarray]) -> list[tuple[str, np.ndarray, np.ndarray]]:

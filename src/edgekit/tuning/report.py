@@ -90,6 +90,8 @@ class TuneReport:
     notes: list[str] = field(default_factory=list)
     plan: str | None = None
     plan_cached: str | None = None
+    bundle: dict[str, Any] | None = None  # tune --bundle: path, post-processing kind, the task-aware check
+    plan_embedded: str | None = None  # tune --bundle --embed: the bundle's plans/<device>.toml
     provenance: dict[str, Any] = field(default_factory=dict)
     created: str = ""
     schema_version: str = SCHEMA_VERSION
@@ -127,8 +129,12 @@ class TuneReport:
                          + (f"  -> {self.speedup_vs_default:.2f}x" if self.speedup_vs_default else ""))
         lines.append(f"inputs: {self.inputs}; reference: {self.reference.get('config')}; "
                      f"{self.search.get('measured', 0)} measurements in {self.elapsed_s:.1f} s of {self.budget_s:g} s")
+        if self.bundle:
+            lines.append(f"bundle: {self.bundle.get('path')}; task-aware check: {self.bundle.get('check')}")
         if self.plan:
             lines.append(f"plan written: {self.plan}")
+        if self.plan_embedded:
+            lines.append(f"plan embedded in the bundle: {self.plan_embedded}")
         if self.partial:
             lines.append("interrupted: partial results, no plan written.")
         return lines
@@ -156,6 +162,25 @@ def _err(c: CandidateReport) -> float | None:
     return (c.accuracy or {}).get("scaled_err")
 
 
+def task_figure(c: CandidateReport) -> str:
+    """The task-aware check's figure of a candidate (``tune --bundle``), short; "" without one.
+
+    >>> task_figure(CandidateReport("c1", "ort", "cpu", "fp32", 1, {}, "ok",
+    ...             accuracy={"task": "detection", "min_iou": 0.97, "unmatched_reference": 0, "unmatched_candidate": 1}))
+    'IoU 0.97, 0/1 unmatched'
+    """
+    a = c.accuracy or {}
+    if a.get("task") in ("detection", "text"):
+        iou = a.get("min_iou")
+        return (f"IoU {iou:.3g}" if iou is not None else "no boxes") + \
+            f", {a.get('unmatched_reference', 0)}/{a.get('unmatched_candidate', 0)} unmatched"
+    if a.get("task") == "classification" and a.get("top1_agreement") is not None:
+        return f"top-1 {a['top1_agreement']:.0%}"
+    if a.get("task") == "segmentation" and a.get("mask_iou") is not None:
+        return f"mask IoU {a['mask_iou']:.3g}"
+    return ""
+
+
 def print_table(report: TuneReport, console: Any) -> None:
     """The candidates as a rich table (chosen first), then the summary lines."""
     from rich.markup import escape
@@ -169,7 +194,8 @@ def print_table(report: TuneReport, console: Any) -> None:
         err = _err(c)
         style = {"chosen": "bold green", "rejected-accuracy": "red", "failed": "red"}.get(c.status, "")
         table.add_row(c.id, escape(c.describe()), c.status + (" (cached)" if c.cached else ""), num(c.p50_ms), ci,
-                      num(c.mean_ms), num(c.peak_rss_mb), f"{err:.2g}" if err is not None else "-", str(c.rounds),
+                      num(c.mean_ms), num(c.peak_rss_mb),
+                      " ".join(filter(None, [f"{err:.2g}" if err is not None else "-", task_figure(c)])), str(c.rounds),
                       escape((c.reason or "")[:160]), style=style)
     console.print(table)
     for line in report.summary_lines():

@@ -6,7 +6,9 @@ makes that candidate ``failed``, never the run. Steps, all within ``budget_s`` (
 reference included; a measurement that has started is finished, so a run may end a few seconds
 late):
 
-1. **reference**: the float32 reference runtime's outputs on every input sample, once.
+1. **reference**: the float32 reference runtime's outputs on every input sample, once. With a
+   bundle (``task=``, :mod:`edgekit.tuning.task`) every gated candidate's outputs also go through
+   the bundle's post-processing and are compared with the reference's results.
 2. **screen** every (runtime, accelerator, precision) with the runtime's defaults at the thread
    count ``load()`` would use (the profile target's, else every core) for ``screen_s`` (0.3 s;
    earlier when the p50's CI is within ±2 % after 30 samples), running the accuracy gate on every
@@ -55,6 +57,7 @@ from edgekit.profiling.stats import StoppingRule
 from edgekit.tuning import store
 from edgekit.tuning.accuracy import Accuracy, Tolerances, judge, measure_outputs
 from edgekit.tuning.space import Candidate, SearchSpace
+from edgekit.tuning.task import TaskCheck
 
 __all__ = ["OBJECTIVES", "Measurement", "Outcome", "Search", "Settings", "Trial"]
 
@@ -141,11 +144,13 @@ class Search:
     """One tuning run over ``space``; :meth:`run` returns the :class:`Outcome`."""
 
     def __init__(self, space: SearchSpace, samples: list[dict[str, np.ndarray]], tolerances: Tolerances,
-                 settings: Settings, reference: Config, *, on_event: Event | None = None) -> None:
+                 settings: Settings, reference: Config, *, on_event: Event | None = None,
+                 task: TaskCheck | None = None) -> None:
         self.space, self.samples, self.tol, self.s, self.ref_config = space, samples, tolerances, settings, reference
         self.emit = on_event or (lambda e: None)
+        self.task = task
         self.trials = [Trial(c) for c in space.candidates]
-        self.digest = store.inputs_digest(samples)
+        self.digest = store.inputs_digest(samples) + (f"-task-{task.key}" if task is not None else "")
         self.t0 = time.perf_counter()
         self.overhead = 0.6  # seconds a measurement costs beyond its duration (process, import, load), learned
         self.measured = 0
@@ -206,6 +211,8 @@ class Search:
         if gate:
             metrics, why = measure_outputs(outputs, self.refs)
             t.accuracy = judge(metrics, t.precision_used, self.tol, len(self.samples), why)
+            if self.task is not None and why is None:
+                t.accuracy = self.task.apply(t.accuracy, self.task.measure(outputs, self.refs, self.tol), self.tol)
         t.passed = bool(t.accuracy and t.accuracy.passed)
         if t.accuracy is not None and not t.accuracy.passed:
             t.status, t.reason = "rejected-accuracy", t.accuracy.failed
@@ -241,12 +248,16 @@ class Search:
                                       float(entry["mean_ms"]), entry.get("peak_rss_mb"), int(entry["n"]),
                                       str(entry["stop_reason"]))
             acc = Accuracy.from_dict(entry["accuracy"])
+            if self.task is not None and acc.task is None and acc.passed:
+                return False  # measured without the task-aware check
         except Exception:  # noqa: BLE001 - an entry that cannot be read is no entry
             return False
         t.measurement = measurement
         t.precision_used, t.version, t.cached = entry.get("precision_used"), entry.get("runtime_version"), True
         t.accuracy = judge(acc.outputs, t.precision_used or t.candidate.config.precision, self.tol, acc.samples,
                            None if acc.outputs or acc.passed else acc.failed)
+        if self.task is not None:
+            t.accuracy = self.task.apply(t.accuracy, acc.task, self.tol)
         t.passed = t.accuracy.passed
         t.status, t.reason = ("ok", "screened from the cache") if t.passed else ("rejected-accuracy", t.accuracy.failed)
         t.rounds = 1

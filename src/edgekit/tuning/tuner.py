@@ -13,6 +13,17 @@ Inputs: ``None`` (random data, two samples, seeds ``seed`` and ``seed + 1``: the
 "random inputs"); ``--input``-style strings (``"x=frame.npy"``, ``"photos/"``: a folder gives one
 sample per file); a dict ``{input name: array}`` (one sample); or a list of such dicts.
 
+Bundles (``bundle=`` a folder or ``.zip``, ``edgekit tune --bundle B``): the bundle's model is
+tuned; ``inputs`` are images (files, folders of them, or BGR uint8 arrays) that go through the
+bundle's pre-processing (:meth:`edgekit.pipeline.Pipeline.preprocess`) before they feed the model;
+none given: one deterministic synthetic image (:func:`edgekit.tuning.task.synthetic_image`; the
+report says "synthetic image"). The gate then also compares results: each candidate's raw outputs
+and the reference's go through the bundle's post-processing (:meth:`~edgekit.pipeline.Pipeline.postprocess`)
+and must agree (:mod:`edgekit.tuning.task`: detections and text boxes by label and box IoU >= 0.9,
+classification by the top-1 class, segmentation by mask IoU >= 0.9; ``--tolerance iou=0.8``).
+``embed=True`` also writes the plan into the bundle folder as ``plans/<device>.toml`` (a folder
+bundle and a ``device`` are needed; an existing plan is replaced only with ``force=True``).
+
 Errors: no candidate can run (or none passes the gate) -> :class:`~edgekit.errors.DeviceUnavailableError`
 listing every candidate and why; a bad objective, budget or tolerance -> InvalidOptionError;
 a reference that cannot run the model -> InferenceError.
@@ -21,6 +32,8 @@ Example::
 
     report = edgekit.tune("det.onnx", inputs=["images/"], budget=120, output="det.plan.toml")  # doctest: +SKIP
     report.chosen.runtime, report.speedup_vs_default, report.confirmed                         # doctest: +SKIP
+    report = edgekit.tune(bundle="bundles/blazeface", inputs=["faces/"], device="auto", embed=True)  # doctest: +SKIP
+    report.chosen.accuracy["min_iou"], report.chosen.accuracy["unmatched_reference"]           # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -45,7 +58,7 @@ from edgekit.tuning.report import CandidateReport, TuneReport
 from edgekit.tuning.search import OBJECTIVES, Outcome, Search, Settings, Trial
 from edgekit.tuning.space import search_space
 
-__all__ = ["prepare_samples", "reference_config", "tune"]
+__all__ = ["bundle_samples", "prepare_samples", "reference_config", "tune"]
 
 RANDOM_SAMPLES = 2
 Inputs = str | os.PathLike[str] | Sequence[str] | Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
@@ -83,6 +96,86 @@ def prepare_samples(model: ModelFile, inputs: Inputs, *, shapes: Mapping[str, Se
     return samples, f"{len(samples)} sample(s) given as arrays", False
 
 
+def _frames(inputs: Any) -> tuple[list[np.ndarray], str, bool]:
+    """(BGR frames, description, synthetic?) for a bundle: image files/folders, arrays, or a synthetic image."""
+    from edgekit.pipeline.preprocess import check_frame
+    from edgekit.profiling.inputs import IMAGE_SUFFIXES, input_sample_args
+    from edgekit.tuning.task import synthetic_image
+
+    if inputs is None or (isinstance(inputs, (list, tuple)) and not len(inputs)):
+        return [synthetic_image()], "1 synthetic image (320x240, shapes drawn with OpenCV) through the bundle's " \
+            "pre-processing", True
+    if isinstance(inputs, np.ndarray):
+        inputs = [inputs]
+    if isinstance(inputs, (list, tuple)) and all(isinstance(i, np.ndarray) for i in inputs):
+        return [check_frame(f) for f in inputs], f"{len(inputs)} frame(s) given as arrays through the bundle's " \
+            "pre-processing", False
+    if isinstance(inputs, Mapping) or not isinstance(inputs, (str, os.PathLike, list, tuple)) or \
+            (isinstance(inputs, (list, tuple)) and not all(isinstance(i, (str, os.PathLike)) for i in inputs)):
+        raise InputError("with a bundle, inputs are images: file or folder paths (--input photo.jpg, --input "
+                         "photos/) or BGR uint8 arrays; the bundle's pre-processing makes the model's tensors. Got "
+                         f"{type(inputs).__name__}.")
+    import cv2
+
+    items = [str(inputs)] if isinstance(inputs, (str, os.PathLike)) else [str(i) for i in inputs]
+    frames = []
+    for sample in input_sample_args(items):
+        if len(sample) != 1 or sample[0][1].suffix.lower() not in IMAGE_SUFFIXES:
+            raise InputError(f"--input {' '.join(items)}: with --bundle each sample is one image ({', '.join(IMAGE_SUFFIXES)}"
+                             f"), got {[str(p) for _, p in sample]}. The bundle's pre-processing makes the model's "
+                             "tensors; pass images, or tune the model file itself with arrays.")
+        frame = cv2.imread(str(sample[0][1]), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise InputError(f"--input {sample[0][1]}: OpenCV cannot read this image; expected a readable "
+                             f"{'/'.join(IMAGE_SUFFIXES)} file.")
+        frames.append(frame)
+    return frames, f"{len(frames)} image(s) from --input {' '.join(items)} through the bundle's pre-processing", False
+
+
+def bundle_samples(bundle: str | os.PathLike[str], inputs: Any, reference: str | None
+                   ) -> tuple[ModelFile, list[dict[str, np.ndarray]], str, bool, Any]:
+    """(model, samples, description, synthetic?, TaskCheck) for a bundle: frames pre-processed by its pipeline.
+
+    The pipeline is loaded on the reference runtime (the model's float32 truth) only to validate the
+    bundle against the model, pre-process the frames and, later, post-process raw outputs.
+    """
+    from edgekit.pipeline.bundle import load_bundle, resolve_bundle
+    from edgekit.pipeline.config import read_bundle_config
+    from edgekit.tuning.task import TaskCheck
+
+    root = resolve_bundle(bundle)
+    cfg = read_bundle_config(root)
+    mf = open_model(cfg.model)
+    ref = reference_config(mf, reference)
+    frames, described, synthetic = _frames(inputs)
+    pipe = load_bundle(root, runtime=ref.runtime, accelerator=ref.accelerator, threads=1)
+    try:
+        pairs = [pipe.preprocess(f) for f in frames]
+        name = pipe.config.pre.input or pipe.config.inputs[0].name
+    finally:
+        pipe.close()  # post-processing does not use the predictor
+    samples = [{name: tensor} for tensor, _ in pairs]
+    import hashlib
+
+    source = hashlib.sha256(b"".join(np.ascontiguousarray(f).tobytes() for f in frames)).hexdigest()
+    return mf, samples, described, synthetic, TaskCheck(pipe, [tf for _, tf in pairs], source)
+
+
+def _embed_target(bundle: str | os.PathLike[str], device: str | None) -> Path:
+    """The bundle folder ``--embed`` writes into; InvalidOptionError for a .zip or without a device."""
+    from edgekit.pipeline.bundle import resolve_bundle
+
+    p = Path(bundle).expanduser()
+    if p.is_file() and p.name != "edgekit.toml":
+        raise InvalidOptionError(f"--embed: {p} is an archive; a plan is written into a bundle folder only. Unpack "
+                                 "it, or re-create it with the plan: `edgekit tune --bundle ... -o plan.toml` then "
+                                 "`edgekit bundle create MODEL --preset NAME --plan plan.toml --output B.zip`.")
+    if device is None:
+        raise InvalidOptionError("--embed needs --device NAME (or auto): a bundle keeps one plan per device profile "
+                                 "as plans/<device>.toml, and a plan made without a device names none.")
+    return resolve_bundle(p)
+
+
 def reference_config(model: ModelFile, reference: str | None) -> Config:
     """The float32 reference: ``reference`` or the format's own runtime (the profiler's ``REFERENCE_RUNTIME``:
     onnxruntime for ONNX, litert for TFLite), on its default accelerator, one thread."""
@@ -100,7 +193,8 @@ def reference_config(model: ModelFile, reference: str | None) -> Config:
     return Config(name, rt.default_accelerator, "fp32", 1, {})
 
 
-def tune(model: str | os.PathLike[str] | ModelFile, *, device: str | None = None, inputs: Inputs = None,
+def tune(model: str | os.PathLike[str] | ModelFile | None = None, *, bundle: str | os.PathLike[str] | None = None,
+         embed: bool = False, device: str | None = None, inputs: Inputs = None,
          budget: float = 120.0, objective: str = "latency", tolerance: Any = None, reference: str | None = None,
          output: str | os.PathLike[str] | None = None, force: bool = False, runtimes: Sequence[str] | None = None,
          threads: Sequence[int] | None = None, shapes: Mapping[str, Sequence[int]] | None = None, seed: int = 0,
@@ -110,13 +204,21 @@ def tune(model: str | os.PathLike[str] | ModelFile, *, device: str | None = None
 
     ``budget`` seconds in all; ``objective`` latency | throughput | memory; ``tolerance``
     ``[OUTPUT:]KEY=VALUE`` items (:mod:`edgekit.tuning.accuracy`); ``reference`` a runtime name;
-    ``output`` the plan file; ``runtimes``/``threads`` restrict the space; ``cache`` reuses (and
+    ``output`` the plan file; ``bundle`` a bundle whose model is tuned with a task-aware gate through
+    its post-processing (then no ``model``), ``embed`` writes the plan into it; ``runtimes``/``threads`` restrict the space; ``cache`` reuses (and
     keeps) measurements of earlier runs; ``cache_plan`` keeps a confirmed plan for ``load(device="auto")``.
     See the module docstring for the steps and errors.
 
     >>> report = tune("det.onnx", budget=60, output="det.plan.toml")     # doctest: +SKIP
+    >>> report = tune(bundle="bundles/blazeface", inputs="faces/", budget=60)  # doctest: +SKIP
     """
-    mf = model if isinstance(model, ModelFile) else open_model(model)
+    if (model is None) == (bundle is None):
+        raise InvalidOptionError("give either a model or bundle= (`edgekit tune MODEL` or `edgekit tune --bundle B`), "
+                                 f"not {'both' if model is not None else 'neither'}: with a bundle the model is the "
+                                 "bundle's.")
+    if embed and bundle is None:
+        raise InvalidOptionError("embed=True (--embed) writes the plan into a bundle; pass bundle= (--bundle B).")
+    embed_root = _embed_target(bundle, device) if embed and bundle is not None else None
     if objective not in OBJECTIVES:
         raise InvalidOptionError(f"objective {objective!r} is not one of {list(OBJECTIVES)}; pass e.g. "
                                  "objective='latency'.")
@@ -129,8 +231,24 @@ def tune(model: str | os.PathLike[str] | ModelFile, *, device: str | None = None
     if output is not None and Path(output).expanduser().exists() and not force:
         raise InvalidOptionError(f"{output} already exists; a plan is never overwritten by accident. Choose another "
                                  "file name, or pass force=True (`--force`) to replace it.")
-    samples, described, random = prepare_samples(mf, inputs, shapes=shapes, seed=seed)
+    task = None
+    synthetic = False
+    if bundle is not None:
+        mf, samples, described, synthetic, task = bundle_samples(bundle, inputs, reference)
+        random = False
+    else:
+        assert model is not None
+        mf = model if isinstance(model, ModelFile) else open_model(model)
+        samples, described, random = prepare_samples(mf, inputs, shapes=shapes, seed=seed)
     space = search_space(mf, device, runtimes=runtimes, threads=threads)
+    embed_path = None
+    if embed_root is not None:
+        from edgekit.pipeline.config import PLANS_DIR
+
+        embed_path = embed_root / PLANS_DIR / f"{space.device}.toml"
+        if embed_path.exists() and not force:
+            raise InvalidOptionError(f"--embed: {embed_path} already exists; a plan is never overwritten by accident. "
+                                     "Pass force=True (`--force`) to replace it.")
     if not space.candidates:
         why = "; ".join(f"{what}: {reason}" for what, reason in space.skipped) or "no runtime is registered"
         raise DeviceUnavailableError(
@@ -139,7 +257,7 @@ def tune(model: str | os.PathLike[str] | ModelFile, *, device: str | None = None
     ref = reference_config(mf, reference)
     s = dataclasses.replace(settings or Settings(), budget_s=float(budget), objective=objective, strategy=strategy,
                             timeout=timeout, cache=cache)
-    outcome = Search(space, samples, tolerances, s, ref, on_event=on_event).run()
+    outcome = Search(space, samples, tolerances, s, ref, on_event=on_event, task=task).run()
     if outcome.chosen is None and not outcome.partial:
         rows = [f"  {t.candidate.id} {t.candidate.config.describe()}: {t.status}: {t.reason}" for t in outcome.trials]
         shown = rows[:60] + ([f"  ... and {len(rows) - 60} more"] if len(rows) > 60 else [])
@@ -148,10 +266,19 @@ def tune(model: str | os.PathLike[str] | ModelFile, *, device: str | None = None
             f"({ref.describe()}) on {described}:\n" + "\n".join(shown) + "\nExpected at least one that runs and passes "
             "the accuracy gate: fix what the failures say, loosen the gate (--tolerance), or try other runtimes.")
     report = build_report(mf, space.device, outcome, s, described, random, tolerances, space.skipped, space.notes)
+    if bundle is not None and task is not None:
+        report.bundle = {"path": str(bundle), "kind": task.kind, "check": task.describe(tolerances),
+                         "synthetic_image": synthetic}
+        report.notes.append(f"bundle {bundle}: the gate also compared {task.describe(tolerances)}")
+        if synthetic:
+            report.notes.append("the accuracy gate ran on a synthetic image (no --input): pass real images for a "
+                                "gate that means more")
     if outcome.chosen is not None and not outcome.partial:
         plan = make_plan(mf, space.device, outcome, objective, described)
         if output is not None:
             report.plan = str(plan.write(output, force=force))
+        if embed_path is not None:
+            report.plan_embedded = str(plan.write(embed_path, force=force))
         if cache_plan and report.confirmed:
             from edgekit.plan import cache_plan as keep
 
