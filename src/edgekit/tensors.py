@@ -25,7 +25,7 @@ import numpy as np
 
 from edgekit.errors import InputError, InvalidOptionError
 
-__all__ = ["Dim", "TensorSpec", "bind_inputs", "check_input_size", "max_input_bytes"]
+__all__ = ["Dim", "TensorSpec", "align_like", "bind_inputs", "check_input_size", "max_input_bytes"]
 
 Dim = int | str | None
 
@@ -225,3 +225,22 @@ def bind_inputs(specs: Sequence[TensorSpec], feeds: Any) -> dict[str, np.ndarray
 def _looks_like_data(seq: Sequence[Any]) -> bool:
     """A list of numbers (or of lists of numbers) is one tensor, not a list of inputs."""
     return len(seq) > 0 and not isinstance(seq[0], np.ndarray) and not hasattr(seq[0], "__array__")
+
+
+def align_like(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """``a`` in ``b``'s shape — as is, NHWC <-> NCHW, or the same values without size-1 dims — else None.
+
+    Runtimes disagree on layout and on unit dimensions; comparing two runtimes' outputs starts here.
+
+    >>> align_like(np.zeros((1, 8, 8, 3)), np.zeros((1, 3, 8, 8))).shape
+    (1, 3, 8, 8)
+    """
+    if a.shape == b.shape:
+        return a
+    if a.ndim == 4 and b.ndim == 4:
+        for perm in ((0, 3, 1, 2), (0, 2, 3, 1)):
+            if a.transpose(perm).shape == b.shape:
+                return np.asarray(a.transpose(perm))
+    if a.size == b.size and a.squeeze().shape == b.squeeze().shape:
+        return np.asarray(a.reshape(b.shape))
+    return None

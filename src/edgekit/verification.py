@@ -32,7 +32,7 @@ from edgekit.models.formats import ModelFile
 from edgekit.placement import Decision
 from edgekit.registry import get_runtime
 from edgekit.runtime import Session
-from edgekit.tensors import TensorSpec, bind_inputs, check_input_size
+from edgekit.tensors import TensorSpec, align_like, bind_inputs, check_input_size
 
 __all__ = ["REFERENCE_RUNTIMES", "TOLERANCES", "synthetic_inputs", "verify_placement"]
 
@@ -98,19 +98,6 @@ def _run(session: Session, feeds: dict[str, np.ndarray], who: str) -> dict[str, 
     return {o.name: np.asarray(r) for o, r in zip(session.outputs, results)}
 
 
-def _align(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
-    """``a`` in ``b``'s shape: as is, NHWC <-> NCHW, or the same values without size-1 dimensions."""
-    if a.shape == b.shape:
-        return a
-    if a.ndim == 4 and b.ndim == 4:
-        for perm in ((0, 3, 1, 2), (0, 2, 3, 1)):
-            if a.transpose(perm).shape == b.shape:
-                return np.asarray(a.transpose(perm))
-    if a.size == b.size and a.squeeze().shape == b.squeeze().shape:
-        return np.asarray(a.reshape(b.shape))
-    return None
-
-
 def _compare(out: dict[str, np.ndarray], ref: dict[str, np.ndarray], tol: tuple[float, float]) -> list[dict[str, Any]]:
     """One row per output: name, max_abs, rel (max_abs / peak of the reference), tolerance, ok, and why not."""
     pairs = ([(k, out[k], ref[k]) for k in ref] if set(out) == set(ref)
@@ -119,7 +106,7 @@ def _compare(out: dict[str, np.ndarray], ref: dict[str, np.ndarray], tol: tuple[
     if len(out) != len(ref):
         rows.append({"output": "(all)", "ok": False, "why": f"{len(out)} outputs, the reference has {len(ref)}"})
     for name, o, r in pairs:
-        a = _align(o, r)
+        a = align_like(o, r)
         if a is None:
             rows.append({"output": name, "ok": False, "why": f"shape {o.shape}, the reference's {r.shape}"})
             continue

@@ -33,6 +33,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from edgekit.profiling.results import Parity
+from edgekit.tensors import align_like
 
 __all__ = ["ATOL", "RTOL", "compare_outputs"]
 
@@ -44,19 +45,6 @@ def _pairs(out: Mapping[str, np.ndarray], ref: Mapping[str, np.ndarray]) -> list
     if set(out) == set(ref):
         return [(k, out[k], ref[k]) for k in ref]
     return [(k, o, r) for (k, r), o in zip(ref.items(), out.values())]
-
-
-def _align(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
-    """``a`` reshaped to ``b``'s shape: as is, NHWC<->NCHW, or dropping size-1 dims; else None."""
-    if a.shape == b.shape:
-        return a
-    if a.ndim == 4 and b.ndim == 4:
-        for perm in ((0, 3, 1, 2), (0, 2, 3, 1)):
-            if a.transpose(perm).shape == b.shape:
-                return a.transpose(perm)
-    if a.size == b.size and a.squeeze().shape == b.squeeze().shape:
-        return a.reshape(b.shape)
-    return None
 
 
 def compare_outputs(out: Mapping[str, np.ndarray], ref: Mapping[str, np.ndarray], *, reference: str,
@@ -73,7 +61,7 @@ def compare_outputs(out: Mapping[str, np.ndarray], ref: Mapping[str, np.ndarray]
     cosine, agree = 1.0, None
     ok = True
     for name, o, r in _pairs(out, ref):
-        a = _align(np.asarray(o), np.asarray(r))
+        a = align_like(np.asarray(o), np.asarray(r))
         if a is None:
             return fail(f"output {name!r} has shape {np.shape(o)}, the reference {np.shape(r)}")
         a64, r64 = a.astype(np.float64), np.asarray(r, dtype=np.float64)
