@@ -107,6 +107,16 @@ def tflite_status(model: str | os.PathLike[str]) -> str:
             "model it came from.")
 
 
+def _source(model: str | os.PathLike[str], output: str | os.PathLike[str], force: bool) -> tuple[Any, Any, int]:
+    """The ONNX model to quantize, its proto and opset, once ``output`` is known to be writable."""
+    import onnx
+
+    mf = _onnx_only(model)
+    claim_outputs([Path(output)], source=mf, force=force)  # never over the model, its data, or unasked
+    proto = onnx.load(str(mf.path))
+    return mf, proto, _opset(proto, mf.path.name)
+
+
 def _onnx_only(model: str | os.PathLike[str]) -> Any:
     mf = open_model(model)
     if mf.format == "tflite":
@@ -217,10 +227,8 @@ def quantize_static(model: str | os.PathLike[str], output: str | os.PathLike[str
                "percentile": q.CalibrationMethod.Percentile}
     if method not in methods:
         raise InvalidOptionError(f"calibration method must be one of {sorted(methods)}, got {method!r}.")
-    mf = _onnx_only(model)
-    claim_outputs([Path(output)], source=mf, force=force)  # never over the model, its data, or unasked
-    proto = onnx.load(str(mf.path))
-    opset = after = _opset(proto, mf.path.name)
+    mf, proto, opset = _source(model, output, force)
+    after = opset
     specs = input_specs(mf.path)
     warnings: list[str] = []
     feeds = load_calibration(calibration, specs, preprocess, limit=limit) if not isinstance(calibration, Mapping) \
@@ -287,15 +295,12 @@ def quantize_dynamic(model: str | os.PathLike[str], output: str | os.PathLike[st
                      threads: int = 1, force: bool = False) -> QuantizeReport:
     """Dynamic int8 quantization (weights only, activations at run time); measured on ``inputs``
     (like ``calibration`` above) or on random inputs (dynamic dims from ``dims``, else 1)."""
-    import onnx
     from onnxruntime import quantization as q
 
     if weight_type not in _TYPES:
         raise InvalidOptionError(f"weight_type must be one of {_TYPES}, got {weight_type!r}.")
-    mf = _onnx_only(model)
-    claim_outputs([Path(output)], source=mf, force=force)  # never over the model, its data, or unasked
-    proto = onnx.load(str(mf.path))
-    opset = after = _opset(proto, mf.path.name)
+    mf, proto, opset = _source(model, output, force)
+    after = opset
     warnings: list[str] = []
     if opset < 11:
         proto, after = _convert_opset(proto, 11, mf.path.name), 11
