@@ -26,7 +26,8 @@ from edgekit.cli import cli
 from edgekit.devices import detect
 from edgekit.errors import AccuracyError, BundleError, InvalidOptionError, PlanError
 from edgekit.models.formats import ModelFile, open_model
-from edgekit.plan import PLAN_VERSION, Config, Plan, cache_plan, check, find_plan, plan_cache_path
+from edgekit.plan import PLAN_VERSION, Config, Plan, check
+from edgekit.plan_cache import cache_plan, find_plan, plan_cache_path
 from edgekit.registry import get_runtime, register_runtime, unregister_runtime
 from edgekit.runtime import Runtime, RuntimeInfo, Session
 from edgekit.runtimes.onnxruntime import OnnxRuntime

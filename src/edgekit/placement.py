@@ -45,7 +45,8 @@ from edgekit.errors import (
     UnsupportedModelError,
 )
 from edgekit.models.formats import ModelFile, quantize_hint
-from edgekit.plan import Plan, check, find_plan
+from edgekit.plan import Plan, check
+from edgekit.plan_cache import find_plan
 from edgekit.registry import get_runtime, iter_runtimes
 from edgekit.runtime import Runtime, Session
 

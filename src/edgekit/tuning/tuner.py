@@ -280,7 +280,7 @@ def tune(model: str | os.PathLike[str] | ModelFile | None = None, *, bundle: str
         if embed_path is not None:
             report.plan_embedded = str(plan.write(embed_path, force=force))
         if cache_plan and report.confirmed:
-            from edgekit.plan import cache_plan as keep
+            from edgekit.plan_cache import cache_plan as keep
 
             report.plan_cached = str(keep(plan))
     return report
