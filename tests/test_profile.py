@@ -334,3 +334,16 @@ def test_sigint_leaves_a_valid_partial_json(tmp_path: Path) -> None:
     ort, cv = rep.results
     assert rep.partial and ort.status == "partial" and ort.latency.stop_reason == "interrupted"
     assert ort.latency.n > 10 and cv.status == "skipped"
+
+
+def test_the_parity_reference_is_always_a_float32_run() -> None:
+    """-p bf16 with no float32 row: no row is made the reference (a bf16 reference would hide bf16 error),
+    even when it is named with --reference."""
+    rep = profile(runtimes=["openvino"], precision="bf16", reference="openvino", op_profile=False, **FAST)
+    (row,) = rep.results
+    assert row.status == "ok" and row.precision == "bf16"
+    assert rep.reference is None and row.parity is None
+    mixed = profile(runtimes=["openvino", "onnxruntime"], precision={"openvino": "bf16"}, reference="openvino",
+                    op_profile=False, **FAST)
+    ort = next(r for r in mixed.results if r.runtime == "onnxruntime")
+    assert mixed.reference == ort.id  # the named bf16 row cannot be the reference: the float32 one is

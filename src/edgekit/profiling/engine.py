@@ -341,18 +341,20 @@ def _parity(results: list[RuntimeResult], jobs: list[Job], reference: str | None
     from edgekit.profiling.inputs import load_arrays
 
     have = [r for r in results if r.first_ms is not None and (tmp / f"outputs-{_safe(r.id)}.npz").exists()]
-    if not have:
+    # the reference is always a float32 run: a bf16 or fp16 row would hide the very error parity looks for
+    fp32 = [r for r in have if r.precision == "fp32"]
+    if not have or not fp32:
         return None
     ref = None
     if reference is not None:
-        ref = next((r for r in have if r.id == reference or r.runtime == reference), None)
+        ref = next((r for r in fp32 if r.id == reference or r.runtime == reference), None)
     if ref is None:
-        first_fmt = done[have[0].id].model.format
+        first_fmt = done[fp32[0].id].model.format
         for fmt in [first_fmt] + [f for f in REFERENCE_RUNTIME if f != first_fmt]:
-            ref = next((r for r in have if r.format == fmt and r.runtime == REFERENCE_RUNTIME[fmt]), None)
+            ref = next((r for r in fp32 if r.format == fmt and r.runtime == REFERENCE_RUNTIME[fmt]), None)
             if ref is not None:
                 break
-    ref = ref or have[0]
+    ref = ref or fp32[0]
 
     def load(r: RuntimeResult) -> dict[str, np.ndarray]:
         return load_arrays(tmp / f"outputs-{_safe(r.id)}.npz")
