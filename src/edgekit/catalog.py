@@ -22,7 +22,11 @@ from edgekit.errors import ConfigError
 from edgekit.runtime import RuntimeInfo
 from edgekit.tomlfile import check_keys, expect, read_toml
 
-__all__ = ["catalog_dir", "parse_runtime_info", "runtime_info", "runtime_infos"]
+__all__ = ["REFERENCE_RUNTIMES", "catalog_dir", "parse_runtime_info", "runtime_info", "runtime_infos"]
+
+#: the float32 reference runtime per model format: the one whose outputs others are compared with
+#: (verify=True, edgekit tune, edgekit convert) and the one the emulator computes with
+REFERENCE_RUNTIMES = {"onnx": "onnxruntime", "tflite": "litert"}
 
 
 @functools.cache

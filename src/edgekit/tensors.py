@@ -25,7 +25,8 @@ import numpy as np
 
 from edgekit.errors import InputError, InvalidOptionError
 
-__all__ = ["Dim", "TensorSpec", "align_like", "bind_inputs", "check_input_size", "max_input_bytes"]
+__all__ = ["Dim", "TensorSpec", "align_like", "bind_inputs", "check_input_size", "concrete_dims", "max_input_bytes",
+           "random_array"]
 
 Dim = int | str | None
 
@@ -244,3 +245,50 @@ def align_like(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     if a.size == b.size and a.squeeze().shape == b.squeeze().shape:
         return np.asarray(a.reshape(b.shape))
     return None
+
+
+def concrete_dims(spec: TensorSpec, image_side: int) -> tuple[int, ...]:
+    """A concrete shape for ``spec``: dynamic dims are 1, except the height and width of an image-like
+    rank-4 input (1, 3 or 4 channels first or last), which are ``image_side``.
+
+    >>> concrete_dims(TensorSpec("x", (None, 3, None, None), np.dtype("float32")), 64)
+    (1, 3, 64, 64)
+    """
+    dims = list(spec.shape)
+    fixed = [isinstance(d, int) and d >= 0 for d in dims]
+    out = [d if isinstance(d, int) and f else 1 for d, f in zip(dims, fixed)]
+    if len(dims) == 4:
+        last = fixed[3] and dims[3] in (1, 3, 4) and not (fixed[1] and dims[1] in (1, 3, 4))
+        for i in ((1, 2) if last else (2, 3)):
+            if not fixed[i]:
+                out[i] = image_side
+    return tuple(out)
+
+
+def random_array(spec: TensorSpec, rng: np.random.Generator, shape: Sequence[int]) -> np.ndarray:
+    """Random data for ``spec`` of ``shape``, size-checked before it is allocated.
+
+    Floats uniform in [-1, 1) (drawn in float32, float64 only for float64 inputs: no temporary
+    twice the size); quantized integers over the dtype's whole range (what the quantization can
+    represent); other integers in [0, 10) (safe for indices and sizes); bools a fair coin.
+
+    >>> x = random_array(TensorSpec("x", (2,), np.dtype("float16")), np.random.default_rng(0), (2,))
+    >>> x.dtype, bool(((x >= -1) & (x <= 1)).all())
+    (dtype('float16'), True)
+    """
+    dt = spec.dtype
+    check_input_size(spec.name, shape, dt)
+    if dt.kind == "f":
+        x = rng.random(tuple(shape), dtype=np.float64 if dt.itemsize > 4 else np.float32)
+        x *= 2.0
+        x -= 1.0
+        return x.astype(dt, copy=False)
+    if dt.kind in "iu":
+        if spec.quantization is not None:
+            info = np.iinfo(dt)
+            return rng.integers(info.min, info.max, tuple(shape), endpoint=True, dtype=dt)
+        return rng.integers(0, 10, tuple(shape)).astype(dt)
+    if dt.kind == "b":
+        return rng.integers(0, 2, tuple(shape)).astype(bool)
+    raise InputError(f"input {spec.name!r}: cannot make random {dt} data; expected a numeric or bool input. Give "
+                     f"this input yourself (e.g. --input {spec.name}=file.npy).")

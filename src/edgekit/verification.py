@@ -27,26 +27,24 @@ from typing import Any
 import numpy as np
 
 from edgekit.cache import atomic_path, cache_dir
-from edgekit.errors import AccuracyError, EdgekitError, InferenceError, InputError, InvalidOptionError
+from edgekit.catalog import REFERENCE_RUNTIMES
+from edgekit.errors import AccuracyError, EdgekitError, InferenceError, InvalidOptionError
 from edgekit.models.formats import ModelFile
 from edgekit.placement import Decision
 from edgekit.registry import get_runtime
 from edgekit.runtime import Session
-from edgekit.tensors import TensorSpec, align_like, bind_inputs, check_input_size
+from edgekit.tensors import TensorSpec, align_like, bind_inputs, concrete_dims, random_array
 
 __all__ = ["REFERENCE_RUNTIMES", "TOLERANCES", "synthetic_inputs", "verify_placement"]
 
-#: the float32 reference runtime per model format (``verify=True``; the same as ``edgekit tune``'s gate)
-REFERENCE_RUNTIMES = {"onnx": "onnxruntime", "tflite": "litert"}
 
-#: (atol, rtol) per placed precision. fp32 copies ``edgekit.profiling.parity``'s ATOL and RTOL (keep them
-#: equal; profiling sits above this module). Reduced precisions are looser: verify catches wrong outputs,
-#: ``edgekit tune`` measures precision loss.
+#: (atol, rtol) per placed precision; fp32 is also ``edgekit profile``'s parity tolerance (profiling.parity).
+#: Reduced precisions are looser: verify catches wrong outputs, ``edgekit tune`` measures precision loss.
 TOLERANCES: dict[str, tuple[float, float]] = {"fp32": (1e-6, 2e-4), "fp16": (1e-3, 1e-2), "bf16": (1e-2, 5e-2),
                                               "int8": (1e-2, 5e-2)}
 
 _SEED = 0
-_VERIFY_FORMAT = 1  # bump when what a cached verdict means changes
+_VERIFY_FORMAT = 2  # bump when what a cached verdict means changes
 
 
 def synthetic_inputs(specs: Sequence[TensorSpec], seed: int = _SEED) -> dict[str, np.ndarray]:
@@ -61,31 +59,7 @@ def synthetic_inputs(specs: Sequence[TensorSpec], seed: int = _SEED) -> dict[str
     ((1, 3, 64, 64), dtype('float32'), True)
     """
     rng = np.random.default_rng(seed)
-    out = {}
-    for spec in specs:
-        dims = list(spec.shape)
-        fixed = [isinstance(d, int) and d >= 0 for d in dims]
-        shape = [d if isinstance(d, int) and d >= 0 else 1 for d in dims]
-        if len(dims) == 4:
-            last = fixed[3] and dims[3] in (1, 3, 4) and not (fixed[1] and dims[1] in (1, 3, 4))
-            for i in ((1, 2) if last else (2, 3)):
-                if not fixed[i]:
-                    shape[i] = 64
-        dt = spec.dtype
-        check_input_size(spec.name, shape, dt)  # before allocating: a model may declare [1e6, 1e6]
-        if dt.kind == "f":
-            out[spec.name] = rng.uniform(-1.0, 1.0, shape).astype(dt)
-        elif dt.kind in "iu" and spec.quantization is not None:
-            info = np.iinfo(dt)
-            out[spec.name] = rng.integers(info.min, info.max, shape, endpoint=True, dtype=dt)
-        elif dt.kind in "iu":
-            out[spec.name] = rng.integers(0, 10, shape).astype(dt)
-        elif dt.kind == "b":
-            out[spec.name] = rng.integers(0, 2, shape).astype(bool)
-        else:
-            raise InputError(f"input {spec.name!r}: cannot make synthetic {dt} data to verify the model; expected "
-                             "numeric or bool inputs. Load it without verify=True.")
-    return out
+    return {spec.name: random_array(spec, rng, concrete_dims(spec, 64)) for spec in specs}
 
 
 def _run(session: Session, feeds: dict[str, np.ndarray], who: str) -> dict[str, np.ndarray]:

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.catalog import REFERENCE_RUNTIMES
 from edgekit.hostinfo import HostInfo
 from edgekit.isolation import IsolatedFailure, IsolatedInterrupted, run_isolated
 from edgekit.models.formats import ModelFile, open_model
@@ -48,7 +49,7 @@ from edgekit.profiling.targets import Job, device_jobs, pick_model, resolve_runt
 
 __all__ = ["Job", "measure_config", "profile"]  # Job is defined in targets (which plans the rows) and re-exported here
 
-REFERENCE_RUNTIME = {"onnx": "onnxruntime", "tflite": "litert", "openvino": "openvino", "mnn": "mnn"}
+REFERENCE_RUNTIME = {**REFERENCE_RUNTIMES, "openvino": "openvino", "mnn": "mnn"}
 MIN_TIME_S = 0.5  # no stopping on the CI before this much timed running
 Event = Callable[[dict[str, Any]], None]
 

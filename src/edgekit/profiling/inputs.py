@@ -37,7 +37,7 @@ import numpy as np
 
 from edgekit.errors import InputError, InvalidOptionError
 from edgekit.models.formats import ModelFile
-from edgekit.tensors import TensorSpec, check_input_size
+from edgekit.tensors import TensorSpec, check_input_size, concrete_dims, random_array
 
 __all__ = ["adapt_layout", "default_shape", "image_input", "input_sample_args", "input_specs", "make_inputs",
            "parse_input_args", "random_input"]
@@ -76,37 +76,12 @@ def default_shape(spec: TensorSpec, given: Sequence[int] | None = None) -> tuple
             raise InputError(f"--shape {spec.name}={'x'.join(map(str, shape))} does not fit the input's shape "
                              f"{spec.shape}; give one value per dimension, matching the fixed ones.")
         return shape
-    dims = list(spec.shape)
-    fixed = [isinstance(d, int) and d >= 0 for d in dims]
-    out = [d if f else 1 for d, f in zip(dims, fixed)]
-    if len(dims) == 4:
-        hw = (1, 2) if (fixed[3] and dims[3] in (1, 3, 4) and not (fixed[1] and dims[1] in (1, 3, 4))) else (2, 3)
-        for i in hw:
-            if not fixed[i]:
-                out[i] = DEFAULT_IMAGE_SIDE
-    return tuple(int(d) for d in out)  # type: ignore[arg-type]
+    return concrete_dims(spec, DEFAULT_IMAGE_SIDE)
 
 
 def random_input(spec: TensorSpec, rng: np.random.Generator, shape: Sequence[int] | None = None) -> np.ndarray:
     """One random array for ``spec`` (see the module docstring for the distributions and dynamic dimensions)."""
-    shape = default_shape(spec, shape)
-    dt = spec.dtype
-    check_input_size(spec.name, shape, dt)  # before allocating anything
-    if dt.kind == "f":  # drawn in float32 (float64 only for float64 inputs): no temporary twice the size
-        work = np.float64 if dt.itemsize > 4 else np.float32
-        x = rng.random(shape, dtype=work)
-        x *= 2.0
-        x -= 1.0
-        return x.astype(dt, copy=False)
-    if dt.kind in "iu":
-        if spec.quantization is not None:
-            info = np.iinfo(dt)
-            return rng.integers(info.min, info.max, shape, endpoint=True, dtype=dt)
-        return rng.integers(0, 10, shape).astype(dt)
-    if dt.kind == "b":
-        return rng.integers(0, 2, shape).astype(bool)
-    raise InputError(f"input {spec.name!r}: cannot generate random {dt} data; "
-                     f"pass it with --input {spec.name}=file.npy.")
+    return random_array(spec, rng, default_shape(spec, shape))
 
 
 def _is_nhwc(spec: TensorSpec) -> bool:

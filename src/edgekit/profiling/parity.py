@@ -34,11 +34,11 @@ import numpy as np
 
 from edgekit.profiling.results import Parity
 from edgekit.tensors import align_like
+from edgekit.verification import TOLERANCES
 
 __all__ = ["ATOL", "RTOL", "compare_outputs"]
 
-ATOL = 1e-6
-RTOL = 2e-4
+ATOL, RTOL = TOLERANCES["fp32"]  # the same float32 tolerance as load(verify=True)
 
 
 def _pairs(out: Mapping[str, np.ndarray], ref: Mapping[str, np.ndarray]) -> list[tuple[str, np.ndarray, np.ndarray]]:

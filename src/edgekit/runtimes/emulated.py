@@ -25,12 +25,11 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.catalog import REFERENCE_RUNTIMES
 from edgekit.models.formats import ModelFile, open_model
 from edgekit.runtime import Runtime, Session
 
 __all__ = ["Emulated", "EmulatedSession"]
-
-_REFERENCE = {"onnx": "onnxruntime", "tflite": "litert"}
 
 
 class EmulatedSession(Session):
@@ -71,7 +70,9 @@ class Emulated(Runtime):
     }
 
     def is_installed(self) -> bool:
-        return any(_installed(r) for r in _REFERENCE.values())
+        from edgekit.registry import get_runtime
+
+        return any(get_runtime(r).is_installed() for r in REFERENCE_RUNTIMES.values())
 
     def version(self) -> str | None:
         from edgekit._version import __version__
@@ -79,11 +80,11 @@ class Emulated(Runtime):
         return __version__
 
     def can_read(self, fmt: str) -> bool:
-        return fmt in _REFERENCE
+        return fmt in REFERENCE_RUNTIMES
 
     @property
     def formats(self) -> tuple[str, ...]:
-        return tuple(_REFERENCE)
+        return tuple(REFERENCE_RUNTIMES)
 
     def accelerators(self) -> list[str]:
         """Every accelerator named by a device profile's target (each can be emulated here), and ``auto``."""
@@ -99,7 +100,7 @@ class Emulated(Runtime):
         from edgekit.emulation.core import prepare
         from edgekit.registry import get_runtime
 
-        ref = get_runtime(_REFERENCE.get(model.format, "onnxruntime"))
+        ref = get_runtime(REFERENCE_RUNTIMES.get(model.format, "onnxruntime"))
         ref.require()
         emu = prepare(model, options.get("device"), accelerator=None if accelerator == "auto" else accelerator,
                       unit=options.get("unit"), precision=precision, strict=bool(options.get("strict", False)),
@@ -108,13 +109,3 @@ class Emulated(Runtime):
         used = {"device": emu.profile.name, "unit": emu.unit.name, "reference": f"{ref.name} {ref.version() or ''}".strip(),
                 "threads": threads}
         return EmulatedSession(inner, emu, used)
-
-
-def _installed(runtime: str) -> bool:
-    import importlib.util
-
-    module = {"onnxruntime": "onnxruntime", "litert": "ai_edge_litert"}[runtime]
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.catalog import REFERENCE_RUNTIMES
 from edgekit.errors import InvalidOptionError, UnsupportedModelError
 from edgekit.models.formats import open_model
 from edgekit.tools.outputs import claim_outputs
@@ -45,7 +46,6 @@ TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str, str]] = {
     "mnn": (("onnx", "tflite"), ("fp32",), ".mnn", "mnn"),
     "onnx": (("onnx",), ("fp16",), ".onnx", "onnxruntime"),
 }
-_REFERENCE = {"onnx": "onnxruntime", "tflite": "litert"}
 
 #: largest relative L2 error (||converted - original|| / ||original||) per output that verifies a conversion:
 #: fp32 keeps the arithmetic (differences are reordering, ~1e-6); fp16 weights round to 11 bits (~1e-3)
@@ -170,7 +170,7 @@ def _verify(report: ConvertReport, mf: Any, out: Path, runtime: str,
     from edgekit.errors import EdgekitError
     from edgekit.predictor import load
 
-    reference = _REFERENCE[mf.format]
+    reference = REFERENCE_RUNTIMES[mf.format]
     try:
         converted = load(out, runtime=runtime, threads=1, precision="fp32")
     except EdgekitError as exc:
