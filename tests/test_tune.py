@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 import edgekit
 from edgekit.cli import cli
+from edgekit.cli.codes import NOTHING
 from edgekit.errors import DeviceUnavailableError, InputError, InvalidOptionError
 from edgekit.models.formats import ModelFile, open_model
 from edgekit.plan import Config, Plan, check
@@ -193,6 +194,9 @@ def test_no_candidate_that_runs_is_a_typed_error_listing_them(env: Path) -> None
     with pytest.raises(DeviceUnavailableError) as info:
         tune(env, runtimes=[CRASH], threads=[1], budget=10, cache=False)
     assert f"{CRASH}/cpu fp32 threads=1: failed: crash" in str(info.value)
+    res = CliRunner().invoke(cli, ["tune", str(env), "--runtime", CRASH, "--threads", "1", "--budget", "10",
+                                   "--no-cache", "-q"])
+    assert res.exit_code == NOTHING and "failed: crash" in res.output and "Traceback" not in res.output, res.output
 
 
 def test_budget_too_small_is_unconfirmed_with_exit_code_3(env: Path) -> None:

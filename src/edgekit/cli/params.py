@@ -11,7 +11,7 @@ Example::
     def cmd(shapes): inspect_model(model, input_shapes=dict(shapes) or None)
 
     $ edgekit inspect det.onnx --shape x=1x3xHxW
-    Error: Invalid value for '--shape': 'x=1x3xHxW': expected NAME=DIMS, whole numbers >= 0 joined
+    Error: Invalid value for '--shape': 'x=1x3xHxW': expected NAME=DIMS, whole numbers >= 1 joined
     by 'x' or ',', e.g. --shape x=1x3x640x640.
 """
 
@@ -31,7 +31,7 @@ SHAPE_METAVAR = "NAME=1x3xHxW"
 
 
 class ShapeParam(click.ParamType):
-    """``"x=1x3x640x640"`` -> ``("x", (1, 3, 640, 640))``; separators ``x`` or ``,``; no negative sizes.
+    """``"x=1x3x640x640"`` -> ``("x", (1, 3, 640, 640))``; separators ``x`` or ``,``; sizes >= 1.
 
     >>> SHAPE.convert("images=1,3,640,640", None, None)
     ('images', (1, 3, 640, 640))
@@ -50,11 +50,11 @@ class ShapeParam(click.ParamType):
                 raise ValueError
             shape = tuple(int(d) for d in dims.lower().replace(",", "x").split("x"))
         except ValueError:
-            self.fail(f"{text!r}: expected NAME=DIMS, whole numbers >= 0 joined by 'x' or ',', "
+            self.fail(f"{text!r}: expected NAME=DIMS, whole numbers >= 1 joined by 'x' or ',', "
                       f"e.g. {_example(param)}.", param, ctx)
-        if any(d < 0 for d in shape):
-            self.fail(f"{text!r}: a dimension cannot be negative; give the size to use, e.g. {_example(param)}.",
-                      param, ctx)
+        if any(d < 1 for d in shape):
+            self.fail(f"{text!r}: every dimension must be at least 1 (an empty or negative tensor cannot be "
+                      f"measured); give the size to use, e.g. {_example(param)}.", param, ctx)
         return name, shape
 
 

@@ -1,11 +1,11 @@
 """``edgekit tune``: find the fastest configuration of a model that still matches the float32 reference here.
 
-Exit codes: 0 a winner was found and confirmed (its p50's 95% CI within ±2%); 2 usage or edgekit
-error — among them no configuration runs and passes the gate (DeviceUnavailableError, every
-candidate listed), inputs that do not fit the model (InputError, before anything is measured),
-an existing plan file without ``--force``; 3 the budget ran out before the winner was confirmed
-(the report and the plan name the best so far); 130 interrupted (Ctrl-C): the partial report is
-still printed, no plan is written.
+Exit codes (``edgekit.cli.codes``): 0 a winner was found and confirmed (its p50's 95% CI within
+±2%); 2 usage or input error — inputs that do not fit the model (InputError, before anything is
+measured), an existing plan file without ``--force``, an unknown runtime or device; 3 the budget ran
+out before the winner was confirmed (the report and the plan name the best so far); 4 nothing to
+choose: no configuration runs here and passes the accuracy gate (every candidate listed);
+130 interrupted (Ctrl-C): the partial report is still printed, no plan is written.
 
 Example::
 
@@ -141,6 +141,8 @@ def tune(model: str | None, bundle: str | None, embed: bool, device: str | None,
     Candidates: runtimes x accelerators x precisions x threads x each runtime's speed settings, each measured
     in its own process; a short screening, successive halving, then the winner confirmed with a tight CI.
     """
+    from edgekit.cli.codes import INCOMPLETE, INTERRUPTED, NOTHING
+    from edgekit.errors import DeviceUnavailableError
     from edgekit.tuning import tune as run_tune
 
     if (model is None) == (bundle is None):
@@ -149,16 +151,21 @@ def tune(model: str | None, bundle: str | None, embed: bool, device: str | None,
     if embed and bundle is None:
         raise click.UsageError("--embed writes the plan into a bundle: it needs --bundle B.")
     seconds = parse_budget(budget)
-    report = run_tune(model, bundle=bundle, embed=embed, device=device, inputs=list(inputs) or None, budget=seconds, objective=objective,
-                      tolerance=list(tolerance) or None, reference=reference, output=output, force=force,
-                      runtimes=list(runtimes) or None, threads=list(threads) or None, shapes=dict(shapes) or None,
-                      seed=seed, cache=not no_cache, timeout=timeout, on_event=_Progress(quiet))
+    try:
+        report = run_tune(model, bundle=bundle, embed=embed, device=device, inputs=list(inputs) or None,
+                          budget=seconds, objective=objective, tolerance=list(tolerance) or None,
+                          reference=reference, output=output, force=force, runtimes=list(runtimes) or None,
+                          threads=list(threads) or None, shapes=dict(shapes) or None,
+                          seed=seed, cache=not no_cache, timeout=timeout, on_event=_Progress(quiet))
+    except DeviceUnavailableError as exc:  # nothing runs here and passes the gate: not a usage error
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(NOTHING) from None
     _render(report, fmt, report_path)
     code = report.exit_code
-    if code == 3 and not quiet:
+    if code == INCOMPLETE and not quiet:
         click.echo("not confirmed: the budget ran out before the winner's p50 CI was within ±2%; run again with a "
                    "larger --budget (exit code 3).", err=True)
-    if code == 130 and not quiet:
+    if code == INTERRUPTED and not quiet:
         click.echo("interrupted: partial results; no plan written.", err=True)
     if code:
         raise SystemExit(code)

@@ -98,7 +98,7 @@ class TuneReport:
 
     @property
     def exit_code(self) -> int:
-        """0 confirmed winner; 3 winner not confirmed (budget); 130 interrupted (see ``edgekit tune``)."""
+        """0 confirmed winner; 3 winner not confirmed (budget); 130 interrupted (``edgekit.cli.codes``)."""
         return 130 if self.partial else 0 if self.confirmed else 3
 
     def to_dict(self) -> dict[str, Any]:

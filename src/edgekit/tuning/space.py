@@ -146,9 +146,12 @@ def _groups(model: ModelFile, device: str | None, runtimes: Sequence[str] | None
             skipped: list[tuple[str, str]]) -> tuple[str | None, list[_Group]]:
     """The profile's name (None without one) and the groups to search."""
     from edgekit.profiling.targets import resolve_runtime
-    from edgekit.registry import iter_runtimes
+    from edgekit.registry import get_runtime, iter_runtimes, runtime_names
 
     wanted = list(dict.fromkeys(runtimes or []))
+    unknown = [name for name in wanted if name not in runtime_names()]
+    if unknown:
+        get_runtime(unknown[0])  # raises UnknownRuntimeError: the known names and the closest one
     out: list[_Group] = []
     if device is None:
         if wanted:
