@@ -177,3 +177,14 @@ def test_malformed_spec_is_a_precise_error() -> None:
     with pytest.raises(ConfigError, match="compute_efficiency"):
         parse_spec({"name": "x", "title": "x", "source": "s", "ops": {"onnx": ["*"]},
                     "latency": {"compute_efficiency": 2}}, "x.toml")
+
+
+def test_a_target_read_only_after_a_conversion_says_so(tmp_path: Path) -> None:
+    """coral-edgetpu's only accelerator target is LiteRT: an ONNX model is emulated there as if converted, and
+    the placement says so (no silent pretence that LiteRT reads ONNX)."""
+    path = _net(tmp_path / "relu.onnx")
+    m = edgekit.load(path, device="coral-edgetpu", emulate=True, calibration=[_x()])
+    assert m.placement.target is not None and m.placement.target.startswith("#1 litert/edgetpu")
+    assert m.session.emulation.converted is not None
+    assert "litert does not read onnx models" in m.placement.explain()
+    assert "as if the model were converted" in m.placement.explain()

@@ -23,7 +23,7 @@ from edgekit.cli import cli
 from edgekit.errors import ReportError
 from edgekit.isolation import IsolatedFailure, run_isolated
 from edgekit.models.flops import count_flops
-from edgekit.profiling import ProfileReport, profile
+from edgekit.profiling import SCHEMA_VERSION, ProfileReport, profile
 from edgekit.profiling.html import to_html
 from edgekit.profiling.inputs import adapt_layout, image_input, make_inputs, random_input
 from edgekit.profiling.render import to_csv, to_markdown
@@ -213,7 +213,7 @@ def test_json_schema_round_trip_and_validation(report: ProfileReport) -> None:
     data = json.loads(text)
     validate(data)
     again = ProfileReport.from_json(text)
-    assert again.to_dict() == data and again.schema_version == "1.0"
+    assert again.to_dict() == data and again.schema_version == SCHEMA_VERSION
     broken = json.loads(text)
     del broken["results"][0]["status"]
     broken["results"][1]["latency"]["p50"] = "fast"
@@ -240,7 +240,7 @@ def test_default_run_measures_every_installed_runtime_on_the_sample() -> None:
     rep = profile(duration=0.2, warmup=2, op_profile=False)
     expected = {rt.name for rt in iter_runtimes()
                 if rt.is_installed() and rt.picked_by_default
-                and (rt.can_read("onnx") or rt.can_read("tflite"))}
+                and any(rt.can_read(f) and not rt.not_ready(f) for f in ("onnx", "tflite"))}
     rows = {r.runtime: r for r in rep.results}
     assert set(rows) == expected
     for r in rows.values():
@@ -338,11 +338,13 @@ def test_sigint_leaves_a_valid_partial_json(tmp_path: Path) -> None:
 
 def test_the_parity_reference_is_always_a_float32_run() -> None:
     """-p bf16 with no float32 row: no row is made the reference (a bf16 reference would hide bf16 error),
-    even when it is named with --reference."""
+    even when it is named with --reference; an extra float32 run of the named runtime is."""
     rep = profile(runtimes=["openvino"], precision="bf16", reference="openvino", op_profile=False, **FAST)
     (row,) = rep.results
     assert row.status == "ok" and row.precision == "bf16"
-    assert rep.reference is None and row.parity is None
+    extra = rep.reference_run
+    assert extra is not None and extra.runtime == "openvino" and extra.precision == "fp32"
+    assert rep.reference == extra.id != row.id and row.parity is not None and row.parity.reference == extra.id
     mixed = profile(runtimes=["openvino", "onnxruntime"], precision={"openvino": "bf16"}, reference="openvino",
                     op_profile=False, **FAST)
     ort = next(r for r in mixed.results if r.runtime == "onnxruntime")

@@ -144,7 +144,7 @@ def test_jsonschema_and_validate_reject_the_same_broken_documents(report_data: D
     assert not jsonschema_accepts(data)
     with pytest.raises(ReportError, match=message) as info:
         validate(data)
-    assert "not a valid edgekit profile report (schema 1.0)" in str(info.value)
+    assert f"not a valid edgekit profile report (schema {SCHEMA_VERSION})" in str(info.value)
 
 
 ACCEPTED = [

@@ -27,6 +27,11 @@ also subclasses the nearest builtin, so ``except FileNotFoundError`` keeps worki
 
 Library errors are translated at the adapter boundary with ``raise ... from exc``.
 
+Messages speak the caller's language: a fix is spelled ``precision=`` for the Python API and
+``--precision`` for the command line. :func:`option` renders such a hint; the ``edgekit``
+command switches the command-line wording on for itself and the worker processes it starts
+(:func:`cli_wording_on`, through the environment variable :data:`WORDING_ENV`).
+
 Example::
 
     try:
@@ -37,6 +42,12 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+# __all__ is the exception tree (tests/test_architecture.py); the wording helpers below are imported by name.
 __all__ = [
     "AcceleratorUnavailableError",
     "AccuracyError",
@@ -60,6 +71,63 @@ __all__ = [
     "UnknownRuntimeError",
     "UnsupportedModelError",
 ]
+
+#: Set to ``"1"`` by the ``edgekit`` command (and so inherited by its worker processes): messages then name
+#: command-line options instead of Python arguments.
+WORDING_ENV = "EDGEKIT_CLI_WORDING"
+
+#: Python argument -> the command-line option that sets the same thing (arguments without one keep ``name=``).
+CLI_OPTIONS = {
+    "device": "--device",
+    "input_shapes": "--shape",
+    "inputs": "--input",
+    "precision": "--precision",
+    "runtime": "--runtime",
+    "shapes": "--shape",
+    "threads": "--threads",
+}
+
+
+def cli_wording() -> bool:
+    """True when messages should name command-line options (the ``edgekit`` command is the caller)."""
+    return os.environ.get(WORDING_ENV) == "1"
+
+
+@contextlib.contextmanager
+def cli_wording_on() -> Iterator[None]:
+    """Name command-line options in messages while inside (the ``edgekit`` command's ``main()`` uses this).
+
+    Worker processes started inside inherit it; the previous setting is restored on exit.
+    """
+    before = os.environ.get(WORDING_ENV)
+    os.environ[WORDING_ENV] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(WORDING_ENV, None)
+        else:
+            os.environ[WORDING_ENV] = before
+
+
+def option(name: str, value: Any = None, *, cli_value: str | None = None) -> str:
+    """How a message names the option ``name`` (a Python argument), optionally with a ``value``, for the caller.
+
+    From Python: ``name=`` or ``name=repr(value)``. From the command line (:func:`cli_wording`), for an
+    argument in :data:`CLI_OPTIONS`: the flag, followed by ``cli_value`` (or ``str(value)``).
+
+    >>> option("precision"), option("device", "auto")
+    ('precision=', "device='auto'")
+    >>> option("input_shapes", {"x": (1, 3, 640, 640)}, cli_value="x=1x3x640x640")
+    "input_shapes={'x': (1, 3, 640, 640)}"
+
+    and with the command-line wording on: ``--precision``, ``--device auto``, ``--shape x=1x3x640x640``.
+    """
+    flag = CLI_OPTIONS.get(name)
+    if flag is not None and cli_wording():
+        shown = cli_value if cli_value is not None else (None if value is None else str(value))
+        return flag if shown is None else f"{flag} {shown}"
+    return f"{name}=" if value is None else f"{name}={value!r}"
 
 
 class EdgekitError(Exception):

@@ -43,6 +43,7 @@ from edgekit.errors import (
     RuntimeNotInstalledError,
     UnknownRuntimeError,
     UnsupportedModelError,
+    option,
 )
 from edgekit.models.formats import ModelFile, quantize_hint
 from edgekit.plan import Plan, check
@@ -299,7 +300,8 @@ def choose_runtime(model: ModelFile, runtime: str | None) -> Runtime:
             readers = [r.name for r in iter_runtimes() if r.can_read(model.format)]
             raise UnsupportedModelError(
                 f"runtime {runtime!r} cannot read {model.format} models ({model.path.name}); it reads "
-                f"{list(rt.info.formats + rt.info.converts)}. Runtimes that read {model.format}: {readers}."
+                f"{list(rt.info.formats + rt.info.converts)}. Runtimes that read {model.format}: {readers}; pass "
+                f"{option('runtime')} one of them."
             )
         rt.require()
         return rt
@@ -312,7 +314,7 @@ def choose_runtime(model: ModelFile, runtime: str | None) -> Runtime:
         elif model.format in rt.info.converts:
             converting.append(rt)
     for rt in native + converting:
-        if rt.is_installed():
+        if rt.is_installed() and not rt.not_ready(model.format):
             return rt
     hints = "; ".join(f"{rt.name}: {rt.info.install_hint}" for rt in native + converting)
     raise RuntimeNotInstalledError(
@@ -361,7 +363,8 @@ def _target_checks(t: Target, profile: DeviceProfile, model: ModelFile, mprec: s
     elif allowed and mprec not in allowed:
         reasons.append(f"the model is {mprec} and this target accepts only {list(allowed)} models")
     if precision and mprec != "int8" and precision not in unit.precisions:
-        reasons.append(f"precision={precision!r} was asked and unit {t.unit!r} computes {list(unit.precisions)}")
+        reasons.append(f"{option('precision', precision)} was asked and unit {t.unit!r} computes "
+                       f"{list(unit.precisions)}")
     if t.constraints.max_model_mb and model.size > t.constraints.max_model_mb * 2**20:
         reasons.append(f"the model is {model.size / 2**20:.1f} MB, over this target's limit of "
                        f"{t.constraints.max_model_mb:g} MB")
@@ -412,9 +415,11 @@ def place_on_device(model: ModelFile, device: Any, *, runtime: str | None = None
     if not targets:
         raise DeviceUnavailableError(
             f"device {profile.name!r} has no target for a {model.format} model"
-            + (f" with runtime={runtime!r}" if runtime else "") + (f" accelerator={accelerator!r}" if accelerator else "")
-            + f"; its targets are {[t.describe() for t in profile.targets]}. Convert the model, drop the filter, "
-            "or load without device=.")
+            + (f" with {option('runtime', runtime)}" if runtime else "")
+            + (f" accelerator={accelerator!r}" if accelerator else "")
+            + f"; its targets are {[t.describe() for t in profile.targets]}. Convert the model, drop "
+            + (f"{option('runtime')}" if runtime and not accelerator else "the filter")
+            + f", or leave out {option('device')} to let edgekit choose a runtime.")
     mprec = model_precision(model)
     trail: list[Rejection] = []
     accs: dict[str, list[str] | str] = {}

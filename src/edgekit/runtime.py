@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edgekit.errors import AcceleratorUnavailableError, InvalidOptionError, RuntimeNotInstalledError
+from edgekit.errors import AcceleratorUnavailableError, InvalidOptionError, RuntimeNotInstalledError, option
 from edgekit.models.formats import ModelFile
 from edgekit.tensors import TensorSpec
 
@@ -235,6 +235,15 @@ class Runtime(ABC):
         """True when this runtime reads ``fmt`` natively or by converting it."""
         return fmt in self.formats
 
+    def not_ready(self, fmt: str) -> str | None:
+        """Why this installed runtime cannot read ``fmt`` yet although it can once set up, else None.
+
+        E.g. ncnn reads ONNX through pnnx, which is fetched only on request. Commands that pick
+        runtimes themselves (``edgekit profile`` without ``--runtime``, ``tune``) pass over a
+        runtime that is not ready, and say why; naming it gets the error that tells the fix.
+        """
+        return None
+
     def has(self, capability: str) -> bool:
         """True when this adapter declares ``capability`` (see :data:`CAPABILITIES`)."""
         return capability in self.capabilities
@@ -310,6 +319,6 @@ class Runtime(ABC):
         if prec not in allowed:
             raise InvalidOptionError(
                 f"runtime {self.name!r} cannot compute in precision {prec!r} here; it can: {list(allowed)}. "
-                "Pass precision= one of those (or quantize the model for int8: `edgekit quantize`)."
+                f"Pass {option('precision')} one of those (or quantize the model for int8: `edgekit quantize`)."
             )
         return prec

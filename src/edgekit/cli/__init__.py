@@ -1,8 +1,7 @@
 """The ``edgekit`` command line: one module per command, loaded lazily so ``--help`` is fast.
 
-Exit codes: 0 success; 1 a check failed (e.g. a regression in ``profile --compare``);
-2 usage error or an edgekit error (the message says what to do); 3 ``tune`` could not confirm
-its winner within ``--budget``; 130 interrupted.
+Exit codes: see :mod:`edgekit.cli.codes` (0 OK, 1 FAILED, 2 USAGE, 3 INCOMPLETE, 4 NOTHING,
+130 INTERRUPTED); an edgekit error is one line on stderr and exit code 2.
 
 Example::
 
@@ -32,6 +31,7 @@ COMMANDS = {
     "quantize": "edgekit.cli.quantize:quantize",
     "convert": "edgekit.cli.convert:convert",
     "tune": "edgekit.cli.tune:tune",
+    "fetch": "edgekit.cli.fetch:fetch",
 }
 
 
@@ -60,19 +60,25 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point of the ``edgekit`` console script; edgekit errors become exit code 2."""
-    from edgekit.errors import EdgekitError
+    """Entry point of the ``edgekit`` console script; edgekit errors become exit code 2.
 
-    try:
-        return cli.main(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except EdgekitError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    Messages name command-line options (``--precision``, not ``precision=``) while it runs, in its
+    worker processes too (:func:`edgekit.errors.cli_wording_on`).
+    """
+    from edgekit.cli.codes import INTERRUPTED, USAGE
+    from edgekit.errors import EdgekitError, cli_wording_on
+
+    with cli_wording_on():
+        try:
+            return cli.main(args=argv, standalone_mode=False)
+        except click.exceptions.Exit as exc:
+            return exc.exit_code
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(INTERRUPTED)
+        except EdgekitError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(USAGE)

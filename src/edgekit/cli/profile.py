@@ -1,8 +1,17 @@
 """``edgekit profile``: measure a model on this device across runtimes, in one comparable report.
 
-Exit codes: 0 measured (rows that crashed or timed out are in the report); 1 ``--compare``
-found a p50 regression beyond ``--tolerance``; 2 usage or edgekit error; 130 interrupted
-(Ctrl-C) — the partial report is still written.
+Exit codes (:mod:`edgekit.cli.codes`), the first that applies:
+
+* 130 INTERRUPTED: Ctrl-C; the partial report is still written;
+* 4 NOTHING: no row was measured (every one errored, crashed, timed out or was skipped);
+* 1 FAILED: ``--compare`` found a p50 regression beyond ``--tolerance`` (or a row measured in the
+  baseline failed now);
+* 3 INCOMPLETE: with ``--strict``, some rows could not be measured; without ``--strict`` such a
+  run exits 0 and says on stderr how many rows could not be measured;
+* 2 USAGE: usage or input error (``--emulate`` without ``--device`` is refused before measuring);
+* 0 OK: every row was measured.
+
+The report is written (stdout or ``-o``) whatever the code.
 
 Example::
 
@@ -21,6 +30,7 @@ from typing import Any
 
 import click
 
+from edgekit.cli.codes import FAILED, INCOMPLETE, INTERRUPTED, NOTHING, OK
 from edgekit.cli.output import FORMATS as TABLE_FORMATS
 from edgekit.cli.output import output_options
 from edgekit.cli.params import Shapes, shape_option
@@ -30,16 +40,24 @@ FORMATS = (*TABLE_FORMATS, "html")
 
 
 def _precision(items: tuple[str, ...]) -> str | dict[str, str] | None:
+    """``-p fp16`` -> ``"fp16"``; ``-p openvino=bf16 -p mnn=fp32`` -> a dict; a name that is no precision is a
+    usage error before anything is measured."""
+    from edgekit.runtime import PRECISIONS
+
     if not items:
         return None
     per: dict[str, str] = {}
     for item in items:
-        name, sep, prec = item.partition("=")
+        name, sep, prec = item.rpartition("=")
+        if prec.lower() not in PRECISIONS:
+            raise click.BadParameter(f"{item!r}: {prec!r} is not a precision; expected one of {list(PRECISIONS)}, "
+                                     "or RUNTIME=PRECISION.", param_hint="'--precision'")
         if not sep:
             if len(items) > 1:
-                raise click.BadParameter(f"{item!r}: with several --precision, each must be RUNTIME=PRECISION.")
-            return item
-        per[name] = prec
+                raise click.BadParameter(f"{item!r}: with several --precision, each must be RUNTIME=PRECISION.",
+                                         param_hint="'--precision'")
+            return prec.lower()
+        per[name] = prec.lower()
     return per
 
 
@@ -166,12 +184,14 @@ def _render(report: Any, fmt: str, output: str | None) -> None:
 @click.option("--schema", is_flag=True, help="Print the JSON Schema of the report and exit.")
 @click.option("--emulate", is_flag=True, help="With --device: also print the device latency predicted by the "
               "emulated backend's latency model beside the latency measured on this host.")
+@click.option("--strict", is_flag=True, help="Exit with code 3 when some rows could not be measured (error, crash, "
+              "timeout, skipped); without it such a run exits 0 and says so on stderr.")
 def profile(model: str | None, device: str | None, runtimes: tuple[str, ...], threads: int | None,
             precision: tuple[str, ...], duration: float, ci_tol: str, warmup: int, inputs: tuple[str, ...],
             shapes: Shapes, seed: int, fmt: str,
             output: str | None, baseline: str | None, tolerance: str, timeout: float, reference: str | None,
             atol: float | None, rtol: float | None, no_op_profile: bool, quiet: bool, schema: bool,
-            emulate: bool = False) -> None:
+            emulate: bool = False, strict: bool = False) -> None:
     """Measure MODEL (default: the bundled sample CNN, ONNX and TFLite) on every runtime, each in its own process.
 
     Reports load time, cold first inference, warm latency (min/p50/p90/p99/max/mean/std), throughput, memory,
@@ -190,9 +210,13 @@ def profile(model: str | None, device: str | None, runtimes: tuple[str, ...], th
         return
     from edgekit.profiling.stats import StoppingRule
 
+    if emulate and (not device or not model):  # refused before anything is measured
+        raise click.UsageError("--emulate needs a MODEL and --device (the profile whose latency is predicted), "
+                               "e.g. edgekit profile det.onnx --device snapdragon-8-gen-3 --emulate.")
     tol = parse_tolerance(tolerance)
     rule = StoppingRule(rel_tol=parse_tolerance(ci_tol))
     base = ProfileReport.read(baseline) if baseline else None
+    warned = _warn_threads(threads)
     with _Progress(quiet) as progress:
         report = run_profile(
             model, runtimes=list(runtimes) or None, device=device, threads=threads,
@@ -200,24 +224,92 @@ def profile(model: str | None, device: str | None, runtimes: tuple[str, ...], th
             shapes=dict(shapes), seed=seed, timeout=timeout, op_profile=not no_op_profile, reference=reference,
             atol=ATOL if atol is None else atol, rtol=RTOL if rtol is None else rtol, rule=rule, on_event=progress,
         )
+    if not warned:
+        _warn_row_threads(report)
     _render(report, fmt, output)
-    if emulate:  # predicted device latency (edgekit.emulation) beside the measured host latency
-        if not device or not model:
-            raise click.UsageError("--emulate needs a MODEL and --device (the profile whose latency is predicted).")
+    to_stderr = fmt != "table" and not output  # keep stdout machine-readable
+    if emulate and model and device:  # predicted device latency (edgekit.emulation) beside the measured host latency
         from edgekit.emulation.summary import predicted_vs_measured
 
-        click.echo("\n".join(predicted_vs_measured(model, device, report, dict(shapes))),
-                   err=fmt != "table" and not output)
-    code = 130 if report.partial else 0
+        # the shapes the run measured (--shape, --input or the defaults) fix the model's dynamic inputs
+        click.echo("\n".join(predicted_vs_measured(model, device, report)), err=to_stderr)
+    regressed = False
     if base is not None:
         from rich.console import Console
 
+        from edgekit.profiling.compare import differences
+
+        name = Path(baseline or "baseline").name
+        differ = differences(report, base)
+        if differ:
+            click.echo(f"warning: {name} was measured differently: " + "; ".join(differ)
+                       + ". A change in latency may come from these, not from the model or runtime.", err=True)
         rows = compare(report, base, tol)
-        to_stderr = fmt != "table" and not output  # keep stdout machine-readable
-        print_compare(rows, tol, Console(stderr=to_stderr), Path(baseline).name)  # type: ignore[arg-type]
-        if any(r.regressed for r in rows):
-            code = code or 1
+        print_compare(rows, tol, Console(stderr=to_stderr), name)
+        regressed = any(r.regressed for r in rows)
     if report.partial and not quiet:
         click.echo("interrupted: partial results written.", err=True)
-    if code:
+    code = exit_code(report, regressed=regressed, strict=strict)
+    if code != OK:
         raise SystemExit(code)
+
+
+def exit_code(report: Any, *, regressed: bool = False, strict: bool = False) -> int:
+    """The exit code of a finished run (see the module docstring); says on stderr why rows are missing."""
+    missing = [r for r in report.results if not r.measured]
+    total = len(report.results)
+    if report.partial:
+        return INTERRUPTED
+    if not total:
+        click.echo(f"nothing was measured: no runtime (or device target) chosen reads this model; `edgekit runtimes` "
+                   f"lists what reads which format. Exit code {NOTHING}.", err=True)
+        return NOTHING
+    if len(missing) == total:
+        click.echo(f"no row was measured: {_count(missing, total)} (the report says why); exit code {NOTHING}.",
+                   err=True)
+        return NOTHING
+    if missing:
+        click.echo(f"{_count(missing, total)}: {', '.join(r.id for r in missing)}"
+                   + (f"; exit code {INCOMPLETE} (--strict)." if strict else
+                      f". --strict makes such a run exit with code {INCOMPLETE}."), err=True)
+    if regressed:
+        return FAILED
+    return INCOMPLETE if missing and strict else OK
+
+
+def _count(missing: list[Any], total: int) -> str:
+    return f"{len(missing)} of {total} row{'s' if total != 1 else ''} could not be measured"
+
+
+def _cores() -> int:
+    """The CPU cores this process may run on."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _oversubscribed(what: str, threads: int, cores: int) -> None:
+    click.echo(f"warning: {what} {threads} threads on this host's {cores} cores: the threads oversubscribe the cores, "
+               f"so the latency measured is not what a device with {threads} cores sees. Pass --threads {cores} (or "
+               "fewer) to measure this host.", err=True)
+
+
+def _warn_threads(threads: int | None) -> bool:
+    """Warn (once) before measuring when ``--threads`` is more than the cores here; True when it warned."""
+    cores = _cores()
+    if threads is not None and threads > cores:
+        _oversubscribed("--threads asks for", threads, cores)
+        return True
+    return False
+
+
+def _warn_row_threads(report: Any) -> None:
+    """Warn once when rows ran with more threads than cores without --threads (a device profile's setting)."""
+    cores = _cores()
+    over = [r for r in report.results if r.threads is not None and r.threads > cores]
+    if over:
+        _oversubscribed(f"{', '.join(r.id for r in over)} ran, as the device profile sets, with",
+                        max(r.threads for r in over), cores)

@@ -6,11 +6,16 @@ list, rewrites the model so a reference runtime computes with the device's numer
 returns an :class:`Emulation` that :mod:`edgekit.runtimes.emulated` runs and that predicts
 latency (:meth:`Emulation.estimate`).
 
-Target choice: with ``accelerator=``/``unit=``, the first matching target; otherwise the
-profile's accelerator targets (units that are not CPUs) in order, and the first one whose
-precision rules accept the model (an int8-only target accepts a float model only with
-``calibration=``). A profile without accelerators emulates its first target. Rejections are
-kept in the trail; ``strict=True`` raises at the first one and on any op left to the CPU.
+Target choice: with ``accelerator=``/``unit=``, the matching targets; otherwise the profile's
+accelerator targets (units that are not CPUs), or all its targets when it has no accelerator.
+Of those, in order, the first whose runtime reads the model's format (as placement and
+``edgekit check --device`` decide) and whose precision rules accept the model (an int8-only
+target accepts a float model only with ``calibration=``). When no target reads the format as
+it is (an ONNX model on coral-edgetpu, whose only accelerator target is LiteRT), the first
+whose precision rules accept it is emulated as if the model were converted, and
+``Emulation.converted`` says so. Every target passed over is kept in the trail with its
+reason; ``strict=True`` raises at the first precision rejection (a target whose runtime
+cannot read the format is no fallback) and on any op left to the CPU.
 
 Example::
 
@@ -28,11 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.cache import cache_dir, cached_file
+from edgekit.catalog import runtime_info
 from edgekit.device_schema import DeviceProfile, Target, Unit
 from edgekit.emulation.graph import Graph, Plan, onnx_graph, partition, tflite_graph
 from edgekit.emulation.latency import Estimate, estimate_plan
 from edgekit.emulation.spec import AcceleratorSpec, accelerator_spec, load_spec
-from edgekit.errors import InvalidOptionError, UnsupportedModelError
+from edgekit.errors import CLI_OPTIONS, InvalidOptionError, UnsupportedModelError, cli_wording, option
 from edgekit.models.formats import ModelFile
 
 __all__ = ["DEFAULT_DEVICE", "Emulation", "estimate_latency", "prepare"]
@@ -60,6 +66,7 @@ class Emulation:
     trail: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     input_shapes: dict[str, tuple[int, ...]] | None = None
+    converted: str | None = None  # set when the target's runtime would need the model converted first
     _estimate: Estimate | None = None
 
     @property
@@ -109,22 +116,33 @@ class Emulation:
 
 # --- choosing the target ---------------------------------------------------------------------------
 
+def _format_reason(t: Target, fmt: str) -> str | None:
+    """Why ``t``'s runtime cannot take a ``fmt`` model (as placement and ``edgekit check`` say it), or None."""
+    info = runtime_info(t.runtime)
+    if info is None or fmt in info.formats + info.converts:  # a plugin without a catalog entry: not refused here
+        return None
+    return f"{t.runtime} does not read {fmt} models (it reads {list(info.formats + info.converts)})"
+
+
 def _precision_reason(t: Target, unit: Unit, mprec: str, precision: str | None, quantize: bool) -> str | None:
     allowed = t.constraints.precisions
     if t.precision == "int8" and mprec != "int8" and not quantize:
-        return (f"it computes int8 only and the model is {mprec}: pass calibration=[samples...] to quantize it, "
-                "or load an int8-quantized model")
+        fix = ("quantize it first (`edgekit quantize`)" if cli_wording() else
+               "pass calibration=[samples...] to quantize it, or load an int8-quantized model")
+        return f"it computes int8 only and the model is {mprec}: {fix}"
     if mprec == "int8" and "int8" not in unit.peak_gops:
         return f"the model is int8-quantized and unit {unit.name!r} computes only {list(unit.precisions)}"
     if allowed and mprec not in allowed and not (quantize and "int8" in allowed):
         return f"the model is {mprec} and this target accepts only {list(allowed)} models"
     if precision and mprec != "int8" and precision not in unit.peak_gops:
-        return f"precision={precision!r} was asked and unit {unit.name!r} computes {list(unit.precisions)}"
+        return f"{option('precision', precision)} was asked and unit {unit.name!r} computes {list(unit.precisions)}"
     return None
 
 
-def _choose(profile: DeviceProfile, mprec: str, accelerator: str | None, unit: str | None, precision: str | None,
-            quantize: bool, strict: bool) -> tuple[Target, list[tuple[str, str]]]:
+def _choose(profile: DeviceProfile, fmt: str, mprec: str, accelerator: str | None, unit: str | None,
+            precision: str | None, quantize: bool, strict: bool) -> tuple[Target, list[tuple[str, str]], str | None]:
+    """``(target, trail, converted)``: the target to emulate, every earlier one passed over with why, and a note
+    when the target's runtime would need the model converted (no target reads it as it is)."""
     targets = [t for t in profile.targets if (accelerator is None or t.accelerator == accelerator.lower())
                and (unit is None or t.unit == unit)]
     if not targets:
@@ -136,15 +154,27 @@ def _choose(profile: DeviceProfile, mprec: str, accelerator: str | None, unit: s
         targets = offload or targets
     if precision is not None:  # precision= picks among targets that differ only by it (QNN int8 / fp16)
         targets = [t for t in targets if t.precision == precision] or targets
-    trail: list[tuple[str, str]] = []
+    passed: dict[str, str] = {}  # target -> why it was passed over, in the profile's order
     for t in targets:
+        unreadable = _format_reason(t, fmt)
+        if unreadable:  # passed over, and said why; not a fallback (placement skips these targets too)
+            passed[t.describe()] = unreadable
+            continue
         reason = _precision_reason(t, profile.unit(t.unit), mprec, precision, quantize)
         if reason is None:
-            return t, trail
-        trail.append((t.describe(), reason))
+            return t, list(passed.items()), None
+        passed[t.describe()] = reason
         if strict:
             break
-    lines = "\n".join(f"  {d}: {r}" for d, r in trail)
+    else:  # no target reads the model as it is: emulate the first that would after a conversion, and say so
+        for i, t in enumerate(targets):
+            why = _format_reason(t, fmt)
+            if why and _precision_reason(t, profile.unit(t.unit), mprec, precision, quantize) is None:
+                earlier = {u.describe() for u in targets[:i]}
+                note = (f"{why}: no target of {profile.name} reads {fmt} models as they are, so {t.describe()} is "
+                        f"emulated as if the model were converted; convert it (`edgekit convert`) to deploy it there")
+                return t, [(d, r) for d, r in passed.items() if d in earlier], note
+    lines = "\n".join(f"  {d}: {r}" for d, r in passed.items())
     raise UnsupportedModelError(
         f"device {profile.name!r}: no {'accelerator ' if accelerator is None and unit is None else ''}target can take "
         f"this {mprec} model{' (strict=True stops at the first)' if strict else ''}:\n{lines}\n"
@@ -218,7 +248,7 @@ def prepare(model: ModelFile, device: Any = None, *, accelerator: str | None = N
         raise UnsupportedModelError(f"calibration= quantizes ONNX models only; {model.path.name} is TFLite. Quantize "
                                     "it with the TFLite converter (full-integer quantization) and load the int8 model.")
     calibration = list(calibration) if quantize else None
-    target, trail = _choose(profile, mprec, accelerator, unit, precision, quantize, strict)
+    target, trail, converted = _choose(profile, model.format, mprec, accelerator, unit, precision, quantize, strict)
     t_unit = profile.unit(target.unit)
     cpu_unit = _cpu_unit(profile, t_unit)
     spec = accelerator_spec(profile, t_unit.name)
@@ -227,7 +257,7 @@ def prepare(model: ModelFile, device: Any = None, *, accelerator: str | None = N
         precision if precision and mprec != "int8" else target.precision)
     if acc_prec == "int8" and mprec != "int8" and not quantize:
         acc_prec = next((p for p in t_unit.precisions if p != "int8"), "fp32")
-    notes: list[str] = []
+    notes: list[str] = [converted] if converted else []
     if ignored_calibration:
         notes.append("calibration= was ignored: the model is already int8-quantized")
     shapes = {k: tuple(int(d) for d in v) for k, v in (input_shapes or {}).items()} or None
@@ -237,7 +267,7 @@ def prepare(model: ModelFile, device: Any = None, *, accelerator: str | None = N
         emu = _prepare_tflite(model, profile, target, t_unit, spec, acc_prec, shapes, notes)
     run_path, analysis_path, graph, plan = emu
     result = Emulation(model, profile, target, t_unit, cpu_unit, spec, cpu_spec, acc_prec, run_path, analysis_path,
-                       graph, plan, trail, notes, shapes)
+                       graph, plan, trail, notes, shapes, converted)
     falls = [(n, r) for n, r in plan.unsupported() if n.op != "Constant"]
     if strict and falls and not result.on_cpu_unit:
         listed = "\n".join(f"  {n.name!r} ({n.op}): {r}" for n, r in falls)
@@ -268,7 +298,7 @@ def _prepare_onnx(model: ModelFile, profile: DeviceProfile, target: Target, t_un
     if target.constraints.static_shapes and dyn:
         raise UnsupportedModelError(
             f"{target.describe()} on {profile.name} needs static shapes and input(s) {dyn} of {model.path.name} are "
-            "dynamic: pass input_shapes={name: (dims...)} to fix them, or re-export the model with fixed shapes.")
+            f"dynamic: fix them with e.g. {_shapes_hint(proto, dyn)}, or re-export the model with fixed shapes.")
     if calibration is not None:
         key += f"|quantized={_calibration_key(calibration)}"
         source = base
@@ -295,6 +325,23 @@ def _prepare_onnx(model: ModelFile, profile: DeviceProfile, target: Target, t_un
     return run, analysis, graph, plan
 
 
+def _shapes_hint(proto: Any, dynamic: list[str]) -> str:
+    """How to fix the ``dynamic`` inputs, with an example shape each (dynamic dims 1, image sides 224), in the
+    caller's wording: ``input_shapes={'x': (1, 3, 224, 224)}`` or ``--shape x=1x3x224x224``."""
+    import numpy as np
+
+    from edgekit.tensors import TensorSpec, concrete_dims
+
+    example: dict[str, tuple[int, ...]] = {}
+    for vi in proto.graph.input:
+        if vi.name in dynamic:
+            dims = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+                         for d in vi.type.tensor_type.shape.dim)
+            example[vi.name] = concrete_dims(TensorSpec(vi.name, dims, np.dtype("float32")), 224)
+    flag = f" {CLI_OPTIONS['input_shapes']} "
+    return option("input_shapes", example, cli_value=flag.join(f"{k}={'x'.join(map(str, v))}" for k, v in example.items()))
+
+
 def _prepare_tflite(model: ModelFile, profile: DeviceProfile, target: Target, t_unit: Unit, spec: AcceleratorSpec,
                     acc_prec: str, shapes: dict[str, tuple[int, ...]] | None,
                     notes: list[str]) -> tuple[Path, Path, Graph, Plan]:
@@ -302,7 +349,8 @@ def _prepare_tflite(model: ModelFile, profile: DeviceProfile, target: Target, t_
     from edgekit.models.model_io import tflite_io
 
     if shapes:
-        raise InvalidOptionError("input_shapes= fixes ONNX inputs only; re-export the TFLite model with fixed shapes.")
+        raise InvalidOptionError(f"{option('input_shapes')} fixes ONNX inputs only here; re-export the TFLite model "
+                                 "with fixed shapes.")
     dyn = [s.name for s in tflite_io(model.path)[0] if s.is_dynamic]
     if target.constraints.static_shapes and dyn:
         raise UnsupportedModelError(f"{target.describe()} on {profile.name} needs static shapes and input(s) {dyn} of "

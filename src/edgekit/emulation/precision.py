@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import InputError, InvalidOptionError, UnsupportedModelError
+from edgekit.errors import InputError, InvalidOptionError, UnsupportedModelError, option
 from edgekit.tensors import TensorSpec, bind_inputs
 
 __all__ = ["dynamic_inputs", "fix_input_shapes", "quantize_onnx", "round_through", "round_tflite_weights"]
@@ -55,17 +55,18 @@ def fix_input_shapes(model: Any, input_shapes: Mapping[str, Sequence[int]]) -> A
     fixed.CopyFrom(model)
     known = {vi.name: vi for vi in fixed.graph.input}
     for name, shape in input_shapes.items():
+        given = option("input_shapes", {name: tuple(shape)}, cli_value=f"{name}={'x'.join(map(str, shape))}")
         if name not in known:
-            raise InvalidOptionError(f"input_shapes names {name!r}, which is not an input of the model; its inputs "
+            raise InvalidOptionError(f"{given} names {name!r}, which is not an input of the model; its inputs "
                                      f"are {dynamic_inputs(model) or list(known)}.")
         dims = known[name].type.tensor_type.shape.dim
         if len(shape) != len(dims):
-            raise InvalidOptionError(f"input_shapes[{name!r}] = {tuple(shape)} has rank {len(shape)}; the input has "
-                                     f"rank {len(dims)}.")
+            raise InvalidOptionError(f"{given} has rank {len(shape)}; the input has rank {len(dims)}: give one "
+                                     "size per dimension.")
         for d, value in zip(dims, shape):
             if d.HasField("dim_value") and d.dim_value > 0 and d.dim_value != int(value):
-                raise InvalidOptionError(f"input_shapes[{name!r}] = {tuple(shape)} contradicts the model's fixed "
-                                         f"dimension {d.dim_value}.")
+                raise InvalidOptionError(f"{given} contradicts the model's fixed dimension {d.dim_value}; keep the "
+                                         "fixed dimensions as they are.")
             d.Clear()
             d.dim_value = int(value)
     return fixed

@@ -5,10 +5,15 @@ Results are matched on (runtime, format, device target, accelerator, precision).
 0.10 = 10%), or when it was measured in the baseline and failed now. ``edgekit profile``
 exits with code 1 when any result regressed.
 
+:func:`differences` names what makes the two runs not alike — threads, inputs, runtime and
+library versions, CPU — so a change in latency is not taken for a regression unawares
+(``edgekit profile --compare`` prints them as a warning).
+
 Example::
 
-    rows = compare(report, ProfileReport.from_json(Path("baseline.json").read_text()), tolerance=0.1)
-    any(r.regressed for r in rows)
+    base = ProfileReport.from_json(Path("baseline.json").read_text())
+    rows = compare(report, base, tolerance=0.1)
+    any(r.regressed for r in rows), differences(report, base)
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 from edgekit.errors import InvalidOptionError
 from edgekit.profiling.results import ProfileReport, RuntimeResult
 
-__all__ = ["CompareRow", "compare", "parse_tolerance", "print_compare"]
+__all__ = ["CompareRow", "compare", "differences", "parse_tolerance", "print_compare"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,59 @@ def compare(current: ProfileReport, baseline: ProfileReport, tolerance: float) -
         if id(b) not in seen and b.latency:
             rows.append(CompareRow(b.id, b.latency.p50, None, None, "missing"))
     return rows
+
+
+def _shape(shape: Any) -> str:
+    return "x".join(str(d) for d in shape) if isinstance(shape, list) else str(shape)
+
+
+def differences(current: ProfileReport, baseline: ProfileReport) -> list[str]:
+    """What differs between how ``baseline`` and ``current`` were measured, one phrase each ([] when alike).
+
+    >>> differences(ProfileReport({"threads": 4}, [], []), ProfileReport({"threads": None}, [], []))
+    ['threads: default (all cores) in the baseline, 4 now']
+    """
+    out: list[str] = []
+    cp, bp = current.provenance, baseline.provenance
+
+    def threads(v: Any) -> str:
+        return "default (all cores)" if v is None else str(v)
+
+    if cp.get("threads") != bp.get("threads"):
+        out.append(f"threads: {threads(bp.get('threads'))} in the baseline, {threads(cp.get('threads'))} now")
+    base = {_key(r): r for r in baseline.results}
+    for r in current.results:
+        b = base.get(_key(r))
+        if b is None or not (r.measured and b.measured):
+            continue
+        if r.threads != b.threads and cp.get("threads") == bp.get("threads"):
+            out.append(f"{r.id} threads: {threads(b.threads)} in the baseline, {threads(r.threads)} now")
+        if r.version != b.version:
+            out.append(f"{r.id}: {r.runtime} {b.version or '?'} in the baseline, {r.version or '?'} now")
+    versions = {r.runtime.lower() for r in current.results}
+    blibs, clibs = bp.get("libraries") or {}, cp.get("libraries") or {}
+    for k in sorted(set(blibs) & set(clibs)):
+        if blibs[k] != clibs[k] and k.lower() not in versions:
+            out.append(f"{k} {blibs[k]} in the baseline, {clibs[k]} now")
+    bmodels = {m.name: m for m in baseline.models}
+    for m in current.models:
+        bm = bmodels.get(m.name) or next((x for x in baseline.models if x.format == m.format), None)
+        if bm is None:
+            continue
+        before = {i["name"]: i for i in bm.inputs}
+        for i in m.inputs:
+            b_in = before.get(i["name"])
+            if b_in is None:
+                continue
+            was = f"{b_in.get('dtype')} {_shape(b_in.get('shape'))} {b_in.get('source')}"
+            now = f"{i.get('dtype')} {_shape(i.get('shape'))} {i.get('source')}"
+            if was != now:
+                out.append(f"input {i['name']} of {m.name}: {was} in the baseline, {now} now")
+        if bm.sha256 and m.sha256 and bm.sha256 != m.sha256:
+            out.append(f"{m.name}: another file than the baseline's (sha256 differs)")
+    if bp.get("cpu") and cp.get("cpu") and bp.get("cpu") != cp.get("cpu"):
+        out.append(f"cpu: {bp.get('cpu')} in the baseline, {cp.get('cpu')} now")
+    return out
 
 
 def print_compare(rows: list[CompareRow], tolerance: float, console: Any, baseline_name: str = "baseline") -> None:

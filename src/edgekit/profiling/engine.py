@@ -5,7 +5,9 @@ every selected runtime — or every usable target of a device profile — each i
 process (:func:`~edgekit.isolation.run_isolated`), one after the other so they do not
 disturb each other. A crash or a hang becomes an error row; the others are still measured.
 All runtimes get the same inputs (made once here, written to a ``.npz``); their first
-outputs are compared with the reference result's. Progress goes to ``on_event``:
+outputs are compared with the reference result's, always a float32 run: when no row computed in
+float32 (``precision="fp16"``), one extra float32 run is made for it (``ProfileReport.reference_run``,
+not a row). Progress goes to ``on_event``:
 
 * ``{"event": "plan", "jobs": [id, ...]}``
 * ``{"event": "start", "id": id, "index": i, "total": n}``
@@ -39,13 +41,15 @@ import numpy as np
 
 from edgekit.catalog import REFERENCE_RUNTIMES
 from edgekit.hostinfo import HostInfo
-from edgekit.isolation import IsolatedFailure, IsolatedInterrupted, run_isolated
+from edgekit.isolation import IsolatedInterrupted, run_isolated
 from edgekit.models.formats import ModelFile, open_model
 from edgekit.plan import Config
 from edgekit.profiling.parity import ATOL, RTOL, compare_outputs
-from edgekit.profiling.results import Memory, ModelInfo, OpTime, ProfileReport, RuntimeResult
-from edgekit.profiling.stats import CI_METHOD, PERCENTILE_DEFINITION, StoppingRule, summarize
-from edgekit.profiling.targets import Job, device_jobs, pick_model, resolve_runtime
+from edgekit.profiling.results import ModelInfo, ProfileReport, RuntimeResult
+from edgekit.profiling.rows import row as to_row
+from edgekit.profiling.rows import skipped
+from edgekit.profiling.stats import CI_METHOD, PERCENTILE_DEFINITION, StoppingRule
+from edgekit.profiling.targets import Job, device_jobs, label_model, own_format, pick_model, resolve_runtime, unreadable
 
 __all__ = ["Job", "measure_config", "profile"]  # Job is defined in targets (which plans the rows) and re-exported here
 
@@ -87,14 +91,14 @@ def plan(models: list[ModelFile], runtimes: Sequence[str] | None, *, device: str
         if everything:
             for name in runtime_names():
                 if name not in loaded:
-                    jobs.append(Job(name, name, models[0], skip=resolve_runtime(name)[1]))
+                    jobs.append(Job(name, name, label_model(name, models), skip=resolve_runtime(name)[1]))
     else:
         rts = []
         for name in dict.fromkeys(wanted):
             get_runtime_names_check(name)
             rt, why = resolve_runtime(name)
             if rt is None:
-                jobs.append(Job(name, name, models[0], skip=why))
+                jobs.append(Job(name, name, label_model(name, models), skip=why))
             else:
                 rts.append(rt)
     multi = len(models) > 1
@@ -106,11 +110,13 @@ def plan(models: list[ModelFile], runtimes: Sequence[str] | None, *, device: str
         if m is None:
             if not wanted:
                 continue
-            job.skip = f"{rt.name} cannot read {', '.join(sorted({x.format for x in models}))} models"
+            job.skip, job.format = unreadable(rt.name, models, rt.formats), own_format(rt)
         elif not rt.is_installed():
             if not wanted:
                 continue
             job.skip = f"not installed: {rt.info.install_hint}"
+        elif not wanted and rt.not_ready(m.format):
+            continue  # e.g. ncnn without its ONNX converter: not a candidate unless named
         jobs.append(job)
     return jobs
 
@@ -157,12 +163,12 @@ def profile(
         infos, feeds_path = _prepare_inputs(models, inputs, seed, Path(tmp), shapes)
         for i, job in enumerate(jobs):
             if partial:
-                results.append(_skipped(job, "not run: the run was interrupted"))
+                results.append(skipped(job, "not run: the run was interrupted"))
                 continue
             try:
                 emit({"event": "start", "id": job.id, "index": i, "total": len(jobs)})
                 if job.skip:
-                    row = _skipped(job, job.skip)
+                    row = skipped(job, job.skip)
                 else:
                     spec = _job_dict(job, threads=threads, duration=duration, warmup=warmup, rule=rule,
                                      inputs=feeds_path[job.model.path], workdir=tmp, op_profile=op_profile)
@@ -170,16 +176,55 @@ def profile(
                 emit({"event": "done", "id": job.id, "result": row})
             except KeyboardInterrupt:  # between two runtimes: nothing of this one was measured
                 partial = True
-                row = _skipped(job, "not run: the run was interrupted")
+                row = skipped(job, "not run: the run was interrupted")
             results.append(row)
-        ref = _parity(results, jobs, reference, Path(tmp), atol, rtol)
+        extra = None
+        if not partial:
+            extra, partial = _reference_run(results, jobs, reference, threads=threads, timeout=timeout,
+                                            inputs=feeds_path, infos=infos, workdir=tmp)
+        ref = _parity(results, reference, Path(tmp), atol, rtol, extra)
     return ProfileReport(
-        provenance=provenance(device=next((j.device for j in jobs if j.device), device), threads=threads,
+        provenance=provenance(device=_device_name(device), threads=threads,
                               precision=precision, seed=seed, rule=rule, duration=duration, warmup=warmup,
                               timeout=timeout, results=results),
-        models=list(infos.values()), results=results, reference=ref, partial=partial,
+        models=list(infos.values()), results=results, reference=ref, reference_run=extra, partial=partial,
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
+
+
+def _device_name(device: str | None) -> str | None:
+    """The profile name ``--device`` means (a ``.toml`` path and ``auto`` resolved), or None."""
+    if device is None:
+        return None
+    from edgekit.devices import detect, get_profile
+
+    return detect().profile.name if device == "auto" else get_profile(device).name
+
+
+def _reference_run(results: list[RuntimeResult], jobs: list[Job], reference: str | None, *, threads: int | None,
+                   timeout: float, inputs: Mapping[Path, str], infos: Mapping[Path, ModelInfo],
+                   workdir: str) -> tuple[RuntimeResult | None, bool]:
+    """``(run, interrupted)``: when rows have outputs and none computed in float32, one float32 run of the first
+    such row's model (``reference``'s runtime, else the format's reference runtime, else a row's runtime) to be
+    the parity reference; it is not a row. ``(None, False)`` when not needed or no runtime can make it."""
+    done = [(r, j) for r, j in zip(results, jobs) if r.first_ms is not None]
+    if not done or any(r.precision == "fp32" for r, _ in done):
+        return None, False
+    model = done[0][1].model
+    names = dict.fromkeys(n for n in (reference, REFERENCE_RUNTIME.get(model.format), *(j.runtime for _, j in done))
+                          if n)
+    run = None
+    for name in names:
+        rt = resolve_runtime(name)[0]
+        if rt is None or not rt.picked_by_default or not rt.can_read(model.format) or not rt.is_installed():
+            continue
+        job = Job(f"{name}/fp32-reference", name, model, precision="fp32")
+        spec = _job_dict(job, threads=threads, duration=0.0, warmup=0, rule=StoppingRule(), inputs=inputs[model.path],
+                         workdir=workdir, op_profile=False)
+        run, interrupted = _measure(job, spec, timeout, lambda e: None, threads, infos[model.path])
+        if interrupted or run.first_ms is not None:
+            return run, interrupted
+    return run, False
 
 
 def _measure(job: Job, spec: dict[str, Any], timeout: float, emit: Event, threads: int | None,
@@ -192,7 +237,7 @@ def _measure(job: Job, spec: dict[str, Any], timeout: float, emit: Event, thread
                            on_message=lambda m: emit({"event": "progress", "id": job.id, **m}))
     except IsolatedInterrupted as exc:
         out, interrupted = exc.result, True
-    row = _row(job, out, threads, info, time.perf_counter() - t0)
+    row = to_row(job, out, threads, info, time.perf_counter() - t0)
     if interrupted and row.status in ("crash", "error"):
         row.status, row.error = "interrupted", "interrupted before a result"
     return row, interrupted
@@ -225,7 +270,7 @@ def measure_config(model: str | os.PathLike[str] | ModelFile, config: Config, *,
               target=config.target, options=dict(config.options))
     rt, why = resolve_runtime(config.runtime)
     if rt is None or type(rt).__module__ == "__main__":
-        return _skipped(job, why or f"runtime {config.runtime!r} was registered from a class defined in __main__, which "
+        return skipped(job, why or f"runtime {config.runtime!r} was registered from a class defined in __main__, which "
                         "the isolated worker cannot import; define the adapter class in an importable module.")
     rule = rule or StoppingRule()
     spec = _job_dict(job, threads=config.threads, duration=duration, warmup=warmup, rule=rule, inputs=str(inputs),
@@ -293,64 +338,25 @@ def _safe(job_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in job_id)
 
 
-def _skipped(job: Job, reason: str) -> RuntimeResult:
-    return RuntimeResult(id=job.id, runtime=job.runtime, model=job.model.path.name, format=job.model.format,
-                         status="skipped", error=reason, target=job.target, accelerator=job.accelerator,
-                         precision=job.precision)
+def _parity(results: list[RuntimeResult], reference: str | None, tmp: Path, atol: float, rtol: float,
+            extra: RuntimeResult | None = None) -> str | None:
+    """Compare every row's outputs with the reference's; the reference's id (None: no float32 run to compare with).
 
-
-def _row(job: Job, out: Any, threads: int | None, info: ModelInfo, wall: float) -> RuntimeResult:
-    row = _skipped(job, "")
-    row.error, row.wall_s = None, wall
-    if isinstance(out, IsolatedFailure):
-        row.status = "crash" if out.kind == "crash" else "timeout" if out.kind == "timeout" else "error"
-        row.error, row.error_type = out.describe(), out.error_type
-        if out.kind != "error":
-            row.output_tail = out.output_tail[-1000:] or None
-        return row
-    row.status = out["status"]
-    if row.status == "skipped":
-        row.error, row.error_type = out.get("error"), out.get("error_type")
-        return row
-    pl = out.get("placement") or {}
-    row.placement = pl or None
-    row.accelerator = pl.get("accelerator", job.accelerator)
-    row.precision = pl.get("precision", job.precision)
-    row.version = pl.get("version")
-    row.threads = (pl.get("options") or {}).get("threads", threads)
-    row.target = pl.get("target") or job.target
-    row.import_ms, row.load_ms, row.first_ms = out.get("import_ms"), out.get("load_ms"), out.get("first_ms")
-    row.libraries = out.get("libraries") or {}
-    if out.get("memory"):
-        row.memory = Memory(**out["memory"])
-    samples = np.asarray(out.get("samples_ns") or [], dtype=np.float64) / 1e6
-    if samples.size:
-        row.latency = summarize(samples, stop_reason=out.get("stop_reason") or "budget")
-        if info.flops:
-            row.gflops_per_s = info.flops / (row.latency.p50 / 1000.0) / 1e9
-    elif row.status == "ok":
-        row.status = "interrupted"
-    if out.get("ops") is not None:
-        row.ops = [OpTime(**o) for o in out["ops"]]
-    row.ops_note = out.get("ops_note")
-    return row
-
-
-def _parity(results: list[RuntimeResult], jobs: list[Job], reference: str | None, tmp: Path,
-            atol: float, rtol: float) -> str | None:
-    done = {j.id: j for j in jobs}
+    ``extra``: the float32 reference run made when no row computed in float32 (:func:`_reference_run`)."""
     from edgekit.profiling.inputs import load_arrays
 
     have = [r for r in results if r.first_ms is not None and (tmp / f"outputs-{_safe(r.id)}.npz").exists()]
     # the reference is always a float32 run: a bf16 or fp16 row would hide the very error parity looks for
     fp32 = [r for r in have if r.precision == "fp32"]
+    if not fp32 and extra is not None and extra.precision == "fp32" and (tmp / f"outputs-{_safe(extra.id)}.npz").exists():
+        fp32 = [extra]
     if not have or not fp32:
         return None
     ref = None
     if reference is not None:
         ref = next((r for r in fp32 if r.id == reference or r.runtime == reference), None)
     if ref is None:
-        first_fmt = done[fp32[0].id].model.format
+        first_fmt = fp32[0].format
         for fmt in [first_fmt] + [f for f in REFERENCE_RUNTIME if f != first_fmt]:
             ref = next((r for r in fp32 if r.format == fmt and r.runtime == REFERENCE_RUNTIME[fmt]), None)
             if ref is not None:

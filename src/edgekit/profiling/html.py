@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from edgekit.profiling.render import num, parity_cell, short_status
+from edgekit.profiling.render import error_text, notes, num, parity_cell, precision_cell, reference_text, short_status
 from edgekit.profiling.results import ProfileReport, RuntimeResult
 
 __all__ = ["to_html"]
@@ -124,7 +124,7 @@ def _summary(report: ProfileReport) -> str:
         lat, mem = r.latency, r.memory
         cls = "" if r.status == "ok" else ("warn" if r.status in ("partial", "skipped") else "bad")
         ci = f"{num(lat.p50_ci_low)}–{num(lat.p50_ci_high)}" if lat and lat.p50_ci_low is not None else "-"
-        cells = [f"{r.runtime} {r.version or ''}", r.format, r.accelerator or "-", r.precision or "-",
+        cells = [f"{r.runtime} {r.version or ''}", r.format, r.accelerator or "-", precision_cell(r),
                  num(r.import_ms), num(r.load_ms), num(r.first_ms), num(lat.p50) if lat else "-", ci,
                  num(lat.p90) if lat else "-",
                  num(lat.p99) if lat else "-", num(lat.min) if lat else "-", num(lat.max) if lat else "-",
@@ -152,8 +152,11 @@ def to_html(report: ProfileReport) -> str:
     bad = [r for r in report.results if r.status != "ok" and r.error]
     if bad:
         parts.append("<h2>Not measured / failed</h2><ul>" + "".join(
-            f"<li><code>{_e(r.id)}</code> <b>{_e(short_status(r))}</b>: {_e(r.error)}"
+            f"<li><code>{_e(r.id)}</code> <b>{_e(short_status(r))}</b>: {_e(error_text(r))}"
             + (f"<pre>{_e(r.output_tail)}</pre>" if r.output_tail else "") + "</li>" for r in bad) + "</ul>")
+    if notes(report):
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li><code>{_e(rid)}</code>: {_e(note)}</li>"
+                                                   for rid, note in notes(report)) + "</ul>")
     parts.append("<h2>Latency distribution</h2>" + latency_svg(report.results))
     parts.append("<h2>Top operators by time (per run)</h2>")
     for r in report.results:
@@ -171,7 +174,7 @@ def to_html(report: ProfileReport) -> str:
     parts.append("</table><h2>Provenance and method</h2><table class=prov>")
     flat = {k: v for k, v in prov.items() if k != "method"}
     flat.update({f"method.{k}": v for k, v in prov.get("method", {}).items()})
-    flat["parity reference"] = report.reference
+    flat["parity reference"] = reference_text(report)
     for k, v in flat.items():
         parts.append(f"<tr><th class=l>{_e(k)}</th><td>{_e(v)}</td></tr>")
     parts.append("</table></body></html>\n")

@@ -16,7 +16,9 @@ User inputs (``--input``): ``name=file.npy``, ``file.npz``
 single-input model) read with OpenCV, converted BGR -> RGB (gray for one channel), resized to
 the input's height and width, laid out NCHW or NHWC as the input is, and scaled to [0, 1] for
 float inputs (raw 0..255 for uint8; quantized for int8); a dynamic height or width takes
-``--shape`` or else the image's own size.
+``--shape`` or else the image's own size. An array's dtype follows the rule ``Predictor.run``
+applies: lossless casts are made (uint8 -> float32), any other (float64 -> float32) is an
+InputError naming the tensor, the expected and the given dtype.
 
 Several samples (``edgekit tune``'s accuracy gate): :func:`input_sample_args` expands a folder
 given to ``--input`` (``name=photos/`` or ``arrays/``) into one sample per file, in name order.
@@ -35,9 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import InputError, InvalidOptionError
+from edgekit.errors import InputError, InvalidOptionError, option
 from edgekit.models.formats import ModelFile
-from edgekit.tensors import TensorSpec, check_input_size, concrete_dims, random_array
+from edgekit.tensors import TensorSpec, bind_inputs, check_input_size, concrete_dims, random_array
 
 __all__ = ["adapt_layout", "default_shape", "image_input", "input_sample_args", "input_specs", "make_inputs",
            "parse_input_args", "random_input"]
@@ -73,8 +75,9 @@ def default_shape(spec: TensorSpec, given: Sequence[int] | None = None) -> tuple
     if given is not None:
         shape = tuple(int(d) for d in given)
         if not spec.accepts(shape):
-            raise InputError(f"--shape {spec.name}={'x'.join(map(str, shape))} does not fit the input's shape "
-                             f"{spec.shape}; give one value per dimension, matching the fixed ones.")
+            given_as = option("shapes", {spec.name: shape}, cli_value=f"{spec.name}={'x'.join(map(str, shape))}")
+            raise InputError(f"{given_as} does not fit the input's shape {spec.shape}; give one value per "
+                             "dimension, matching the fixed ones.")
         return shape
     return concrete_dims(spec, DEFAULT_IMAGE_SIDE)
 
@@ -128,15 +131,17 @@ def image_input(spec: TensorSpec, path: Path, shape: Sequence[int] | None = None
 
 
 def adapt_layout(spec: TensorSpec, arr: np.ndarray) -> np.ndarray:
-    """``arr`` as ``spec`` takes it: as is when the shape fits, else NCHW <-> NHWC when that fits."""
+    """``arr`` as ``spec`` takes it: as is when the shape fits, else NCHW <-> NHWC when that fits; in the input's
+    dtype by the rule ``Predictor.run`` applies (:func:`edgekit.tensors.bind_inputs`): lossless casts are made,
+    any other is an InputError naming the tensor, the expected and the given dtype."""
     arr = np.asarray(arr)
     if spec.accepts(arr.shape):
-        return arr.astype(spec.dtype, copy=False) if np.can_cast(arr.dtype, spec.dtype, "same_kind") else arr
+        return bind_inputs([spec], arr)[spec.name]
     if arr.ndim == 4:
         for perm in ((0, 2, 3, 1), (0, 3, 1, 2)):
             t = arr.transpose(perm)
             if spec.accepts(t.shape):
-                return np.ascontiguousarray(t)
+                return bind_inputs([spec], np.ascontiguousarray(t))[spec.name]
     raise InputError(f"input {spec.name!r}: the given array has shape {arr.shape}, expected {spec.shape} "
                      "(NCHW and NHWC are converted automatically). Reshape the data to match.")
 
@@ -259,7 +264,7 @@ def make_inputs(specs: list[TensorSpec], *, given: Sequence[tuple[str | None, Pa
                 if spec.is_dynamic and spec.name not in (shapes or {}) else "")
     unknown = sorted(set(shapes or {}) - {s.name for s in specs})
     if unknown and not shared:
-        raise InvalidOptionError(f"--shape for {unknown}: the model has no such input; its inputs are "
+        raise InvalidOptionError(f"{option('shapes')} for {unknown}: the model has no such input; its inputs are "
                                  f"{[s.name for s in specs]}.")
     return feeds, sources
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from typing import Any
 
 from edgekit.profiling.results import ProfileReport, RuntimeResult
 
-__all__ = ["flat_rows", "num", "parity_cell", "print_table", "short_status", "to_csv", "to_markdown"]
+__all__ = ["error_text", "flat_rows", "libraries", "notes", "num", "parity_cell", "precision_cell", "print_table", "reference_text",
+           "short_status", "sig", "to_csv", "to_markdown"]
 
 
 def num(v: float | None, digits: int = 3) -> str:
@@ -39,6 +41,51 @@ def num(v: float | None, digits: int = 3) -> str:
     return f"{v:.{digits}g}"
 
 
+def sig(v: Any, digits: int = 4) -> Any:
+    """A float rounded to ``digits`` significant digits (CSV cells); anything else as it is.
+
+    >>> sig(1.0592409999999999), sig(6129.591471647314), sig(0.000123456), sig(3), sig(None)
+    (1.059, 6130.0, 0.0001235, 3, None)
+    """
+    if isinstance(v, float) and math.isfinite(v) and v != 0:
+        return round(v, digits - 1 - math.floor(math.log10(abs(v))))
+    return v
+
+
+def precision_cell(r: RuntimeResult) -> str:
+    """What ran, and what was asked when that differs: ``bf16 (asked fp16)``; ``-`` when unknown."""
+    prec = r.precision or "-"
+    asked = r.precision_requested
+    return f"{prec} (asked {asked})" if asked and r.precision and asked != r.precision else prec
+
+
+def notes(report: ProfileReport) -> list[tuple[str, str]]:
+    """``(result id, note)`` for every row with a note (e.g. a precision not honoured, and why)."""
+    return [(r.id, r.note) for r in report.results if r.note]
+
+
+def reference_text(report: ProfileReport) -> str:
+    """What the parity reference is: a row's id, an extra float32 run, or ``-``."""
+    if report.reference is None:
+        return "-"
+    run = report.reference_run
+    if run is not None and run.id == report.reference:
+        return f"{run.id} (an extra float32 run of {run.runtime} {run.version or ''}, not a row: no row ran in fp32)"
+    return report.reference
+
+
+def libraries(prov: dict[str, Any]) -> dict[str, str]:
+    """The provenance's library versions, each package once (``MNN`` and ``mnn`` are one), python/numpy apart."""
+    out: dict[str, str] = {}
+    seen: set[str] = set()
+    for k, v in sorted((prov.get("libraries") or {}).items()):
+        key = k.lower().replace("_", "-")
+        if key not in seen and key not in ("python", "numpy"):
+            seen.add(key)
+            out[k] = v
+    return out
+
+
 def _ci(r: RuntimeResult) -> str:
     hw = r.latency.ci_half_width if r.latency else None
     return "" if hw is None else f"±{hw:.1%}"
@@ -54,6 +101,13 @@ def short_status(r: RuntimeResult) -> str:
     if r.status == "error":
         return f"ERROR {r.error_type or ''}".strip()
     return r.status.upper()
+
+
+def error_text(r: RuntimeResult) -> str:
+    """The row's error without the class name that :func:`short_status` already shows (``ERROR InputError``)."""
+    text = r.error or ""
+    prefix = f"{r.error_type}: " if r.error_type else ""
+    return text[len(prefix):] if prefix and r.status == "error" and text.startswith(prefix) else text
 
 
 def parity_cell(r: RuntimeResult, reference: str | None, short: bool = False) -> str:
@@ -102,7 +156,7 @@ def print_table(report: ProfileReport, console: Any, *, ops: int = 3) -> None:
         lat, mem = r.latency, r.memory
         target = f" {r.target.split()[0]}" if r.target else ""  # "#2" of the device profile's targets
         rt = (f"{r.runtime}{target}\n{r.version or ''}" if compact else f"{r.runtime} {r.version or ''}{target}")
-        where = "·".join(x for x in (r.format, r.accelerator, r.precision) if x)
+        where = "·".join(x for x in (r.format, r.accelerator, r.precision and precision_cell(r)) if x)
         style = None if r.status in ("ok",) else ("yellow" if r.status in ("partial", "skipped") else "red")
         cells = [
             f"{rt.strip()}\n{where}", f"{num(r.load_ms)}\n{num(r.first_ms)}",
@@ -116,7 +170,9 @@ def print_table(report: ProfileReport, console: Any, *, ops: int = 3) -> None:
     console.print(t)
     bad = [r for r in report.results if r.status not in ("ok",) and r.error]
     for r in bad:
-        console.print(f"[bold]{r.id}[/bold] {short_status(r)}: {r.error}", highlight=False)
+        console.print(f"[bold]{r.id}[/bold] {short_status(r)}: {error_text(r)}", highlight=False)
+    for rid, note in notes(report):
+        console.print(f"[bold]{rid}[/bold] note: {note}", highlight=False)
     if ops:
         _print_ops(report, console, ops)
     m = report.models
@@ -129,7 +185,7 @@ def print_table(report: ProfileReport, console: Any, *, ops: int = 3) -> None:
         f" · edgekit {prov.get('edgekit')} · python {prov.get('python')}\n"
         f"models: {flops}\ninputs: " + "; ".join(f"{i['name']} {i['dtype']}{i['shape']} {i['source']}"
                                                 for x in m for i in x.inputs) +
-        f"\nparity: outputs against {report.reference or '-'}; err = max|Δ| / max|ref|, ✗ when above "
+        f"\nparity: outputs against {reference_text(report)}; err = max|Δ| / max|ref|, ✗ when above "
         f"{_tol(report)} · p50 ±: 95% CI half-width · {method.get('stopping', '')}\n"
         f"percentiles: {method.get('percentiles', '')} · CI: {method.get('ci', '')}[/dim]",
         highlight=False,
@@ -168,8 +224,9 @@ def flat_rows(report: ProfileReport) -> list[dict[str, Any]]:
         lat, mem, p = r.latency, r.memory, r.parity
         out.append({
             "id": r.id, "runtime": r.runtime, "version": r.version, "model": r.model, "format": r.format,
-            "target": r.target, "accelerator": r.accelerator, "precision": r.precision, "threads": r.threads,
-            "status": r.status, "error": r.error, "import_ms": r.import_ms, "load_ms": r.load_ms,
+            "target": r.target, "accelerator": r.accelerator, "precision": r.precision,
+            "precision_requested": r.precision_requested, "threads": r.threads,
+            "status": r.status, "error": r.error, "note": r.note, "import_ms": r.import_ms, "load_ms": r.load_ms,
             "first_ms": r.first_ms,
             "n": lat.n if lat else None, "min_ms": lat.min if lat else None, "p50_ms": lat.p50 if lat else None,
             "p50_ci_low_ms": lat.p50_ci_low if lat else None, "p50_ci_high_ms": lat.p50_ci_high if lat else None,
@@ -196,8 +253,8 @@ def to_csv(report: ProfileReport) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["id"], lineterminator="\n")
     w.writeheader()
-    for row in rows:
-        w.writerow({k: "" if v is None else v for k, v in row.items()})
+    for row in rows:  # floats to 4 significant digits, as the table shows them (the JSON keeps every digit)
+        w.writerow({k: "" if v is None else sig(v) for k, v in row.items()})
     return buf.getvalue()
 
 
@@ -216,7 +273,7 @@ def to_markdown(report: ProfileReport, ops: int = 3) -> str:
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in report.results:
         lat, mem = r.latency, r.memory
-        cells = [f"{r.runtime} {r.version or ''}".strip(), r.format, r.accelerator or "-", r.precision or "-",
+        cells = [f"{r.runtime} {r.version or ''}".strip(), r.format, r.accelerator or "-", precision_cell(r),
                  num(r.load_ms), num(r.first_ms), f"{num(lat.p50)} {_ci(r)}" if lat else "-",
                  num(lat.p90) if lat else "-", num(lat.p99) if lat else "-",
                  f"{num(lat.mean)} ± {num(lat.std, 2)}" if lat else "-", num(lat.throughput_ips) if lat else "-",
@@ -225,7 +282,9 @@ def to_markdown(report: ProfileReport, ops: int = 3) -> str:
         lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
     bad = [r for r in report.results if r.status != "ok" and r.error]
     if bad:
-        lines += ["", "**Not measured / failed:**", ""] + [f"- `{r.id}` {short_status(r)}: {_md(r.error)}" for r in bad]
+        lines += ["", "**Not measured / failed:**", ""] + [f"- `{r.id}` {short_status(r)}: {_md(error_text(r))}" for r in bad]
+    if notes(report):
+        lines += ["", "**Notes:**", ""] + [f"- `{rid}`: {_md(note)}" for rid, note in notes(report)]
     with_ops = [r for r in report.results if r.ops]
     if with_ops and ops:
         lines += ["", f"### Top {ops} operators (ms per run)", "", "| runtime | operator | type | ms | share |",
@@ -238,12 +297,11 @@ def to_markdown(report: ProfileReport, ops: int = 3) -> str:
               f"- host: {prov.get('host')} · {prov.get('cpu')} · {prov.get('cpu_count')} cores · "
               f"{prov.get('platform')}",
               f"- edgekit {prov.get('edgekit')}, python {prov.get('python')}, numpy {prov.get('numpy')}; "
-              + ", ".join(f"{k} {v}" for k, v in sorted(prov.get("libraries", {}).items())
-                          if k not in ("python", "numpy")),
+              + ", ".join(f"{k} {v}" for k, v in libraries(prov).items()),
               f"- device profile: {prov.get('device') or '-'} · threads: {prov.get('threads') or 'default'} · "
               f"precision: {prov.get('precision') or 'runtime default (fp32)'}",
               f"- method: {method.get('stopping')}; percentiles {method.get('percentiles')}; {method.get('ci')}",
-              f"- parity reference: {report.reference or '-'}"]
+              f"- parity reference: {_md(reference_text(report))}"]
     for m in report.models:
         ins = ", ".join(f"{i['name']} {i['dtype']}{i['shape']} ({i['source']})" for i in m.inputs)
         lines.append(f"- model {m.name}: {m.size_bytes} bytes, sha256 {m.sha256[:12]}…, FLOPs {m.flops}, "

@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 SCHEMA_ID = "https://edgekit.dev/schemas/profile-report"
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: results[].precision_requested and .note, reference_run
 #: ok: measured; partial: interrupted with samples; error: the worker raised (load failed, …);
 #: crash: the worker process died (signal); timeout: killed after --timeout; interrupted: Ctrl-C
 #: before any sample; skipped: not run (not installed, cannot read the format, run interrupted).
@@ -115,7 +115,9 @@ class RuntimeResult:
     error_type: str | None = None
     target: str | None = None
     accelerator: str | None = None
-    precision: str | None = None
+    precision: str | None = None  # what ran
+    precision_requested: str | None = None  # what was asked (-p or the device target), when anything was
+    note: str | None = None  # e.g. why the precision asked for is not the one that ran
     threads: int | None = None
     version: str | None = None
     placement: dict[str, Any] | None = None
@@ -161,6 +163,8 @@ class ProfileReport:
     models: list[ModelInfo]
     results: list[RuntimeResult]
     reference: str | None = None
+    #: a float32 run made only to be the parity reference, when no row computed in float32 (not a row)
+    reference_run: RuntimeResult | None = None
     partial: bool = False
     created: str = ""
     schema: Annotated[str, {"const": SCHEMA_ID}] = SCHEMA_ID
@@ -170,7 +174,7 @@ class ProfileReport:
         """A JSON-ready dict (the schema's layout; key order as declared, ``schema`` first).
 
         >>> ProfileReport({}, [], []).to_dict()["schema_version"]
-        '1.0'
+        '1.1'
         """
         d = _finite(dataclasses.asdict(self))
         return {"schema": d.pop("schema"), "schema_version": d.pop("schema_version"), **d}
@@ -193,7 +197,7 @@ class ProfileReport:
 
         >>> ProfileReport.from_dict({"schema_version": "2.0"})
         Traceback (most recent call last):
-        edgekit.errors.ReportError: not a valid edgekit profile report (schema 1.0): $.schema_version: ...
+        edgekit.errors.ReportError: not a valid edgekit profile report (schema 1.1): $.schema_version: ...
         """
         errors: list[str] = []
         major = SCHEMA_VERSION.split(".")[0]

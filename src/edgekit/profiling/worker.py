@@ -136,9 +136,10 @@ def _libraries(runtime: str) -> dict[str, str]:
     libs = {"python": sys.version.split()[0], "numpy": np.__version__}
     for wheel in get_runtime(runtime).info.wheels:
         try:
-            libs[wheel] = importlib.metadata.version(wheel)
+            dist = importlib.metadata.distribution(wheel)
         except importlib.metadata.PackageNotFoundError:
             continue
+        libs[dist.metadata["Name"]] = dist.version  # its own name: "MNN" and "mnn" are one installed package
     return libs
 
 
