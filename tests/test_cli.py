@@ -34,7 +34,7 @@ EXPECTED_FORMATS: dict[str, tuple[str, ...]] = {
     "tune": ("table", "json", "html"),
 }
 
-SHAPE_COMMANDS = {"profile", "inspect", "convert", "tune"}
+SHAPE_COMMANDS = {"profile", "inspect", "convert", "tune", "run"}
 
 
 def _commands(group: click.Group = cli, prefix: str = "") -> Iterator[tuple[str, click.Command]]:

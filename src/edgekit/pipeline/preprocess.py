@@ -13,7 +13,9 @@ Example::
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -21,7 +23,7 @@ from edgekit.errors import InputError
 from edgekit.pipeline.config import Preprocess
 from edgekit.tensors import TensorSpec
 
-__all__ = ["Transform", "check_frame", "model_size", "plan_resize", "preprocess"]
+__all__ = ["Transform", "check_frame", "model_size", "plan_resize", "preprocess", "read_image"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,36 @@ class Transform:
         out[..., 0] = xy[..., 0] * self.sx + self.tx
         out[..., 1] = xy[..., 1] * self.sy + self.ty
         return out
+
+
+def read_image(path: str | os.PathLike[str], what: str = "image") -> np.ndarray:
+    """The BGR uint8 frame in the image file ``path``; InputError (naming ``what``) when it is missing or unreadable.
+
+    Existence is checked first, and OpenCV's own log lines (``[ WARN:0@0.02] ... imread_(...)``)
+    are silenced while it reads: the error says what happened, once.
+
+    >>> read_image("nope.jpg", "--input")   # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    edgekit.errors.InputError: --input nope.jpg: no such file...
+    """
+    import cv2
+
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise InputError(f"{what} {path}: no such file. Expected an image file (jpg, png, bmp, ...); check the path.")
+    if not p.is_file():
+        raise InputError(f"{what} {path}: a folder, not an image file; give one image (jpg, png, bmp, ...).")
+    log = cv2.utils.logging
+    level = log.getLogLevel()
+    log.setLogLevel(log.LOG_LEVEL_SILENT)
+    try:
+        frame = cv2.imread(str(p), cv2.IMREAD_COLOR)
+    finally:
+        log.setLogLevel(level)
+    if frame is None:
+        raise InputError(f"{what} {path}: OpenCV cannot read it as an image; expected a jpg, png, bmp or other format "
+                         "cv2.imread reads.")
+    return np.asarray(frame)
 
 
 def check_frame(frame: object) -> np.ndarray:

@@ -150,23 +150,62 @@ def _np_dtype(F: Any, mnn_dtype: Any) -> np.dtype:
 
 
 def _mnn_specs(F: Any, path: Path, info: dict[str, Any]) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    """Specs of a plain .mnn: inputs from the module's info, outputs by shape inference."""
-    inputs = [TensorSpec(name, tuple(v.shape), _np_dtype(F, v.dtype),
+    """Specs of a plain .mnn: inputs from the module's info, outputs by shape inference.
+
+    MNN writes a dynamic dimension as -1 (here ``None``) and then cannot infer the output
+    shapes (``getshape: unable to get variable info``); those come from :func:`_probe_outputs`.
+    """
+    inputs = [TensorSpec(name, tuple(d if d >= 0 else None for d in v.shape), _np_dtype(F, v.dtype),
                          layout=("NHWC" if v.data_format == F.NHWC else "NCHW") if len(v.shape) == 4 else None)
               for name, v in zip(info["inputNames"], info["inputs"])]
     with captured_output() as cap:
         try:
-            graph = F.load_as_dict(str(path))
-            outputs = [TensorSpec(name, tuple(graph[name].shape), _np_dtype(F, graph[name].dtype))
-                       for name in info["outputNames"]]
+            if any(s.is_dynamic for s in inputs):
+                outputs = _probe_outputs(F, path, inputs, info["outputNames"])
+            else:
+                graph = F.load_as_dict(str(path))
+                outputs = [TensorSpec(name, tuple(graph[name].shape), _np_dtype(F, graph[name].dtype))
+                           for name in info["outputNames"]]
         except Exception as exc:  # noqa: BLE001 - MNN raises bare Exception/SystemError
             failure: Exception | None = exc
         else:
             failure = None
     if failure is not None:
-        raise UnsupportedModelError(f"MNN cannot infer the output shapes of {path.name}: {failure}. "
-                                    f"MNN said: {cap.text.strip()[-500:]}") from failure
+        dynamic = [str(s) for s in inputs if s.is_dynamic]
+        why = (f" for its dynamic input(s) {', '.join(dynamic)} at the sizes edgekit tried ({_PROBE_SIDES})"
+               if dynamic else "")
+        log = " ".join(ln for ln in cap.text.split("getshape: unable to get variable info") if ln.strip())
+        raise UnsupportedModelError(
+            f"MNN cannot infer the output shapes of {path.name}{why}: {failure}. MNN said: {log.strip()[-500:]}. "
+            "Convert the model again with fixed input shapes, or load the ONNX/TFLite source with runtime='mnn' "
+            "(edgekit converts it and keeps its inputs and outputs).") from failure
     return inputs, outputs
+
+
+#: sizes given to the dynamic dimensions (batch: 1) of a .mnn's inputs to infer its output shapes; an output
+#: dimension that differs between them is dynamic (multiples of 32: detectors downsample by up to 32)
+_PROBE_SIDES = (64, 96)
+
+
+def _probe_outputs(F: Any, path: Path, inputs: list[TensorSpec], names: list[str]) -> list[TensorSpec]:
+    """Output specs of a .mnn with dynamic inputs: shape inference at two input sizes, varying dims ``None``."""
+    seen: list[list[tuple[list[int], Any]]] = []
+    for side in _PROBE_SIDES:
+        graph = F.load_as_dict(str(path))  # a graph resized once keeps its shapes: a fresh one per size
+        for spec in inputs:
+            if spec.is_dynamic:
+                graph[spec.name].resize([d if isinstance(d, int) else (1 if k == 0 else side)
+                                         for k, d in enumerate(spec.shape)])
+        got = [(graph[name].shape, graph[name].dtype) for name in names]
+        if any(shape is None for shape, _ in got):
+            raise UnsupportedModelError(f"no shape for output(s) {[n for n, (s, _) in zip(names, got) if s is None]}")
+        seen.append([(list(shape), dtype) for shape, dtype in got])
+    out = []
+    for name, (a, dtype), (b, _) in zip(names, *seen):
+        if len(a) != len(b):  # the rank itself follows the input: nothing about the shape is fixed
+            raise UnsupportedModelError(f"output {name!r} has rank {len(a)} or {len(b)} depending on the input size")
+        out.append(TensorSpec(name, tuple(x if x == y else None for x, y in zip(a, b)), _np_dtype(F, dtype)))
+    return out
 
 
 # --- session -------------------------------------------------------------------------------

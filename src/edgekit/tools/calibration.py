@@ -82,8 +82,9 @@ def preprocess_image(image: np.ndarray, spec: TensorSpec, pre: Preprocess | None
     if pre.size:
         h, w = pre.size
     if not isinstance(h, int) or not isinstance(w, int) or h < 1 or w < 1:
-        raise InputError(f"input {spec.name!r} has a dynamic height/width {spec.shape}: pass size=(H, W) "
-                         "(--size HxW) to resize the images to.")
+        raise InputError(f"input {spec.name!r} has a dynamic height/width {spec.shape}: say the size to resize the "
+                         f"images to (quantize: --size HxW; convert: --shape {spec.name}=1x3xHxW; Python: "
+                         "Preprocess(size=(H, W))).")
     channels = c if isinstance(c, int) and c > 0 else 3
     if image.ndim == 2:
         image = image[:, :, None]

@@ -13,7 +13,9 @@
 Both return a :class:`QuantizeReport`: size, ONNX Runtime latency before and after (median of
 interleaved runs, one thread by default), and the output drift against the float model on
 held-out inputs (the last fifth of the calibration set, never used to calibrate, unless
-``heldout`` is given), with warnings when the result is slower, not smaller or drifts far.
+``heldout`` is given; for dynamic quantization without inputs, synthetic image-like ones from
+:func:`~edgekit.tools.verify.image_like_feeds`), with warnings when the result is slower, not
+smaller or drifts far. ``report.inputs_source`` says what the drift was measured on.
 
 Example::
 
@@ -38,7 +40,7 @@ from edgekit.models.formats import open_model
 from edgekit.tools.calibration import Preprocess, input_specs, load_calibration
 from edgekit.tools.fp16 import constants_to_initializers
 from edgekit.tools.outputs import claim_outputs
-from edgekit.tools.verify import Drift, interleaved_latency, output_drift, random_feeds
+from edgekit.tools.verify import Drift, image_like_feeds, interleaved_latency, output_drift
 
 __all__ = ["QuantizeReport", "quantize_dynamic", "quantize_static", "tflite_status"]
 
@@ -60,6 +62,7 @@ class QuantizeReport:
     size_after: int
     calibration_inputs: int = 0
     heldout_inputs: int = 0
+    inputs_source: str = ""  # what the drift was measured on, e.g. "8 synthetic image-like inputs (...)"
     latency_before_ms: float | None = None
     latency_after_ms: float | None = None
     threads: int = 1
@@ -89,7 +92,8 @@ class QuantizeReport:
         if self.latency_before_ms is not None and self.latency_after_ms is not None:
             lines.append(f"latency (ONNX Runtime CPU, {self.threads} thread(s), median of interleaved runs): "
                          f"{self.latency_before_ms:.3g} -> {self.latency_after_ms:.3g} ms (x{self.speedup:.2f})")
-        lines += [f"drift on {self.heldout_inputs} held-out input(s): {d}" for d in self.drift]
+        on = self.inputs_source or f"{self.heldout_inputs} held-out input(s)"
+        lines += [f"drift on {on}: {d}" for d in self.drift]
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -294,7 +298,8 @@ def quantize_dynamic(model: str | os.PathLike[str], output: str | os.PathLike[st
                      dims: Mapping[str, Sequence[int]] | None = None, measure: bool = True,
                      threads: int = 1, force: bool = False) -> QuantizeReport:
     """Dynamic int8 quantization (weights only, activations at run time); measured on ``inputs``
-    (like ``calibration`` above) or on random inputs (dynamic dims from ``dims``, else 1)."""
+    (like ``calibration`` above) or on 8 synthetic image-like inputs (dynamic dims from ``dims``;
+    :func:`~edgekit.tools.verify.image_like_feeds`)."""
     from onnxruntime import quantization as q
 
     if weight_type not in _TYPES:
@@ -305,7 +310,11 @@ def quantize_dynamic(model: str | os.PathLike[str], output: str | os.PathLike[st
     if opset < 11:
         proto, after = _convert_opset(proto, 11, mf.path.name), 11
     specs = input_specs(mf.path)
-    feeds = load_calibration(inputs, specs, preprocess) if inputs is not None else random_feeds(specs, 3, dims=dims)
+    if inputs is not None:
+        feeds = load_calibration(inputs, specs, preprocess)
+        source = f"{len(feeds)} input(s) from {Path(inputs).name}" if isinstance(inputs, (str, os.PathLike)) else ""
+    else:
+        feeds, source = image_like_feeds(specs, 8, dims=dims)
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="edgekit-quant-") as tmp:
@@ -318,7 +327,7 @@ def quantize_dynamic(model: str | os.PathLike[str], output: str | os.PathLike[st
                                         f"{type(exc).__name__}: {exc}. Try static quantization.") from exc
         shutil.move(tmp_out, out)  # /tmp may be another file system
     report = QuantizeReport(str(mf.path), str(out), "dynamic", per_channel, opset, after, mf.size,
-                            out.stat().st_size, warnings=warnings)
+                            out.stat().st_size, inputs_source=source, warnings=warnings)
     if measure:
         _measure(report, mf.path, out, feeds, threads)
     return report
