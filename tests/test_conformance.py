@@ -43,6 +43,19 @@ class TestMNN(RuntimeConformance):
     runtime = "mnn"
 
 
+@pytest.fixture(scope="module")
+def pnnx() -> None:
+    """ncnn reads ONNX through pnnx: fetched once from its pinned wheel, like the real models."""
+    from edgekit.runtimes.ncnn_convert import fetch_pnnx
+
+    fetch_pnnx()
+
+
+@pytest.mark.usefixtures("pnnx")
+class TestNCNN(RuntimeConformance):
+    runtime = "ncnn"
+
+
 class TestEmulated(RuntimeConformance):
     runtime = "emulated"
 
@@ -73,10 +86,10 @@ def test_params_come_from_the_runtime_formats() -> None:
 
 
 def test_build_model_refuses_a_format_it_cannot_build(tmp_path: Path) -> None:
-    with pytest.raises(UnknownFormatError, match=r"cannot build 'ncnn' models; it builds \['mnn', 'onnx', "
-                                                 r"'openvino', 'tflite'\]"):
-        build_model("conv_relu", "ncnn", tmp_path)
-    assert sorted(BUILDERS) == ["mnn", "onnx", "openvino", "tflite"]
+    with pytest.raises(UnknownFormatError, match=r"cannot build 'tengine' models; it builds \['mnn', 'ncnn', "
+                                                 r"'onnx', 'openvino', 'tflite'\]"):
+        build_model("conv_relu", "tengine", tmp_path)
+    assert sorted(BUILDERS) == ["mnn", "ncnn", "onnx", "openvino", "tflite"]
 
 
 def test_known_failures_carry_their_error_class() -> None:

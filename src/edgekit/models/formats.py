@@ -28,6 +28,7 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "tflite": (".tflite",),
     "openvino": (".xml",),
     "mnn": (".mnn",),
+    "ncnn": (".param",),
 }
 
 
@@ -37,7 +38,7 @@ class ModelFile:
 
     path: Path
     format: str
-    weights: Path | None = None  # OpenVINO IR .bin
+    weights: Path | None = None  # OpenVINO IR .bin, ncnn .bin
     #: ONNX external-data files the model references (resolved, inside the model's folder), sorted by path
     external: tuple[Path, ...] = ()
     _digest: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -85,6 +86,15 @@ def quantize_hint(fmt: str) -> str:
     return "`edgekit quantize` on the ONNX model it came from"
 
 
+#: how messages name each format
+_TITLES = {"onnx": "an ONNX", "tflite": "a TFLite", "openvino": "an OpenVINO IR", "mnn": "an MNN", "ncnn": "an ncnn"}
+
+
+def _a_model(fmt: str) -> str:
+    """``"an ONNX model"``: the format's name with its article, for messages."""
+    return f"{_TITLES.get(fmt, f'a {fmt}')} model"
+
+
 def detect_format(path: Path) -> str:
     """The format name for a path, by suffix; raises UnknownFormatError."""
     suffix = path.suffix.lower()
@@ -110,7 +120,8 @@ def open_model(model: str | os.PathLike[str] | ModelFile) -> ModelFile:
     fmt = detect_format(path)
     size = path.stat().st_size
     if size == 0:
-        raise CorruptModelError(f"{path}: the file is empty (0 bytes); expected a {fmt} model. Re-export or re-download it.")
+        raise CorruptModelError(f"{path}: the file is empty (0 bytes); expected {_a_model(fmt)}. "
+                                "Re-export or re-download it.")
     weights = None
     external: tuple[Path, ...] = ()
     if fmt == "onnx":
@@ -121,6 +132,10 @@ def open_model(model: str | os.PathLike[str] | ModelFile) -> ModelFile:
         weights = _validate_ir(path)
     elif fmt == "mnn":
         _validate_mnn(path)
+    elif fmt == "ncnn":
+        from edgekit.models.ncnn_param import validate as validate_ncnn
+
+        weights = validate_ncnn(path)
     return ModelFile(path.resolve(), fmt, weights.resolve() if weights else None, external)
 
 

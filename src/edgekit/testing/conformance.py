@@ -81,14 +81,25 @@ def _build_mnn(case: str, path: Path, folder: Path) -> Path:
     return path
 
 
+def _build_ncnn(case: str, path: Path, folder: Path) -> Path:
+    """ncnn's .param + .bin, converted from the ONNX twin with pnnx (fetched from its pinned wheel once)."""
+    from edgekit.models.formats import open_model
+    from edgekit.runtimes.ncnn_convert import convert_to_ncnn, fetch_pnnx
+
+    fetch_pnnx()  # a no-op once the verified binary is in the cache
+    convert_to_ncnn(open_model(build_model(case, "onnx", folder)), path, path.with_suffix(".bin"))
+    return path
+
+
 #: format -> ``builder(case, path, folder) -> path``: writes case ``case`` to ``path`` (ONNX and
-#: TFLite by edgekit; OpenVINO IR and MNN converted from the ONNX twin, built in ``folder``).
+#: TFLite by edgekit; OpenVINO IR, MNN and ncnn converted from the ONNX twin, built in ``folder``).
 #: A plugin whose runtime reads another format adds its builder here before the suite runs.
 BUILDERS: dict[str, Callable[[str, Path, Path], Path]] = {
     "onnx": _build_onnx,
     "tflite": _build_tflite,
     "openvino": _build_openvino,
     "mnn": _build_mnn,
+    "ncnn": _build_ncnn,
 }
 
 

@@ -2,7 +2,7 @@
 
 Nothing is fetched from a model hub. ``pip download`` (never ``pip install``) fetches the
 pinned wheel once, its sha256 is checked, the model file is extracted, its own sha256
-is checked, and it is cached under ``$EDGEKIT_CACHE/models``.
+is checked, and it is cached under ``$EDGEKIT_CACHE/models`` (:mod:`edgekit.wheels` does it).
 
 Example::
 
@@ -11,15 +11,11 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
-import sys
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgekit.cache import atomic_path, cache_dir, file_sha256
-from edgekit.errors import ModelFetchError
+from edgekit.cache import cache_dir, file_sha256
+from edgekit.wheels import PinnedWheel, download, extract
 
 __all__ = ["REAL_MODELS", "RealModel", "fetch"]
 
@@ -58,26 +54,8 @@ REAL_MODELS: dict[str, RealModel] = {m.name: m for m in [
 ]}
 
 
-def _download(model: RealModel, folder: Path) -> Path:
-    wheel = folder / model.wheel
-    if wheel.is_file() and file_sha256(wheel) == model.wheel_sha256:
-        return wheel
-    platform_args: list[str] = []
-    if "manylinux" in model.wheel:
-        platform_args = ["--platform", "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp"]
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
-           "-q", "-d", str(folder), *platform_args, model.requirement]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0 or not wheel.is_file():
-        raise ModelFetchError(
-            f"could not download {model.requirement} ({model.wheel}) from PyPI to get the {model.name} model: "
-            f"{proc.stderr.strip()[-500:]}. Check network access to PyPI, or put the wheel in {folder} yourself."
-        )
-    got = file_sha256(wheel)
-    if got != model.wheel_sha256:
-        wheel.unlink()
-        raise ModelFetchError(f"{model.wheel}: sha256 {got}, expected {model.wheel_sha256}; refusing a wheel that changed.")
-    return wheel
+def _wheel(model: RealModel) -> PinnedWheel:
+    return PinnedWheel(model.requirement, model.wheel, model.wheel_sha256)
 
 
 def fetch(name: str) -> Path:
@@ -89,11 +67,4 @@ def fetch(name: str) -> Path:
     target = folder / Path(model.member).name
     if target.is_file() and file_sha256(target) == model.sha256:
         return target
-    wheel = _download(model, cache_dir("wheels"))
-    with zipfile.ZipFile(wheel) as z:
-        data = z.read(model.member)
-    if hashlib.sha256(data).hexdigest() != model.sha256:
-        raise ModelFetchError(f"{model.member} in {model.wheel} does not match its pinned sha256 {model.sha256}.")
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
-    return target
+    return extract(download(_wheel(model), purpose=f"the {model.name} model"), model.member, model.sha256, target)

@@ -208,7 +208,7 @@ def _unusable(rt: Any, model: ModelFile) -> str | None:
         return f"not installed: {rt.info.install_hint}"
     if rt.has("estimate"):
         return "it emulates a device instead of running the model"
-    return None
+    return rt.not_ready(model.format)
 
 
 def search_space(model: ModelFile, device: str | None = None, *, runtimes: Sequence[str] | None = None,
