@@ -2,7 +2,7 @@
 
 Usage (after ``python samples/fetch_models.py``)::
 
-    python samples/face_detect.py                              # scikit-image's astronaut photo
+    python samples/face_detect.py                              # a face drawn with OpenCV (samples/common.py)
     python samples/face_detect.py photo.jpg --output faces.jpg
     python samples/face_detect.py photo.jpg --device auto      # or raspberry-pi-5, --runtime openvino, ...
 """
@@ -13,35 +13,26 @@ import argparse
 from pathlib import Path
 
 import cv2
-import numpy as np
+from common import portrait, require_bundle
 
 import edgekit
 
 HERE = Path(__file__).parent
 
 
-def sample_photo() -> np.ndarray:
-    """scikit-image's astronaut (Eileen Collins, NASA; public domain) as a BGR image."""
-    try:
-        from skimage import data
-    except ImportError:
-        raise SystemExit("no image given and scikit-image is not installed: pass an image path, or "
-                         "`pip install scikit-image` for the sample photo.") from None
-    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="Detect faces with BlazeFace.")
-    parser.add_argument("image", nargs="?", help="image file (default: scikit-image's astronaut)")
+    parser.add_argument("image", nargs="?", help="image file (default: a face drawn with OpenCV)")
     parser.add_argument("--bundle", default=str(HERE / "bundles" / "blazeface"), help="BlazeFace bundle")
     parser.add_argument("--device", default=None, help="device profile name, .toml path or 'auto'")
     parser.add_argument("--runtime", default=None, help="runtime (litert, openvino, opencv, mnn)")
     parser.add_argument("--output", "-o", default=None, help="write the image with the faces drawn")
     args = parser.parse_args()
 
-    frame = cv2.imread(args.image) if args.image else sample_photo()
+    frame = cv2.imread(args.image) if args.image else portrait()
     if frame is None:
         raise SystemExit(f"cannot read {args.image} as an image")
+    require_bundle(args.bundle, "BlazeFace")
     with edgekit.load_bundle(args.bundle, device=args.device, runtime=args.runtime) as pipe:
         print(f"running on {pipe.placement}")
         faces = pipe.predict(frame)

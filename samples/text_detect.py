@@ -13,23 +13,11 @@ import argparse
 from pathlib import Path
 
 import cv2
-import numpy as np
+from common import page, require_bundle
 
 import edgekit
 
 HERE = Path(__file__).parent
-
-
-def sample_page() -> np.ndarray:
-    """A light page with three lines of text, one of them rotated."""
-    page = np.full((480, 640, 3), 240, np.uint8)
-    cv2.putText(page, "edgekit: one API,", (40, 90), cv2.FONT_HERSHEY_SIMPLEX, 1.4, (30, 30, 30), 3)
-    cv2.putText(page, "five runtimes", (40, 170), cv2.FONT_HERSHEY_SIMPLEX, 1.4, (30, 30, 30), 3)
-    line = np.full((160, 420, 3), 240, np.uint8)
-    cv2.putText(line, "rotated text 15 deg", (10, 95), cv2.FONT_HERSHEY_SIMPLEX, 1.1, (120, 20, 20), 2)
-    m = cv2.getRotationMatrix2D((210, 80), 15, 1.0)
-    page[260:420, 120:540] = cv2.warpAffine(line, m, (420, 160), borderValue=(240, 240, 240))
-    return page
 
 
 def main() -> None:
@@ -41,9 +29,10 @@ def main() -> None:
     parser.add_argument("--output", "-o", default=None, help="write the image with the text boxes drawn")
     args = parser.parse_args()
 
-    frame = cv2.imread(args.image) if args.image else sample_page()
+    frame = cv2.imread(args.image) if args.image else page()
     if frame is None:
         raise SystemExit(f"cannot read {args.image} as an image")
+    require_bundle(args.bundle, "PP-OCR det")
     with edgekit.load_bundle(args.bundle, device=args.device, runtime=args.runtime) as pipe:
         print(f"running on {pipe.placement}")
         boxes = pipe.predict(frame)

@@ -1,7 +1,8 @@
 """Frames per second of a bundle in a video loop, on any device profile, with a per-stage breakdown.
 
 Frames come from a video file (anything OpenCV's VideoCapture opens, looped if short) or are
-synthetic: a photo panned and zoomed a little each frame, so every frame differs. Each frame is
+synthetic: a drawn face beside a page of text, panned and zoomed a little each frame, so every
+frame differs. Each frame is
 pre-processed, run and post-processed, as an app would; the report gives end-to-end FPS and
 the median milliseconds of each stage.
 
@@ -22,31 +23,15 @@ from collections.abc import Iterator
 
 import cv2
 import numpy as np
+from common import require_bundle, scene
 
 import edgekit
 
 
-def base_image(width: int, height: int) -> np.ndarray:
-    """scikit-image's astronaut when installed (a face to find), else a drawn scene."""
-    try:
-        from skimage import data
-
-        img = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
-    except ImportError:
-        img = np.full((512, 512, 3), 200, np.uint8)
-        cv2.putText(img, "edgekit", (60, 260), cv2.FONT_HERSHEY_SIMPLEX, 3, (30, 30, 30), 6)
-        cv2.circle(img, (380, 120), 60, (40, 90, 200), -1)
-    canvas = np.full((height, width, 3), 90, np.uint8)
-    s = min(width / img.shape[1], height / img.shape[0])
-    small = cv2.resize(img, (int(img.shape[1] * s), int(img.shape[0] * s)))
-    y, x = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
-    canvas[y:y + small.shape[0], x:x + small.shape[1]] = small
-    return canvas
-
-
 def synthetic(width: int, height: int, count: int) -> Iterator[np.ndarray]:
-    """``count`` frames: the base image panned and zoomed along a slow loop."""
-    base = base_image(width, height)
+    """``count`` frames: a drawn face beside a page of text (samples/common.py), panned and zoomed along a slow
+    loop, so that either sample bundle has something to find in every frame."""
+    base = scene(width, height)
     for i in range(count):
         a = 2 * np.pi * i / 120
         m = cv2.getRotationMatrix2D((width / 2, height / 2), 0, 1.0 + 0.05 * np.sin(a))
@@ -85,9 +70,12 @@ def main() -> None:
     parser.add_argument("--emulate", action="store_true",
                         help="emulate --device's accelerator on this CPU and print its predicted latency")
     args = parser.parse_args()
+    if args.frames < 1:
+        parser.error("--frames must be at least 1")
     if args.emulate and not args.device:
         parser.error("--emulate needs --device (e.g. --device raspberry-pi-5)")
 
+    require_bundle(args.bundle, "sample")
     width, height = (int(v) for v in args.size.lower().split("x"))
     total = args.warmup + args.frames
     frames = video(args.video, total) if args.video else synthetic(width, height, total)
@@ -116,8 +104,10 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         estimate = pipe.predictor.estimate() if args.emulate else None
     n = len(stages["total"])
-    print(f"{n} frames of {frame.shape[1]}x{frame.shape[0]} in {elapsed:.2f} s: {n / elapsed:.1f} FPS "
-          f"({found / max(n, 1):.2f} results per frame)")
+    what = (f"{found / n:.2f} results per frame" if found else
+            "no results in any frame: the frames hold nothing this model finds, so post-processing was not timed "
+            "on real results; try --video with frames it should find something in")
+    print(f"{n} frames of {frame.shape[1]}x{frame.shape[0]} in {elapsed:.2f} s: {n / elapsed:.1f} FPS ({what})")
     for key, values in stages.items():
         print(f"  {key:5s} p50 {statistics.median(values):7.2f} ms   max {max(values):7.2f} ms")
     if estimate is not None:

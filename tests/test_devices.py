@@ -173,7 +173,7 @@ def test_user_profile_extends_builtin_from_env_folder_and_path(tmp_path, monkeyp
 
 
 def test_unknown_device_suggests_close_names():
-    with pytest.raises(UnknownDeviceError, match="did you mean raspberry-pi-5"):
+    with pytest.raises(UnknownDeviceError, match="did you mean 'raspberry-pi-5'"):
         get_profile("raspberry-pi5")
 
 
@@ -337,3 +337,58 @@ def test_runtime_error_while_opening_is_a_rejection_unless_strict(tmp_path, buil
     with pytest.raises(DeviceUnavailableError, match="onnxruntime failed to open") as err:
         edgekit.load(build("conv_relu", "onnx"), device=str(path), strict=True)
     assert "usable here, not tried" in str(err.value) and err.value.__cause__ is not None
+
+
+# --- issue 14, item 11: what `edgekit devices` shows a newcomer --------------------------------
+
+def test_cli_devices_list_tells_targets_apart():
+    """apple-m-series runs onnxruntime/coreml fp16 on the ANE and on the GPU: the list showed it twice."""
+    from edgekit.cli import cli
+
+    rows = json.loads(CliRunner().invoke(cli, ["devices", "--format", "json"]).output)
+    for row in rows:
+        targets = row["targets (in order)"]
+        assert len(set(targets)) == len(targets), (row["name"], targets)
+    apple = next(r for r in rows if r["name"] == "apple-m-series")
+    assert apple["targets (in order)"][:2] == ["onnxruntime/coreml fp16 on ane", "onnxruntime/coreml fp16 on gpu"]
+
+
+def test_cli_devices_show_prints_notes_as_sentences():
+    """Notes are sentences: they were joined with ', ' ("... on the host CPU., libedgetpu.so.1 ...")."""
+    from edgekit.cli import cli
+
+    out = CliRunner().invoke(cli, ["devices", "show", "coral-edgetpu", "--format", "markdown"])
+    assert out.exit_code == 0, out.output
+    assert ".," not in out.output and ".;" not in out.output, out.output
+    rows = json.loads(CliRunner().invoke(cli, ["devices", "show", "coral-edgetpu", "--format", "json"]).output)
+    notes = [r["value"] for r in rows if r["section"] == "profile" and r["field"] == "note"]
+    assert notes == list(get_profile("coral-edgetpu").notes)
+
+
+def test_broken_user_profile_is_one_clean_warning_line(tmp_path):
+    """A bad .toml in $EDGEKIT_DEVICES: one line per command, no UserWarning and no source line."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "broken.toml").write_text("[device\nname = 1\n")
+    env = {**os.environ, "EDGEKIT_DEVICES": str(tmp_path)}
+    for args in (["devices"], ["devices", "detect"]):
+        proc = subprocess.run([sys.executable, "-m", "edgekit", *args, "--format", "json"], capture_output=True,
+                              text=True, env=env, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stderr.splitlines()
+        assert len(lines) == 1, proc.stderr
+        assert lines[0].startswith(f"warning: ignoring device profile {tmp_path / 'broken.toml'}: not valid TOML")
+        assert lines[0].endswith("; fix or remove it"), lines[0]
+
+
+def test_broken_user_profile_is_logged_once(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("EDGEKIT_DEVICES", str(tmp_path))
+    (tmp_path / "broken.toml").write_text('name = "broken"\nkind = "cpu"\n')
+    with caplog.at_level(logging.WARNING, logger="edgekit"):
+        names = [p.name for p in list_profiles()]
+        list_profiles()
+    assert "broken" not in names and "generic-x86-64" in names
+    msgs = [r.getMessage() for r in caplog.records if "broken.toml" in r.getMessage()]
+    assert len(msgs) == 1 and "missing key 'units'" in msgs[0], msgs

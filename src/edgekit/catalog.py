@@ -52,6 +52,7 @@ def parse_runtime_info(data: Mapping[str, Any], where: str) -> RuntimeInfo:
     """Validate one runtime catalog table."""
     check_keys(data, _RUNTIME_KEYS, where)
     accs = expect(data, "accelerators", dict, where, required=False) or {}
+    priority = expect(data, "priority", int, where, required=False)  # 0 is a priority ("first"), not "unset"
     return RuntimeInfo(
         name=expect(data, "name", str, where),
         title=expect(data, "title", str, where),
@@ -60,7 +61,7 @@ def parse_runtime_info(data: Mapping[str, Any], where: str) -> RuntimeInfo:
         extra=expect(data, "extra", str, where),
         formats=tuple(expect(data, "formats", list, where)),
         converts=tuple(expect(data, "converts", list, where, required=False) or ()),
-        priority=expect(data, "priority", int, where, required=False) or 50,
+        priority=50 if priority is None else priority,
         accelerators={str(k): str(v) for k, v in accs.items()},
         homepage=expect(data, "homepage", str, where, required=False) or "",
         notes=tuple(expect(data, "notes", list, where, required=False) or ()),

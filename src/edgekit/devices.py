@@ -16,10 +16,9 @@ Example::
 
 from __future__ import annotations
 
-import difflib
 import functools
+import logging
 import os
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +37,14 @@ from edgekit.device_schema import (
 )
 from edgekit.errors import ConfigError, UnknownDeviceError
 from edgekit.hostinfo import HostInfo
+from edgekit.registry import did_you_mean
 from edgekit.tomlfile import expect, read_toml
 
 __all__ = ["Constraints", "DetectRules", "DetectionResult", "DeviceProfile", "HostInfo", "Match", "Target",
            "Unit", "detect", "get_profile", "list_profiles", "load_profile", "parse_profile", "profile_names"]
 
 ENV = "EDGEKIT_DEVICES"
+logger = logging.getLogger("edgekit")
 
 
 # --- finding and loading ---------------------------------------------------------------------
@@ -163,11 +164,9 @@ def get_profile(device: str | os.PathLike[str] | DeviceProfile) -> DeviceProfile
     found = _index().get(text)
     if found:
         return load_profile(found[0][0], builtin=found[0][1])
-    close = difflib.get_close_matches(text, profile_names(), n=3, cutoff=0.5)
     raise UnknownDeviceError(
-        f"no device profile named {text!r}" + (f"; did you mean {', '.join(close)}?" if close else ".")
-        + f" Known profiles: {profile_names()}. Pass a path to your own .toml, add its folder to ${ENV}, "
-        "or use device='auto' to detect this host.")
+        f"no device profile named {text!r}{did_you_mean(text, profile_names())}. Known profiles: {profile_names()}. "
+        f"Pass a path to your own .toml, add its folder to ${ENV}, or use device='auto' to detect this host.")
 
 
 def list_profiles() -> list[DeviceProfile]:
@@ -177,15 +176,33 @@ def list_profiles() -> list[DeviceProfile]:
     ['generic-aarch64', 'generic-x86-64']
     """
     out = []
-    for name, files in _index().items():
+    for files in _index().values():
         path, builtin = files[0]
         try:
             out.append(load_profile(path, builtin=builtin))
         except ConfigError as exc:
             if builtin:
                 raise
-            warnings.warn(f"skipping device profile {name!r}: {exc}", stacklevel=2)
+            _ignored(path, exc)
     return sorted(out, key=lambda p: (KINDS.index(p.kind), p.name))
+
+
+#: broken user profiles already reported in this process, with the file's modification time
+_REPORTED: set[tuple[Path, int]] = set()
+
+
+def _ignored(path: Path, exc: ConfigError) -> None:
+    """Say once per process (logger ``edgekit``: a bare line on stderr unless logging is set up) that a broken
+    user profile is skipped, and why."""
+    try:
+        key = (path, path.stat().st_mtime_ns)
+    except OSError:
+        key = (path, 0)
+    if key in _REPORTED:
+        return
+    _REPORTED.add(key)
+    why = str(exc).removeprefix(f"{path}: ").rstrip(". ")
+    logger.warning("warning: ignoring device profile %s: %s; fix or remove it", path, why)
 
 
 # --- detection -------------------------------------------------------------------------------

@@ -24,8 +24,8 @@ from edgekit.catalog import runtime_info
 from edgekit.errors import InvalidOptionError, UnknownRuntimeError
 from edgekit.runtime import Runtime, RuntimeInfo
 
-__all__ = ["RuntimeStatus", "get_runtime", "iter_runtimes", "list_runtimes", "refresh", "register_runtime",
-           "runtime_names", "unregister_runtime"]
+__all__ = ["RuntimeStatus", "did_you_mean", "get_runtime", "iter_runtimes", "list_runtimes", "refresh",
+           "register_runtime", "runtime_names", "unregister_runtime"]
 
 GROUP = "edgekit.runtimes"
 
@@ -50,6 +50,21 @@ def runtime_names() -> list[str]:
     return sorted(set(_entry_points()) | set(_REGISTERED), key=key)
 
 
+def did_you_mean(name: str, known: list[str]) -> str:
+    """``" (did you mean 'onnxruntime'?)"`` for a misspelled or shortened ``name``, or ``""``.
+
+    The closest names by :func:`difflib.get_close_matches`, else the known names that start with ``name``.
+
+    >>> did_you_mean("onnxrntime", ["litert", "onnxruntime"]), did_you_mean("coral", ["coral-edgetpu"])
+    (" (did you mean 'onnxruntime'?)", " (did you mean 'coral-edgetpu'?)")
+    """
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=2, cutoff=0.6)
+    close = close or [k for k in known if name and k.lower().startswith(name.lower())][:2]
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
 def _info(name: str, cls: type[Runtime] | None) -> RuntimeInfo | None:
     return runtime_info(name) or (cls.default_info if cls is not None else None)
 
@@ -63,7 +78,8 @@ def get_runtime(name: str) -> Runtime:
         eps = _entry_points()
         if name not in eps:
             raise UnknownRuntimeError(
-                f"no runtime named {name!r}; registered runtimes: {runtime_names()}. "
+                f"no runtime named {name!r}{did_you_mean(name, runtime_names())}; registered runtimes: "
+                f"{runtime_names()}. "
                 "A third-party runtime registers in the entry-point group 'edgekit.runtimes' or with "
                 "edgekit.register_runtime(); if edgekit's own are missing, reinstall edgekit (`pip install -e .` "
                 "in a checkout)."

@@ -23,6 +23,11 @@ def _target_row(t: Any) -> str:
     return f"{t.runtime}/{t.accelerator} {t.precision}"
 
 
+def _targets(p: DeviceProfile) -> list[str]:
+    """Each target once: with the unit it runs on when the profile has several (CoreML on the ANE and on the GPU)."""
+    return [_target_row(t) + (f" on {t.unit}" if len(p.units) > 1 else "") for t in p.targets]
+
+
 @click.group(invoke_without_command=True)
 @output_options
 @click.pass_context
@@ -30,7 +35,7 @@ def devices(ctx: click.Context, fmt: str, output: str | None) -> None:
     """Device profiles: built-in ones and those in $EDGEKIT_DEVICES folders."""
     if ctx.invoked_subcommand is not None:
         return
-    rows = [{"name": p.name, "kind": p.kind, "title": p.title, "targets (in order)": [_target_row(t) for t in p.targets]}
+    rows = [{"name": p.name, "kind": p.kind, "title": p.title, "targets (in order)": _targets(p)}
             for p in list_profiles()]
     emit(rows, fmt=fmt, output=output, title="edgekit device profiles",
          footer="`edgekit devices show NAME` for units, figures and sources; `edgekit devices detect` for this host.")
@@ -47,7 +52,8 @@ def profile_rows(p: DeviceProfile) -> list[dict[str, Any]]:
     for fld in ("name", "kind", "title", "vendor", "extends"):
         add("profile", fld, getattr(p, fld))
     add("profile", "file", str(p.path) if p.path else None)
-    add("profile", "notes", list(p.notes))
+    for note in p.notes:  # sentences: one row each (a list cell would join them with ", ")
+        add("profile", "note", note)
     for u in p.units:
         sec = f"unit {u.name}"
         add(sec, "kind", u.kind)
@@ -85,7 +91,15 @@ def _constraints_text(c: Any) -> str:
     if c.ops:
         parts.append(f"ops: {c.ops}")
     parts.extend(c.notes)
-    return "; ".join(parts)
+    return _join(parts)
+
+
+def _join(parts: list[str]) -> str:
+    """Phrases joined with "; ", a sentence (it ends with a full stop) followed by a space instead."""
+    out = ""
+    for part in parts:
+        out += ("" if not out else " " if out.endswith((".", "!", "?")) else "; ") + part
+    return out
 
 
 @devices.command()

@@ -73,7 +73,8 @@ def summary_rows(s: Any, *, ops: bool = False) -> list[dict[str, Any]]:
 
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@shape_option("Fix a dynamic input's shape for the FLOP count (repeatable); unset dynamic dims count as 1.")
+@shape_option("Fix a dynamic input's shape for the FLOP count (repeatable); by default the shape `edgekit "
+              "profile` feeds (an image's height and width 224, other dynamic dims 1).")
 @click.option("--ops", "show_ops", is_flag=True, help="Also list FLOPs and MACs per operator type.")
 @click.option("--no-flops", is_flag=True, help="Skip the FLOP count (faster on very large models).")
 @output_options

@@ -29,7 +29,7 @@ import os
 import platform
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -288,8 +288,7 @@ class LiteRT(Runtime):
             kwargs["experimental_preserve_all_tensors"] = used["preserve_all_tensors"] = True
         _refuse_known_crashes(model)
         try:
-            it = mod.Interpreter(**kwargs)
-            it.allocate_tensors()
+            it = _quietly(lambda: _allocated(mod.Interpreter(**kwargs)))
         except Exception as exc:
             raise _translate(exc, model, acc) from exc
         if delegates:
@@ -308,6 +307,39 @@ class LiteRT(Runtime):
             session.close()
             raise
         return session
+
+
+def _allocated(it: Any) -> Any:
+    it.allocate_tensors()
+    return it
+
+
+#: TFLite's C++ logger writes INFO lines to stderr, such as "INFO: Created TensorFlow Lite XNNPACK delegate for
+#: CPU." once per process on the first allocation with XNNPACK; neither an environment variable (TF_CPP_MIN_LOG_LEVEL
+#: is not read by it) nor ai-edge-litert's Python API lowers its level
+_INFO_LINE = re.compile(r"^INFO: [^\n]*\n?", re.M)
+_XNNPACK_SEEN: list[bool] = []
+
+
+def _quietly(create: Callable[[], Any]) -> Any:
+    """``create()`` with fds 1/2 captured until TFLite has announced XNNPACK; all but its INFO lines are written
+    back to stderr (MNN's capture, so one lock serialises both adapters' redirections)."""
+    if _XNNPACK_SEEN:
+        return create()
+    from edgekit.runtimes.mnn import captured_output
+
+    cap = captured_output()
+    try:
+        with cap:
+            return create()
+    finally:
+        text = getattr(cap, "text", "")
+        if "XNNPACK" in text:
+            _XNNPACK_SEEN.append(True)
+        rest = _INFO_LINE.sub("", text)
+        if rest:
+            sys.stderr.write(rest)
+            sys.stderr.flush()
 
 
 def _refuse_known_crashes(model: ModelFile) -> None:

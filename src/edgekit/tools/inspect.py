@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from edgekit.models.formats import ModelFile, open_model
-from edgekit.tensors import TensorSpec
+from edgekit.tensors import TensorSpec, concrete_dims
 
 __all__ = ["ModelSummary", "inspect_model"]
 
@@ -56,6 +56,8 @@ class ModelSummary:
     macs: int | None = None
     flops_by_type: list[tuple[str, int, int]] = field(default_factory=list)
     uncounted: list[str] = field(default_factory=list)  # op types whose FLOPs are unknown
+    #: input -> the shape FLOPs were counted at, for dynamic inputs no ``input_shapes`` fixed (ONNX)
+    assumed_shapes: dict[str, list[int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -89,7 +91,9 @@ def inspect_model(model: str | os.PathLike[str] | ModelFile, *, flops: bool = Tr
                   input_shapes: Mapping[str, Sequence[int]] | None = None) -> ModelSummary:
     """Summarise a model file (see the module docstring for what each format gives).
 
-    ``input_shapes`` fixes dynamic input dimensions for the FLOP count (ONNX); unset ones count as 1.
+    ``input_shapes`` fixes dynamic input dimensions for the FLOP count (ONNX); the others take the shape
+    ``edgekit profile`` feeds (:func:`edgekit.tensors.concrete_dims`: an image input's height and width
+    224, other dynamic dimensions 1), recorded in ``assumed_shapes`` and said in ``notes``.
 
     >>> inspect_model("conv_relu.onnx").operators   # doctest: +SKIP
     {'Conv': 1, 'Relu': 1}
@@ -103,12 +107,25 @@ def inspect_model(model: str | os.PathLike[str] | ModelFile, *, flops: bool = Tr
     if flops and mf.format in ("onnx", "tflite"):
         from edgekit.models.flops import count_flops
 
-        fc = count_flops(mf, input_shapes)
+        shapes = dict(input_shapes or {})
+        dynamic = [s for s in summary.inputs or [] if s.is_dynamic and s.name not in shapes]
+        if mf.format == "onnx":  # the shapes `edgekit profile` feeds (one rule: tensors.concrete_dims)
+            from edgekit.tools.verify import IMAGE_SIDE
+
+            summary.assumed_shapes = {s.name: list(concrete_dims(s, IMAGE_SIDE)) for s in dynamic}
+            shapes.update(summary.assumed_shapes)
+        fc = count_flops(mf, shapes or None)
         summary.flops, summary.macs = fc.flops, fc.macs
         summary.flops_by_type = [t for t in fc.by_type() if t[1] or t[2]]
         summary.uncounted = list(fc.uncounted)
-        if any(s.is_dynamic and s.name not in (input_shapes or {}) for s in summary.inputs or []):
-            summary.notes.append("FLOPs counted with dynamic input dimensions set to 1.")
+        if summary.assumed_shapes:
+            given = ", ".join(f"{n}={'x'.join(map(str, d))}" for n, d in summary.assumed_shapes.items())
+            summary.notes.append(f"FLOPs counted at {given} for the dynamic dimensions: the size `edgekit profile` "
+                                 f"feeds (height and width {IMAGE_SIDE} for an image input, other dynamic "
+                                 "dimensions 1); --shape counts another size.")
+        elif dynamic:
+            summary.notes.append("FLOPs counted at the tensor shapes stored in the file (TFLite keeps 1 for a "
+                                 "dynamic dimension there).")
     elif flops:
         summary.notes.append(f"FLOPs are counted for ONNX and TFLite; inspect the model {mf.format} came from.")
     return summary
