@@ -265,7 +265,7 @@ def test_runtime_filter_auto_and_unknown(build):
     model = build("conv_relu", "onnx")
     with edgekit.load(model, device="raspberry-pi-5", runtime="openvino") as m:
         assert m.placement.runtime == "openvino" and m.placement.target.startswith("#4 openvino/cpu")
-    with pytest.raises(DeviceUnavailableError, match="no target for a onnx model with runtime='opencv' accelerator='cuda'"):
+    with pytest.raises(DeviceUnavailableError, match="no target for an ONNX model with runtime='opencv' accelerator='cuda'"):
         edgekit.load(model, device="jetson-orin-nano", runtime="opencv", accelerator="cuda")
     with edgekit.load(model, device="auto") as m:
         assert m.placement.device == detect().profile.name

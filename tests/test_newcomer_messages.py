@@ -73,3 +73,19 @@ def test_python_load_of_litert_prints_nothing(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == "after\n", proc.stderr
+
+
+
+def test_an_unknown_device_names_the_fix_in_the_callers_words(capfd: pytest.CaptureFixture[str]) -> None:
+    """The same error speaks Python to the API (``device='auto'``) and CLI on the command line (``--device auto``)."""
+    import edgekit
+    from edgekit.cli import main
+    from edgekit.errors import UnknownDeviceError
+    from edgekit.models.sample import sample_model
+
+    with pytest.raises(UnknownDeviceError, match=r"use device='auto'"):
+        edgekit.load(sample_model("onnx"), device="no-such-board")
+    with pytest.raises(SystemExit):
+        main(["check", str(sample_model("onnx")), "--device", "no-such-board"])
+    err = capfd.readouterr().err
+    assert "--device auto" in err and "device='auto'" not in err, err

@@ -35,7 +35,7 @@ from edgekit.device_schema import (
     Unit,
     parse_profile,
 )
-from edgekit.errors import ConfigError, UnknownDeviceError
+from edgekit.errors import ConfigError, UnknownDeviceError, option
 from edgekit.hostinfo import HostInfo
 from edgekit.registry import did_you_mean
 from edgekit.tomlfile import expect, read_toml
@@ -166,7 +166,7 @@ def get_profile(device: str | os.PathLike[str] | DeviceProfile) -> DeviceProfile
         return load_profile(found[0][0], builtin=found[0][1])
     raise UnknownDeviceError(
         f"no device profile named {text!r}{did_you_mean(text, profile_names())}. Known profiles: {profile_names()}. "
-        f"Pass a path to your own .toml, add its folder to ${ENV}, or use device='auto' to detect this host.")
+        f"Pass a path to your own .toml, add its folder to ${ENV}, or use {option('device', 'auto')} to detect this host.")
 
 
 def list_profiles() -> list[DeviceProfile]:
@@ -287,7 +287,7 @@ def detect(host: HostInfo | None = None) -> DetectionResult:
     if not candidates:
         raise UnknownDeviceError(
             f"no device profile matches this host (machine {host.machine or '?'}, system {host.system or '?'}). "
-            f"Pass device= a profile name {sorted(profiles)} or a path to your own profile .toml "
+            f"Pass {option('device')} a profile name {sorted(profiles)} or a path to your own profile .toml "
             "(devices/README.md shows how; `extends` a close one).")
     candidates.sort(key=lambda c: (-c[0], c[1], -c[2], c[3]))
     score, generic, _, name, reasons = candidates[0]

@@ -45,7 +45,7 @@ from edgekit.errors import (
     UnsupportedModelError,
     option,
 )
-from edgekit.models.formats import ModelFile, quantize_hint
+from edgekit.models.formats import ModelFile, a_model, quantize_hint
 from edgekit.plan import Plan, check
 from edgekit.plan_cache import find_plan
 from edgekit.registry import get_runtime, iter_runtimes
@@ -414,7 +414,7 @@ def place_on_device(model: ModelFile, device: Any, *, runtime: str | None = None
             targets.append(t)
     if not targets:
         raise DeviceUnavailableError(
-            f"device {profile.name!r} has no target for a {model.format} model"
+            f"device {profile.name!r} has no target for {a_model(model.format)}"
             + (f" with {option('runtime', runtime)}" if runtime else "")
             + (f" accelerator={accelerator!r}" if accelerator else "")
             + f"; its targets are {[t.describe() for t in profile.targets]}. Convert the model, drop "

@@ -20,7 +20,7 @@ from typing import Any
 
 from edgekit.errors import CorruptModelError, ModelNotFoundError, UnknownFormatError
 
-__all__ = ["FORMATS", "ModelFile", "open_model", "quantize_hint"]
+__all__ = ["FORMATS", "ModelFile", "a_model", "open_model", "quantize_hint"]
 
 #: format name -> file suffixes
 FORMATS: dict[str, tuple[str, ...]] = {
@@ -90,7 +90,7 @@ def quantize_hint(fmt: str) -> str:
 _TITLES = {"onnx": "an ONNX", "tflite": "a TFLite", "openvino": "an OpenVINO IR", "mnn": "an MNN", "ncnn": "an ncnn"}
 
 
-def _a_model(fmt: str) -> str:
+def a_model(fmt: str) -> str:
     """``"an ONNX model"``: the format's name with its article, for messages."""
     return f"{_TITLES.get(fmt, f'a {fmt}')} model"
 
@@ -120,7 +120,7 @@ def open_model(model: str | os.PathLike[str] | ModelFile) -> ModelFile:
     fmt = detect_format(path)
     size = path.stat().st_size
     if size == 0:
-        raise CorruptModelError(f"{path}: the file is empty (0 bytes); expected {_a_model(fmt)}. "
+        raise CorruptModelError(f"{path}: the file is empty (0 bytes); expected {a_model(fmt)}. "
                                 "Re-export or re-download it.")
     weights = None
     external: tuple[Path, ...] = ()
