@@ -34,8 +34,11 @@ ALLOWED = {
     ("cli/__init__.py", "importlib.import_module"): "edgekit's own command modules (lazy CLI)",
     ("__init__.py", "importlib.import_module"): "edgekit's own submodules (lazy attributes)",
     ("worker_session.py", "pickle.loads"): "round-trips an error edgekit itself is about to send (to check it travels)",
-    ("testing/real_models.py", "subprocess.run"): "test helper: `pip download` (never install) of a pinned, "
-                                                  "checksummed wheel for test models",
+    ("wheels.py", "subprocess.run"): "`pip download` (never install, no dependencies) of a pinned wheel whose "
+                                     "sha256 is checked before any file is taken from it",
+    ("runtimes/ncnn_convert.py", "subprocess.Popen"): "the pinned, sha256-checked pnnx binary on a copy of the "
+                                                      "model in a private temp folder, started as a worker "
+                                                      "(dies with edgekit), with a timeout",
 }
 PREFIXES = ("subprocess.", "os.system", "os.popen", "os.exec", "os.spawn", "os.posix_spawn", "ctypes.",
             "pickle.load", "marshal.", "runpy.", "shelve.", "importlib.import_module")

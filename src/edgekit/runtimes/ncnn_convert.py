@@ -38,6 +38,7 @@ from pathlib import Path
 
 from edgekit.cache import cache_dir, cached_file
 from edgekit.errors import RuntimeNotInstalledError, UnsupportedModelError
+from edgekit.isolation import python_command
 from edgekit.models.formats import ModelFile
 from edgekit.models.model_io import model_io
 from edgekit.models.ncnn_param import parse
@@ -151,9 +152,12 @@ def convert_to_ncnn(model: ModelFile, param_dest: Path, bin_dest: Path, *, timeo
         outs = {key: work / f"out.{key}" for key in ("ncnnparam", "ncnnbin", "pnnxparam", "pnnxbin", "pnnxpy",
                                                        "pnnxonnx", "ncnnpy")}
         argv = [str(exe), str(src), *_OPTIONS, *(f"{k}={v}" for k, v in outs.items())]
+        # started like edgekit's workers (isolated interpreter, dies with this process: PR_SET_PDEATHSIG
+        # survives the exec), then replaced by the pinned, sha256-checked pnnx binary
+        launcher, setup = python_command("import os, sys; os.execv(sys.argv[1], sys.argv[1:])")
         t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen([*launcher, *argv], cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True, env=dict(os.environ, **setup))
         try:
             out, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired as exc:
