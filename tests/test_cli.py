@@ -32,6 +32,7 @@ EXPECTED_FORMATS: dict[str, tuple[str, ...]] = {
     "quantize": ("table", "json"),
     "convert": ("table", "json"),
     "tune": ("table", "json", "html"),
+    "fleet status": FORMATS,
 }
 
 SHAPE_COMMANDS = {"profile", "inspect", "convert", "tune", "run"}

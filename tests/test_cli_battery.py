@@ -52,6 +52,10 @@ CASES: list[tuple[str, str]] = [
     *[(f"bundle check {m}", "") for m in BAD_MODELS],
     # options
     ("runtimes --format yaml", "yaml"),
+    ("agent --address 127.0.0.1:1 --device rasberry-pi-5", "raspberry-pi-5"),
+    ("agent --address 127.0.0.1:1", "no Ray head answers at 127.0.0.1:1"),
+    ("fleet status --address 127.0.0.1:1", "ray start --head"),
+    ("fleet status --address ray://head:10001", "is not HOST:PORT"),
     ("devices show rasberry-pi-5", "raspberry-pi-5"),
     ("devices show {toml_bad}", "bad-device.toml"),
     ("inspect {onnx} --shape x=abc", "abc"),

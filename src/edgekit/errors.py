@@ -23,7 +23,10 @@ also subclasses the nearest builtin, so ``except FileNotFoundError`` keeps worki
     ├── ReportError                     (ValueError)    a profile report (JSON) that does not match its schema
     ├── ModelFetchError                 (RuntimeError)  a pinned model wheel could not be fetched or verified
     ├── UnknownDeviceError              (LookupError)
-    └── DeviceUnavailableError          (RuntimeError)  strict placement found no usable target
+    ├── DeviceUnavailableError          (RuntimeError)  strict placement found no usable target
+    └── FleetError                      (RuntimeError)  a device-fleet operation failed (edgekit.fleet)
+        ├── FleetUnreachableError       (ConnectionError) no Ray head answers at the address
+        └── FleetVersionError                           the fleet runs another edgekit version
 
 Library errors are translated at the adapter boundary with ``raise ... from exc``.
 
@@ -56,6 +59,9 @@ __all__ = [
     "CorruptModelError",
     "DeviceUnavailableError",
     "EdgekitError",
+    "FleetError",
+    "FleetUnreachableError",
+    "FleetVersionError",
     "InferenceError",
     "InferenceTimeoutError",
     "InputError",
@@ -220,3 +226,15 @@ class UnknownDeviceError(EdgekitError, LookupError):
 
 class DeviceUnavailableError(EdgekitError, RuntimeError):
     """Strict placement: no target of the device profile can be used on this host."""
+
+
+class FleetError(EdgekitError, RuntimeError):
+    """A device-fleet operation failed: the message says what happened and what to run."""
+
+
+class FleetUnreachableError(FleetError, ConnectionError):
+    """No Ray head answers at the fleet address given."""
+
+
+class FleetVersionError(FleetError):
+    """The fleet's head (or its agents) run another edgekit version than this machine."""

@@ -31,6 +31,8 @@ COMMANDS = {
     "quantize": "edgekit.cli.quantize:quantize",
     "convert": "edgekit.cli.convert:convert",
     "tune": "edgekit.cli.tune:tune",
+    "agent": "edgekit.cli.agent:agent",
+    "fleet": "edgekit.cli.fleet:fleet",
     "fetch": "edgekit.cli.fetch:fetch",
 }
 

@@ -1,0 +1,287 @@
+"""The device fleet on a simulated Ray cluster: a 0-CPU head and labelled device nodes, all on 127.0.0.1.
+
+One cluster per module (about 6-10 s to start on two cores). Jobs that kill nodes add their own
+nodes, so the shared ones stay up for the other tests.
+"""
+
+from __future__ import annotations
+
+import _thread
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from edgekit._version import __version__
+from edgekit.errors import InputError
+from edgekit.fleet.agent import agent_command, node_labels, node_resources, resolve_device
+
+DEVICES = {"h1": "raspberry-pi-5", "h2": "raspberry-pi-5", "h3": "jetson-orin-nano"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Any:
+    pytest.importorskip("ray", reason="the fleet tests need Ray: pip install 'edgekit[fleet]'")
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from edgekit.fleet.cluster import VERSION_LABEL
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the nodes cannot import this test module
+    c = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 0, "node_ip_address": "127.0.0.1", "include_dashboard": False,
+        "labels": {VERSION_LABEL: __version__},
+        # notice a killed node within about a second (Ray's defaults take tens of seconds)
+        "_system_config": {"health_check_period_ms": 300, "health_check_timeout_ms": 300,
+                           "health_check_failure_threshold": 3}})
+    try:
+        for host, device in DEVICES.items():
+            c.add_node(num_cpus=1, node_ip_address="127.0.0.1", resources=node_resources(),
+                       labels=node_labels(device, declared=True, host=host, runtimes={"onnxruntime": "1.20.1"}))
+        yield c
+    finally:
+        ray.shutdown()
+        c.shutdown()
+
+
+def _where(files: dict[str, Path]) -> dict[str, str]:
+    import ray
+
+    return dict(ray.get_runtime_context().get_node_labels())
+
+
+def test_import_edgekit_does_not_import_ray() -> None:
+    code = "import sys, edgekit, edgekit.fleet, edgekit.cli.fleet, edgekit.cli.agent; print('ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_agent_labels_resources_and_command() -> None:
+    labels = node_labels("raspberry-pi-5", declared=True, host="pi lab #1", runtimes={"onnxruntime": "2.1.0+cpu"},
+                         version="0.1.0")
+    assert labels == {"edgekit/device": "raspberry-pi-5", "edgekit/device-source": "declared",
+                      "edgekit/version": "0.1.0", "edgekit/host": "pi_lab__1",
+                      "edgekit/runtime.onnxruntime": "2.1.0_cpu"}
+    assert node_resources() == {"edgekit_slot": 1.0}
+    cmd = agent_command("10.0.0.5:6379", labels, node_ip="10.0.0.7")
+    assert cmd[:4] == ["ray", "start", "--address", "10.0.0.5:6379"] and "--block" in cmd
+    assert "edgekit/device=raspberry-pi-5" in cmd[cmd.index("--labels") + 1]
+    assert json.loads(cmd[cmd.index("--resources") + 1]) == {"edgekit_slot": 1.0}
+    assert resolve_device("raspberry-pi-5") == ("raspberry-pi-5", True)
+    assert resolve_device("auto")[1] is False
+
+
+def test_unreachable_head_is_a_fast_one_line_error() -> None:
+    pytest.importorskip("ray", reason="the fleet tests need Ray: pip install 'edgekit[fleet]'")
+    from edgekit.fleet import FleetUnreachableError, connect
+
+    address = f"127.0.0.1:{_free_port()}"
+    start = time.monotonic()
+    with pytest.raises(FleetUnreachableError) as info:
+        connect(address)
+    assert time.monotonic() - start < 5
+    message = str(info.value)
+    assert address in message and "ray start --head" in message and "\n" not in message
+
+
+def test_routing_by_label(cluster: Any) -> None:
+    from edgekit.fleet import run_on_devices
+
+    outcomes = run_on_devices(cluster.address, ["jetson-orin-nano", "raspberry-pi-5"], _where)
+    assert [o.status for o in outcomes] == ["ok", "ok"], [o.reason for o in outcomes]
+    for o in outcomes:
+        assert o.value["edgekit/device"] == o.device
+        assert DEVICES[o.host] == o.device and o.attempts == 1
+    every = run_on_devices(cluster.address, ["all"], _where)
+    assert sorted(o.device for o in every) == ["jetson-orin-nano", "raspberry-pi-5"]
+    mixed = run_on_devices(cluster.address, ["coral-edgetpu", "all", "raspberry-pi-5"], _where)
+    assert [(o.device, o.status) for o in mixed] == [
+        ("coral-edgetpu", "unavailable"), ("jetson-orin-nano", "ok"), ("raspberry-pi-5", "ok")]
+
+
+def test_absent_device_is_unavailable_quickly(cluster: Any) -> None:
+    from edgekit.fleet import run_on_devices
+
+    start = time.monotonic()
+    [o] = run_on_devices(cluster.address, ["coral-edgetpu"], _where)
+    assert time.monotonic() - start <= 10
+    assert o.status == "unavailable"
+    assert "edgekit/device=coral-edgetpu" in (o.reason or "") and "edgekit agent" in (o.reason or "")
+
+
+def test_files_are_shipped_into_a_private_folder(cluster: Any, tmp_path: Path) -> None:
+    from edgekit.fleet import run_on_devices
+
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"\x00model bytes")
+
+    def read(files: dict[str, Path]) -> tuple[bytes, str]:
+        path = files["m/model.onnx"]
+        return path.read_bytes(), str(path)
+
+    [o] = run_on_devices(cluster.address, ["jetson-orin-nano"], read, {"m/model.onnx": model})
+    assert o.status == "ok", o.reason
+    data, where = o.value
+    assert data == b"\x00model bytes"
+    assert Path(where).parent.parent.name.startswith("edgekit-fleet-") and not Path(where).exists()
+    with pytest.raises(InputError, match="outside the job's folder"):
+        run_on_devices(cluster.address, ["jetson-orin-nano"], read, {"../escape.onnx": model})
+
+
+def test_a_raising_job_fails_without_retry(cluster: Any) -> None:
+    from edgekit.fleet import run_on_devices
+
+    def boom(files: dict[str, Path]) -> None:
+        raise ValueError("the model does not fit")
+
+    [o] = run_on_devices(cluster.address, ["jetson-orin-nano"], boom)
+    assert o.status == "failed" and o.attempts == 1
+    assert "ValueError: the model does not fit" in (o.reason or "")
+
+
+def test_version_refusal_names_both_versions(cluster: Any) -> None:
+    from edgekit.fleet import FleetVersionError, connect
+    from edgekit.fleet.cluster import FleetNode, check_version
+
+    with pytest.raises(FleetVersionError) as info:
+        connect(cluster.address, version="9.9.9")
+    assert __version__ in str(info.value) and "9.9.9" in str(info.value)
+    agents = [FleetNode("a", device="raspberry-pi-5", edgekit="0.0.7", slots=1.0)]
+    with pytest.raises(FleetVersionError, match="0.0.7.*0.1.0"):
+        check_version(agents, "0.1.0")
+
+
+def test_fleet_status_lists_devices(cluster: Any) -> None:
+    from edgekit.cli.fleet import fleet
+
+    deadline = time.monotonic() + 10  # Ray hands a slot back a moment after the job that held it ends
+    while True:
+        res = CliRunner().invoke(fleet, ["status", "--address", cluster.address, "--format", "json"])
+        assert res.exit_code == 0, res.output
+        rows = json.loads(res.output)
+        if all(r["state"] == "free" for r in rows[1:]) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert rows[0]["role"] == "head" and rows[0]["edgekit"] == __version__
+    devices = [r for r in rows if r["role"] == "device"]
+    assert sorted(r["host"] for r in devices) == ["h1", "h2", "h3"]
+    assert {r["device"] for r in devices} == {"raspberry-pi-5 (declared, not detected)",
+                                              "jetson-orin-nano (declared, not detected)"}
+    assert all(r["state"] == "free" and r["runtimes"] == ["onnxruntime 1.20.1"] for r in devices), json.dumps(rows)
+
+
+def test_a_running_job_shows_its_node_busy(cluster: Any) -> None:
+    from edgekit.fleet import list_nodes, run_on_devices
+
+    seen: dict[str, Any] = {}
+
+    def nap(files: dict[str, Path]) -> str:
+        time.sleep(3)
+        return "done"
+
+    job = threading.Thread(target=lambda: seen.update(o=run_on_devices(cluster.address, ["jetson-orin-nano"], nap)))
+    job.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not seen.get("busy"):
+        seen["busy"] = [n.host for n in list_nodes() if n.busy]
+        time.sleep(0.1)
+    job.join(30)
+    assert seen["busy"] == ["h3"] and seen["o"][0].status == "ok"
+
+
+def test_ctrl_c_cancels_remote_jobs_and_keeps_finished_ones(cluster: Any) -> None:
+    from edgekit.fleet import run_on_devices
+
+    def nap(files: dict[str, Path]) -> str:
+        import ray
+
+        labels = ray.get_runtime_context().get_node_labels()
+        if labels["edgekit/device"] == "jetson-orin-nano":
+            time.sleep(60)
+        return "done"
+
+    timer = threading.Timer(4.0, _thread.interrupt_main)
+    timer.start()
+    start = time.monotonic()
+    try:
+        outcomes = run_on_devices(cluster.address, ["raspberry-pi-5", "jetson-orin-nano"], nap)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - start < 20
+    assert [(o.device, o.status) for o in outcomes] == [("raspberry-pi-5", "ok"), ("jetson-orin-nano", "cancelled")]
+
+
+def test_profile_on_fleet_returns_a_report_per_device(cluster: Any) -> None:
+    pytest.importorskip("onnxruntime")
+    from edgekit.fleet.profile import profile_on_fleet
+    from edgekit.models.sample import sample_model
+    from edgekit.profiling import ProfileReport
+
+    outcomes = profile_on_fleet(sample_model("onnx"), cluster.address, ["jetson-orin-nano", "coral-edgetpu"],
+                                runtimes=["onnxruntime"], duration=0.2, warmup=1, op_profile=False)
+    assert [(o.device, o.status) for o in outcomes] == [("jetson-orin-nano", "ok"), ("coral-edgetpu", "unavailable")]
+    report = outcomes[0].value
+    assert isinstance(report, ProfileReport) and outcomes[0].host == "h3"
+    assert [(r.runtime, r.status) for r in report.results] == [("onnxruntime", "ok")]
+
+
+def _kill_when_started(cluster: Any, nodes: list[Any], marker: Path) -> Any:
+    """Wait for the job to write its node id into ``marker``, then kill that node."""
+    deadline = time.monotonic() + 30
+    while not (marker.exists() and marker.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    victim = next(n for n in nodes if n.node_id == marker.read_text())
+    cluster.remove_node(victim, allow_graceful=False)
+    return victim
+
+
+def test_node_killed_mid_job_is_retried_then_failed(cluster: Any, tmp_path: Path) -> None:
+    from edgekit.fleet import run_on_devices
+
+    nodes = [cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1", resources=node_resources(),
+                              labels=node_labels("hailo-8", declared=True, host=f"v{i}", runtimes={}))
+             for i in (1, 2)]
+    marker = tmp_path / "started"
+
+    def first_attempt_hangs(files: dict[str, Path], marker: str) -> str:
+        import ray
+
+        if not os.path.exists(marker):
+            Path(marker).write_text(ray.get_runtime_context().get_node_id())
+            time.sleep(60)
+        return "second attempt"
+
+    result: dict[str, Any] = {}
+    job = threading.Thread(target=lambda: result.update(o=run_on_devices(
+        cluster.address, ["hailo-8"], first_attempt_hangs, kwargs={"marker": str(marker)}, unavailable_after=2)))
+    job.start()
+    victim = _kill_when_started(cluster, nodes, marker)
+    job.join(60)
+    [o] = result["o"]
+    assert o.status == "ok" and o.value == "second attempt" and o.attempts == 2, o
+    assert o.node != victim.node_id and "NodeDiedError" in o.failures[0]
+
+    marker.unlink()
+    survivor = [n for n in nodes if n is not victim]
+    job = threading.Thread(target=lambda: result.update(o=run_on_devices(
+        cluster.address, ["hailo-8"], first_attempt_hangs, kwargs={"marker": str(marker)}, unavailable_after=2)))
+    job.start()
+    _kill_when_started(cluster, survivor, marker)
+    job.join(60)
+    [o] = result["o"]
+    assert o.status == "failed" and o.attempts == 2, o
+    assert "NodeDiedError" in (o.reason or "") and "edgekit/device=hailo-8" in (o.reason or "")
