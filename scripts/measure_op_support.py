@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-ONNX_RUNTIMES = ("onnxruntime", "openvino", "opencv", "mnn")
+ONNX_RUNTIMES = ("onnxruntime", "openvino", "opencv", "mnn", "ncnn")
 STATUSES = ("passed", "passed_const", "failed", "unsupported", "crashed", "timeout", "skipped")
 PASSING = ("passed", "passed_const")
 
@@ -156,7 +156,7 @@ def _status(n: Counter) -> str:
 
 
 def write_onnx_ops(runtime: str, version: str, cases: list[Any], results: dict[str, dict[str, Any]],
-                   path: Path, seconds: float) -> Counter:
+                   path: Path, seconds: float, pattern: str = "*") -> Counter:
     import onnx
 
     totals, ops = summarize(cases, results)
@@ -170,6 +170,8 @@ def write_onnx_ops(runtime: str, version: str, cases: list[Any], results: dict[s
         "# with its reason (the known failures, as data). passed_const: the case passes once its inputs 2.. are",
         "# constants (as in exported models: weights, shapes, axes), not when they are fed at run time.",
         "# dtypes: the status per element type of the first input, where it differs between types.",
+        *([f"# SUBSET: only the cases matching --cases {pattern!r} were run; other operators are untested."]
+          if pattern != "*" else []),
         'format = "onnx"',
         f"runtime = {_q(runtime)}",
         f"version = {_q(version)}",
@@ -260,11 +262,25 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _copy_converters(cache: Path, log: Any) -> None:
+    """Put the pnnx converter (ncnn's ONNX path) into the temporary cache, so ncnn's cases convert there."""
+    import shutil
+
+    from edgekit.runtimes.ncnn_convert import pnnx_path
+
+    binary = pnnx_path()
+    if binary is None:
+        log("ncnn: pnnx is not in edgekit's cache (`edgekit fetch pnnx`): ncnn's ONNX cases will be unsupported")
+        return
+    (cache / "tools").mkdir(mode=0o700, exist_ok=True)
+    shutil.copy2(binary, cache / "tools" / binary.name)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runtime", action="append", choices=[*ONNX_RUNTIMES, "litert"],
                     help="runtime to measure (repeatable; default: all)")
-    ap.add_argument("--cases", default="*", help="fnmatch pattern of case names (default: all)")
+    ap.add_argument("--cases", default="*", help="fnmatch pattern(s) of case names, comma-separated (default: all)")
     ap.add_argument("--jobs", type=int, default=1, help="batches run at once (default 1; 2 cores here)")
     ap.add_argument("--batch", type=int, default=100, help="cases per subprocess (default 100)")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per case (default 60)")
@@ -280,10 +296,12 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    cases = [c for c in node_cases() if fnmatch.fnmatch(c.name, args.cases)]
+    patterns = [p.strip() for p in args.cases.split(",") if p.strip()]
+    cases = [c for c in node_cases() if any(fnmatch.fnmatch(c.name, p) for p in patterns)]
     runtimes = args.runtime or [*ONNX_RUNTIMES, "litert"]
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="edgekit-opsupport-") as cache:
+        _copy_converters(Path(cache), log)
         for rt in runtimes:
             if rt == "litert":
                 if not args.dry_run:
@@ -301,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.dry_run:
                 totals, _ = summarize(cases, results)
             else:
-                totals = write_onnx_ops(rt, version, cases, results, args.out / "onnx_ops" / f"{rt}.toml", seconds)
+                totals = write_onnx_ops(rt, version, cases, results, args.out / "onnx_ops" / f"{rt}.toml", seconds,
+                                        args.cases)
             log(f"{rt} {version}: {totals['passed']} of {len(results)} passed "
                 f"({', '.join(f'{s} {totals[s]}' for s in STATUSES[1:])}) in {seconds:.0f} s")
     log(f"total {time.perf_counter() - t_all:.0f} s")

@@ -35,7 +35,7 @@ def test_sample_model_is_supported_by_every_runtime_that_reads_it(sample: Path) 
     time, on a 1-D input) fails there, which is not how the sample uses Clip (constants 0 and 6, a 4-D input)."""
     code, out = _check(str(sample), "--format", "json")
     rows = json.loads(out)
-    assert {r["runtime"] for r in rows} == {"onnxruntime", "openvino", "opencv", "mnn"}  # those with ONNX data
+    assert {r["runtime"] for r in rows} == {"onnxruntime", "openvino", "opencv", "mnn", "ncnn"}  # with ONNX data
     assert all(r["verdict"] == "supported" for r in rows), rows
     assert code == OK
 
@@ -43,7 +43,7 @@ def test_sample_model_is_supported_by_every_runtime_that_reads_it(sample: Path) 
 @pytest.mark.parametrize("device", ["generic-x86-64", "raspberry-pi-5"])
 def test_runtime_and_device_modes_give_the_same_verdict(sample: Path, device: str) -> None:
     by_runtime = {r.runtime: r.verdict for r in check_runtimes(sample, ["onnxruntime", "openvino", "opencv", "mnn",
-                                                                         "litert"])}
+                                                                         "ncnn", "litert"])}
     for t in check_device(sample, device):
         assert t.runtime is not None
         if t.verdict == OTHER_FORMAT:  # a target placement passes over: the runtime does not read ONNX

@@ -241,3 +241,22 @@ def test_fetch_offline_says_what_to_do(tmp_path: Path, monkeypatch: pytest.Monke
     res = CliRunner().invoke(fetch, ["pnnx"])
     assert res.exit_code == NOTHING, res.output
     assert "could not download pnnx==" in res.output and "Check network access to PyPI" in res.output
+
+
+def test_an_in_place_first_layer_on_the_input_does_not_crash_in_light_mode(tmp_path) -> None:
+    """ReLU straight on the input: ncnn.Mat(array) borrowed the array and light mode released it (SIGSEGV)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edgekit.runtimes.ncnn_convert import pnnx_path
+
+    if pnnx_path() is None:
+        pytest.skip("needs pnnx: edgekit fetch pnnx")
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "relu",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 4, 5])])
+    path = tmp_path / "relu.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    x = np.random.default_rng(0).standard_normal((3, 4, 5)).astype(np.float32)
+    with edgekit.load(path, runtime="ncnn", threads=1) as m:
+        np.testing.assert_array_equal(m(x)["y"], np.maximum(x, 0))

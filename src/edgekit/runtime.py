@@ -283,6 +283,15 @@ class Runtime(ABC):
         """Precisions this runtime can compute in on ``accelerator``, its default first."""
         return ("fp32",)
 
+    def accelerator_device(self, accelerator: str) -> str | None:
+        """The device behind ``accelerator`` on this host, for people (``edgekit runtimes``); None: nothing to add.
+
+        A software implementation of a GPU API is named as such, e.g. "vulkan: llvmpipe (software
+        rasterizer — functional check only, not a GPU)". Sessions opened on one record this text as
+        option ``device`` and ``software_device=True``; ``edgekit profile`` marks their rows.
+        """
+        return None
+
     def default_accelerator_for(self, options: Mapping[str, Any]) -> str:
         """The accelerator used when none is asked for (some options imply one, e.g. a delegate)."""
         return self.default_accelerator

@@ -19,6 +19,7 @@ Example::
 
     $ edgekit convert det.onnx --to openvino --precision fp16 --output det.xml
     $ edgekit convert face.tflite --to mnn
+    $ edgekit convert det.onnx --to ncnn                  # det.param + det.bin, verified on ncnn
     $ edgekit convert det.onnx --to onnx --precision fp16 --shape x=1x3x640x640 --input frame.npy
     $ edgekit convert bundles/ppocr-det --to onnx --precision fp16   # verified through the bundle's preprocessing
 """
@@ -45,11 +46,11 @@ BUNDLE_FRAME = (640, 480)
 
 @click.command()
 @click.argument("model", type=click.Path())
-@click.option("--to", "to", type=click.Choice(["openvino", "mnn", "onnx"]), required=True, help="Target format.")
+@click.option("--to", "to", type=click.Choice(["openvino", "mnn", "ncnn", "onnx"]), required=True, help="Target format.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16"]), default=None,
               help="fp32 (default) or fp16 (openvino: fp16 weights; onnx: the only choice).")
 @click.option("--output", "-o", "out", type=click.Path(dir_okay=False),
-              help="Output file (.xml, .mnn or .onnx; default beside MODEL).")
+              help="Output file (.xml, .mnn, .param (+ .bin beside it) or .onnx; default beside MODEL).")
 @click.option("--input", "--calibration", "-i", "inputs", multiple=True, type=click.Path(),
               help="Verify on these: an image, .npy or .npz file, or a folder of them (repeatable). "
                    "Default: synthetic image-like inputs.")

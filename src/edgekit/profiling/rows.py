@@ -24,7 +24,7 @@ from edgekit.profiling.results import Memory, ModelInfo, OpTime, RuntimeResult
 from edgekit.profiling.stats import summarize
 from edgekit.profiling.targets import Job
 
-__all__ = ["precision_note", "row", "skipped"]
+__all__ = ["device_note", "precision_note", "row", "skipped"]
 
 
 def skipped(job: Job, reason: str) -> RuntimeResult:
@@ -63,6 +63,25 @@ def precision_note(runtime: str, asked: str | None, ran: str | None, accelerator
     return None
 
 
+def device_note(placement: dict[str, Any]) -> str | None:
+    """What the row's device is when its latency is not what its accelerator's name suggests, else None.
+
+    A software implementation of a GPU API (Mesa llvmpipe for Vulkan, PoCL's CPU device for OpenCL) runs
+    the real code path on the CPU; a runtime that fell back to the CPU ran there instead.
+
+    >>> device_note({"options": {"software_device": True, "device": "vulkan: llvmpipe (software rasterizer)"}})
+    'software device: latency is not GPU latency (vulkan: llvmpipe (software rasterizer))'
+    """
+    options = placement.get("options") or {}
+    notes = []
+    if options.get("software_device"):
+        notes.append("software device: latency is not GPU latency" + (f" ({options['device']})" if options.get("device")
+                                                                       else ""))
+    if options.get("fallback"):
+        notes.append(f"fell back to the CPU: {options['fallback']}")
+    return "; ".join(notes) or None
+
+
 def row(job: Job, out: Any, threads: int | None, info: ModelInfo, wall: float) -> RuntimeResult:
     """The row for ``job`` from the worker's output ``out`` (see :mod:`edgekit.profiling.worker`)."""
     r = skipped(job, "")
@@ -84,6 +103,7 @@ def row(job: Job, out: Any, threads: int | None, info: ModelInfo, wall: float) -
     if job.precision:
         r.precision_requested = job.precision
         r.note = precision_note(job.runtime, job.precision, r.precision, r.accelerator, pl)
+    r.note = "; ".join(n for n in (r.note, device_note(pl)) if n) or None
     r.version = pl.get("version")
     r.threads = (pl.get("options") or {}).get("threads", threads)
     r.target = pl.get("target") or job.target

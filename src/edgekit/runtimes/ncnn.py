@@ -113,7 +113,9 @@ class _NCNNSession(Session):
                 arr = arr[0]
             if arr.ndim > 4 or arr.ndim == 0:
                 raise InputError(f"input {spec.name!r}: ncnn holds 1 to 4 dimensions per item, got shape {arr.shape}.")
-            ex.input(blob, ncnn.Mat(np.ascontiguousarray(arr, dtype=np.float32)))
+            # an owning copy: ncnn.Mat(array) borrows the array's memory, and in light mode an in-place first layer
+            # (ReLU straight on the input) releases that blob — a segfault on memory ncnn does not own
+            ex.input(blob, ncnn.Mat(np.ascontiguousarray(arr, dtype=np.float32)).clone())
         out = []
         for blob in self._out_blobs:
             ret, mat = ex.extract(blob)
@@ -181,6 +183,10 @@ class NCNNRuntime(Runtime):
         _ncnn()
         return ["cpu", "vulkan"] if _STATE["gpu"] is not None else ["cpu"]
 
+    def accelerator_device(self, accelerator: str) -> str | None:
+        """The Vulkan device ncnn uses ("vulkan: llvmpipe (software rasterizer — ...)"); None for the CPU."""
+        return vulkan_device() if accelerator == "vulkan" else None
+
     def precisions(self, accelerator: str) -> tuple[str, ...]:
         if accelerator == "vulkan" and self.accelerators() == ["cpu", "vulkan"] and _STATE["gpu"]["fp16"]:
             return ("fp32", "fp16")
@@ -199,6 +205,8 @@ class NCNNRuntime(Runtime):
         used: dict[str, Any] = {"threads": threads, **flags}
         if accelerator == "vulkan":
             used["device"] = vulkan_device()
+            if _STATE["gpu"]["software"]:
+                used["software_device"] = True
         version = self.version() or ncnn.__version__
         if model.format == "onnx":
             timeout = options.get("convert_timeout", 600)

@@ -9,6 +9,16 @@
 * ``cv2.setNumThreads`` is **process-global**: opening a model with ``threads=n`` sets it
   for every ``cv2`` call in the process (other nets, image processing) until changed.
 * A ``cv2.dnn.Net`` is not thread-safe (``thread_safe=False``: the Predictor locks).
+* ``opencl``: OpenCV's own default finds GPUs only. Unless ``OPENCV_OPENCL_DEVICE`` is set, edgekit
+  sets it to ``"::"`` (a GPU first, else any OpenCL device, e.g. PoCL's CPU device) before OpenCV
+  opens its OpenCL context. Only the classic engine honours targets. OpenCV DNN runs OpenCL on
+  GPUs only and otherwise switches to the CPU with a log line: on a non-GPU device edgekit sets
+  ``OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1`` (recorded as option ``env``). After the first run
+  the layers' effective targets are read back (``net.dump()``): a session that ran on the CPU
+  reports accelerator ``cpu`` and says why (option ``fallback``), or raises
+  AcceleratorUnavailableError with ``allow_fallback=False``. fp16 is offered only on a device with
+  ``cl_khr_fp16`` (OpenCV would compute fp32 silently elsewhere). A CPU OpenCL device is named
+  as such: "opencl: PoCL CPU device (software — functional check only, not a GPU)".
 * OpenCV segfaults on some real models, and on 1.3% of mutated ONNX files (fuzzing): each new
   model file is first loaded and run once in a probe process (:mod:`edgekit.runtimes._probe`,
   ``probe=False`` to skip), so a crash there is a typed error here.
@@ -23,7 +33,9 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import re
 from typing import Any
 
@@ -43,6 +55,48 @@ from edgekit.tensors import TensorSpec
 __all__ = ["OpenCV"]
 
 _ENGINES = ("auto", "new", "classic")
+_OPENCL: dict[str, Any] = {}  # OpenCV's OpenCL device, looked up once per process
+_SOFTWARE = re.compile(r"llvmpipe|lavapipe|swiftshader", re.IGNORECASE)
+_TARGET_NAMES = {"cpu": ("CPU",), "opencl": ("OCL", "OCL_FP16"), "cuda": ("CUDA", "CUDA_FP16")}
+logger = logging.getLogger(__name__)
+
+
+def opencl_device() -> dict[str, Any] | None:
+    """OpenCV's OpenCL device — ``name``, ``gpu``, ``software``, ``fp16``, ``description`` — or None without one.
+
+    Sets ``OPENCV_OPENCL_DEVICE="::"`` (GPU first, else any device) when the user has not set it;
+    see the module docstring.
+    """
+    if "device" not in _OPENCL:
+        import cv2
+
+        os.environ.setdefault("OPENCV_OPENCL_DEVICE", "::")  # OpenCV's default: GPUs only
+        info = None
+        try:
+            dev = cv2.ocl.Device.getDefault() if cv2.ocl.haveOpenCL() else None
+            if dev is not None and dev.available() and dev.name():
+                name, kind = dev.name(), dev.type()
+                gpu = bool(kind & cv2.ocl.Device_TYPE_GPU)
+                software = not gpu or bool(_SOFTWARE.search(name))
+                if "pocl" in dev.version().lower() and not gpu:
+                    text = "opencl: PoCL CPU device (software — functional check only, not a GPU)"
+                elif kind & cv2.ocl.Device_TYPE_CPU:
+                    text = f"opencl: {name} (a CPU device — functional check only, not a GPU)"
+                elif software:
+                    text = f"opencl: {name} (software — functional check only, not a GPU)"
+                else:
+                    text = f"opencl: {name} ({dev.vendorName()})"
+                info = {"name": name, "gpu": gpu, "software": software, "description": text,
+                        "fp16": "cl_khr_fp16" in dev.extensions().split()}
+        except cv2.error:
+            info = None
+        _OPENCL["device"] = info
+    return _OPENCL["device"]
+
+
+def _effective_targets(net: Any) -> set[str]:
+    """The targets OpenCV's layers actually ran on after a forward ("CPU", "OCL", "OCL_FP16", "CUDA", ...)."""
+    return set(re.findall(r"\\l[A-Z]+/([A-Z0-9_]+)\\n", net.dump()))
 
 
 def _to_nhwc_if_needed(arr: np.ndarray, spec: TensorSpec) -> np.ndarray:
@@ -65,6 +119,29 @@ class _CvSession(Session):
         self._tflite = model.format == "tflite"
         self._name = model.path.name
         self._layer_outputs = layer_outputs
+        self._verified = accelerator == "cpu"  # a GPU target is checked after the first run: OpenCV may fall back
+        self._strict = options.get("allow_fallback") is False
+        self.options.pop("allow_fallback", None)
+
+    def _verify_target(self) -> None:
+        """After the first run: did the layers run on the target asked for? Report the CPU (or raise) if not."""
+        self._verified = True
+        ran = _effective_targets(self._net)
+        wanted = _TARGET_NAMES.get(self.accelerator, ())
+        if not ran or ran & set(wanted):
+            if self.precision == "fp16" and not any(t.endswith("FP16") for t in ran):
+                self.options["precision_requested"], self.precision = "fp16", "fp32"
+            return
+        why = (f"OpenCV ran {self._name} on {'/'.join(sorted(ran))}, not on the {self.accelerator} target asked for "
+               "(OpenCV switched to the CPU: its OpenCL target is tested on GPUs only, or the device failed)")
+        if self._strict:
+            raise AcceleratorUnavailableError(
+                f"opencv: {why}. Expected the layers on {self.accelerator} (allow_fallback=False); without it the "
+                "session reports accelerator 'cpu' instead, or choose accelerator='cpu'.")
+        logger.warning("edgekit: opencv: %s; the session reports accelerator 'cpu'.", why)
+        self.options["fallback"] = why
+        self.options.pop("software_device", None)
+        self.accelerator, self.precision = "cpu", "fp32"
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         for spec in self.inputs:
@@ -79,6 +156,8 @@ class _CvSession(Session):
             if isinstance(err, UnsupportedModelError) and err.operators:
                 raise err from exc
             raise
+        if not self._verified:
+            self._verify_target()
         out = []
         for arr, spec in zip(results, self.outputs):
             arr = np.asarray(arr)
@@ -126,18 +205,22 @@ class OpenCV(Runtime):
         "probe": "bool, load and run each new model file once in a child process first (default True: OpenCV's "
                  "importers crash on some files; see edgekit.runtimes._probe)",
         "probe_timeout": "seconds allowed for that probe (default 60)",
+        "allow_fallback": "bool, False: raise AcceleratorUnavailableError when OpenCV runs an opencl/cuda target on "
+                          "the CPU (default True: the session reports accelerator 'cpu' and option 'fallback' says why)",
     }
+
+    def accelerator_device(self, accelerator: str) -> str | None:
+        """The OpenCL device OpenCV uses ("opencl: PoCL CPU device (software — ...)"); None elsewhere."""
+        dev = opencl_device() if accelerator == "opencl" else None
+        return dev["description"] if dev else None
 
     def accelerators(self) -> list[str]:
         self.require()
         import cv2
 
         present = ["cpu"]
-        try:
-            if cv2.ocl.haveOpenCL():
-                present.append("opencl")
-        except cv2.error:
-            pass
+        if opencl_device() is not None:
+            present.append("opencl")
         try:
             if cv2.cuda.getCudaEnabledDeviceCount() > 0:
                 present.append("cuda")
@@ -161,6 +244,8 @@ class OpenCV(Runtime):
         import cv2
 
         backend, _, target16 = self._targets(accelerator)
+        if accelerator == "opencl" and not (opencl_device() or {}).get("fp16"):
+            return ("fp32",)  # OpenCV would run OCL_FP16 in fp32 without cl_khr_fp16, silently
         return ("fp32", "fp16") if target16 in cv2.dnn.getAvailableTargets(backend) else ("fp32",)
 
     def _open(self, model: ModelFile, *, accelerator: str, threads: int, precision: str | None,
@@ -189,6 +274,10 @@ class OpenCV(Runtime):
             probe(self.name, model.path, self.version() or cv2.__version__, source_name=model.path.name,
                   options={"engine": engine_name, "accelerator": acc}, timeout=float(options.get("probe_timeout", 60)),
                   digest=model.sha256())
+        if acc == "opencl" and not (opencl_device() or {}).get("gpu") \
+                and "OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES" not in os.environ:
+            os.environ["OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES"] = "1"  # else OpenCV DNN switches to the CPU
+            logger.info("edgekit: opencv: OpenCL device is not a GPU; set OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1")
         cv2.setNumThreads(threads)  # process-global, see the module docstring
         level = cv2.utils.logging.getLogLevel()
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # errors arrive as cv2.error
@@ -202,11 +291,28 @@ class OpenCV(Runtime):
             raise _translate(exc, model.path.name) from exc
         finally:
             cv2.utils.logging.setLogLevel(level)
-        used = {"threads": threads, "engine": engine_name, "threads_scope": "process"}
+        used: dict[str, Any] = {"threads": threads, "engine": engine_name, "threads_scope": "process",
+                                **_device_options(acc), **({"allow_fallback": False} if options.get("allow_fallback") is False else {})}
         session = _CvSession(net, model, declared[0], declared[1], layer_outputs, acc, prec, used)
+        if acc != "cpu" and all(not s.is_dynamic for s in session.inputs):
+            # run once now: OpenCV decides (and may fall back from) the target on the first forward
+            session.run({s.name: np.zeros(s.concrete_shape(), s.dtype) for s in session.inputs})
         if profile_ops:
             session._start_op_recording()
         return session
+
+
+def _device_options(accelerator: str) -> dict[str, Any]:
+    """Session options naming the OpenCL device (and the variable edgekit set for a non-GPU one)."""
+    dev = opencl_device() if accelerator == "opencl" else None
+    if dev is None:
+        return {}
+    out: dict[str, Any] = {"device": dev["description"]}
+    if dev["software"]:
+        out["software_device"] = True
+    if not dev["gpu"] and os.environ.get("OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES") == "1":
+        out["env"] = "OPENCV_DNN_OPENCL_ALLOW_ALL_DEVICES=1"
+    return out
 
 
 def _match_outputs(layer_names: list[str], outputs: list[TensorSpec], model: ModelFile) -> list[str]:

@@ -7,13 +7,15 @@ to                from                        how
                                               stores weights in float16 (``compress_to_fp16``)
 ``mnn``           ONNX, TFLite                MNN's converter in a subprocess
                                               (:func:`edgekit.runtimes.mnn_convert.convert_to_mnn`)
+``ncnn``          ONNX                        pnnx's converter binary in a subprocess, ``.param`` +
+                                              ``.bin`` (:func:`edgekit.runtimes.ncnn_convert.convert_to_ncnn`)
 ``onnx`` + fp16   ONNX                        :func:`edgekit.tools.fp16.convert_float_to_float16`
                                               (float32 inputs and outputs kept)
 ================  ==========================  =====================================================
 
 Every conversion is verified: both models run on the same inputs — the original on its
 reference runtime (ONNX Runtime, LiteRT), the result on the runtime that reads it (OpenVINO in
-f32, MNN, ONNX Runtime) — and the per-output difference is reported
+f32, MNN, ncnn, ONNX Runtime) — and the per-output difference is reported
 (:class:`~edgekit.tools.verify.Drift`). The inputs are the caller's (``inputs``: arrays, or
 files and folders of images / ``.npy`` / ``.npz`` read by
 :func:`~edgekit.tools.calibration.load_calibration`), else ``samples`` synthetic image-like ones
@@ -59,8 +61,12 @@ __all__ = ["TARGETS", "ConvertReport", "convert_model", "tolerance"]
 TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str, str]] = {
     "openvino": (("onnx", "tflite"), ("fp32", "fp16"), ".xml", "openvino"),
     "mnn": (("onnx", "tflite"), ("fp32",), ".mnn", "mnn"),
+    "ncnn": (("onnx",), ("fp32",), ".param", "ncnn"),  # + the .bin beside the .param
     "onnx": (("onnx",), ("fp16",), ".onnx", "onnxruntime"),
 }
+
+#: files written beside the output, by its suffix (weights)
+_COMPANIONS: dict[str, tuple[str, ...]] = {".xml": (".bin",), ".param": (".bin",)}
 
 Inputs = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Sequence[Mapping[str, np.ndarray]]
 
@@ -141,7 +147,7 @@ def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str] 
                   precision: str = "fp32", verify: bool = True, inputs: Inputs | None = None,
                   dims: Mapping[str, Sequence[int]] | None = None, samples: int = 8,
                   force: bool = False, inputs_source: str | None = None) -> ConvertReport:
-    """Convert ``model`` to ``to`` (``openvino``, ``mnn``, ``onnx``) and verify it (see the module docstring).
+    """Convert ``model`` to ``to`` (``openvino``, ``mnn``, ``ncnn``, ``onnx``) and verify it (see the module docstring).
 
     ``output`` defaults to the model's name with the target's suffix (``.fp16.onnx`` for fp16 ONNX).
     ``inputs``: feeds (dicts by input name; ``inputs_source`` describes them), or image / ``.npy`` /
@@ -168,7 +174,7 @@ def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str] 
     out = Path(output) if output else default
     if out.suffix.lower() != suffix:
         raise InvalidOptionError(f"the output of a conversion to {to} must end in {suffix}, got {out.name}.")
-    claim_outputs([out, out.with_suffix(".bin")] if to == "openvino" else [out], source=mf, force=force)
+    claim_outputs([out, *(out.with_suffix(c) for c in _COMPANIONS.get(suffix, ()))], source=mf, force=force)
     feeds, source = _feeds(mf, inputs, inputs_source, dims, samples) if verify else ([], "")  # bad inputs: before writing
     out.parent.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
@@ -182,6 +188,11 @@ def convert_model(model: str | os.PathLike[str], output: str | os.PathLike[str] 
         from edgekit.runtimes.mnn_convert import convert_to_mnn
 
         convert_to_mnn(mf.path, out, fmt=mf.format)
+    elif to == "ncnn":
+        from edgekit.runtimes.ncnn_convert import convert_to_ncnn
+
+        seconds = convert_to_ncnn(mf, out, out.with_suffix(".bin"))
+        notes.append(f"converted by pnnx in {seconds:.1f} s; weights in {out.with_suffix('.bin').name}")
     else:
         from edgekit.tools.fp16 import convert_float_to_float16
 
