@@ -162,12 +162,13 @@ def test_device_and_runtime_hints_in_cli_wording(sample: dict[str, Path], capsys
                                                  tmp_path: Path) -> None:
     x = tmp_path / "x.npy"
     np.save(x, np.zeros((1, 96, 96, 3), np.float32))
-    argv = ["run", str(sample["tflite"]), "--device", DEVICE, "--runtime", "opencv", "--input", f"image={x}"]
+    # the profile has no MNN target: "no target ... with --runtime mnn"
+    argv = ["run", str(sample["tflite"]), "--device", DEVICE, "--runtime", "mnn", "--input", f"image={x}"]
     code, _, err = _main(argv, capsys)
-    assert code == USAGE and "--runtime opencv" in err and "runtime=" not in err and "--device" in err, err
+    assert code == USAGE and "--runtime mnn" in err and "runtime=" not in err and "--device" in err, err
     with pytest.raises(edgekit.DeviceUnavailableError) as info:
-        edgekit.load(sample["tflite"], device=DEVICE, runtime="opencv")
-    assert "runtime='opencv'" in str(info.value) and "device=" in str(info.value)
+        edgekit.load(sample["tflite"], device=DEVICE, runtime="mnn")
+    assert "runtime='mnn'" in str(info.value) and "device=" in str(info.value)
 
 
 # -- item 4: a requested precision is honoured or the row says why not; parity always has a float32 reference

@@ -34,6 +34,8 @@ ALLOWED = {
     ("cli/__init__.py", "importlib.import_module"): "edgekit's own command modules (lazy CLI)",
     ("__init__.py", "importlib.import_module"): "edgekit's own submodules (lazy attributes)",
     ("worker_session.py", "pickle.loads"): "round-trips an error edgekit itself is about to send (to check it travels)",
+    ("fleet/agent.py", "subprocess.call"): "`ray start` from the same environment (beside sys.executable), joining "
+                                           "the head the user named; the agent's own foreground command",
     ("wheels.py", "subprocess.run"): "`pip download` (never install, no dependencies) of a pinned wheel whose "
                                      "sha256 is checked before any file is taken from it",
     ("runtimes/ncnn_convert.py", "subprocess.Popen"): "the pinned, sha256-checked pnnx binary on a copy of the "
