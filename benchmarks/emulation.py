@@ -5,11 +5,12 @@
    call by call in one process; the ratio of the medians. Target (issue 4): at most 1.5x for fp32
    profiles. fp16 and int8 profiles are shown for information: they run a rewritten model (casts
    around every accelerator op; QDQ int8) and are not held to the target.
-2. Fidelity of the latency model. Its predictions for device/model pairs whose latency the vendor
-   publishes. The trained models cannot be fetched offline, so structurally equivalent ONNX models
-   are built (:mod:`edgekit.testing.networks`: same layers, channels, strides and input size; random
-   weights; BatchNorm folded), quantized with random calibration data where the figure is int8.
-   Latency depends on topology and shapes, not on the weight values.
+2. Fidelity of the latency model. Its predictions for the published figures of
+   ``devices/emulation/calibration/`` (:func:`edgekit.emulation.figures.load_figures`), each on a
+   structurally equivalent network (:mod:`edgekit.testing.networks`) built without weights:
+   latency depends on topology and shapes, not on the weight values. Leave-one-network-out per
+   device (:mod:`edgekit.emulation.calibrate`): each network predicted by the hand-set parameters
+   (before) and by parameters fitted to the device's other networks (after).
 
     python benchmarks/emulation.py [--rounds 200] [--skip-wall]
 
@@ -29,24 +30,11 @@ from pathlib import Path
 import numpy as np
 
 import edgekit
-from edgekit.emulation.core import estimate_latency
-from edgekit.testing.networks import build_network
-
-#: (device, network, input size, precision of the figure, published ms, what was measured, source)
-PUBLISHED = [
-    ("coral-edgetpu", "mobilenet_v1", 224, "int8", 2.4, "USB Accelerator (USB 3.0) on a desktop CPU",
-     "https://coral.ai/docs/edgetpu/benchmarks/ (Table 1)"),
-    ("coral-edgetpu", "mobilenet_v2", 224, "int8", 2.6, "USB Accelerator (USB 3.0) on a desktop CPU",
-     "https://coral.ai/docs/edgetpu/benchmarks/ (Table 1)"),
-    ("coral-edgetpu", "resnet50", 299, "int8", 49.0, "USB Accelerator (USB 3.0) on a desktop CPU",
-     "https://coral.ai/docs/edgetpu/benchmarks/ (Table 1, ResNet-50 V1 299x299)"),
-    ("snapdragon-8-gen-3", "mobilenet_v2", 224, "int8", 0.376, "Samsung Galaxy S24, QNN, w8a8",
-     "Qualcomm AI Hub: https://github.com/quic/ai-hub-models/blob/main/qai_hub_models/models/mobilenet_v2/perf_w8a8.yaml"),
-    ("snapdragon-8-gen-3", "mobilenet_v2", 224, "fp16", 0.488, "Samsung Galaxy S24, ONNX Runtime QNN EP, float",
-     "Qualcomm AI Hub: https://github.com/quic/ai-hub-models/blob/main/qai_hub_models/models/mobilenet_v2/perf_float.yaml"),
-    ("snapdragon-8-gen-3", "resnet50", 224, "int8", 0.708, "Samsung Galaxy S24, QNN, w8a8",
-     "Qualcomm AI Hub: https://github.com/quic/ai-hub-models/blob/main/qai_hub_models/models/resnet50/perf_w8a8.yaml"),
-]
+from edgekit.devices import get_profile
+from edgekit.emulation.calibrate import CrossValidation, Fit, cross_validate, figure_samples, fit, select_runtime
+from edgekit.emulation.figures import load_figures
+from edgekit.emulation.spec import accelerator_spec, load_spec
+from edgekit.testing.networks import NETWORKS, build_network
 
 #: (label, device, options) emulated for the wall-time ratio; fp32 ones are held to the 1.5x target
 WALL = [
@@ -58,7 +46,7 @@ WALL = [
 ]
 
 
-def _raw_ort(path: Path, threads: int):  # noqa: ANN202
+def _raw_ort(path: Path, threads: int):
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -97,19 +85,22 @@ def wall_ratios(model: Path, x: np.ndarray, rounds: int, threads: int) -> list[t
     return rows
 
 
-def predictions(folder: Path) -> list[tuple[str, str, int, str, float, float, str, str]]:
-    """``(device, network, size, precision, predicted ms, published ms, measured on, source)`` per pair."""
-    rows = []
-    for device, net, size, prec, published, what, source in PUBLISHED:
-        path = folder / f"{net}_{size}.onnx"
-        if not path.exists():
-            build_network(net, path, size)
-        opts: dict[str, object] = {"precision": prec} if prec != "int8" else {
-            "calibration": [np.random.default_rng(s).normal(0, 1, (1, 3, size, size)).astype(np.float32)
-                            for s in range(2)]}
-        est = estimate_latency(path, device, **opts)
-        rows.append((device, net, size, est.precision, est.total_ms, published, what, source))
-    return rows
+def calibration(folder: Path) -> list[tuple[str, CrossValidation, Fit, int]]:
+    """Per device with published figures: leave-one-network-out before (hand-set) and after calibration."""
+    out = []
+
+    def builder(name: str, size: int) -> Path:  # the graph only: latency depends on shapes, not weight values
+        path = folder / f"{name}_{size}_graph.onnx"
+        return path if path.exists() else build_network(name, path, size, weights=False)
+
+    for device in load_figures(buildable=NETWORKS).devices():
+        profile = get_profile(device)
+        kept, _ = select_runtime(load_figures(device, buildable=NETWORKS).figures, profile)
+        samples, _ = figure_samples(kept, profile, builder)
+        spec = accelerator_spec(profile, samples[0].unit)
+        base = load_spec(spec.extends).latency if spec.calibration and spec.extends else spec.latency
+        out.append((device, cross_validate(samples, base), fit(samples, base), len({s.network for s in samples})))
+    return out
 
 
 def main() -> None:
@@ -130,20 +121,29 @@ def main() -> None:
         wall = wall_ratios(model, x, args.rounds, args.threads)
         for label, e, r, ratio, held in wall:
             print(f"   {label:<36} {e:8.3f}ms {r:8.3f}ms {ratio:6.2f}x  {'<= 1.5x' if held else '(info)'}")
-    rows = predictions(folder)
-    print("\n2. latency model vs published figures (structurally equivalent models, random weights)")
-    print(f"   {'device':<20} {'model':<14} {'input':>5} {'prec':<5} {'predicted':>10} {'published':>10} {'pred/pub':>8}"
-          "  measured on / source")
-    for device, net, size, prec, pred, pub, what, source in rows:
-        print(f"   {device:<20} {net:<14} {size:>5} {prec:<5} {pred:8.3f}ms {pub:8.3f}ms {pred / pub:7.2f}x  "
-              f"{what}; {source}")
-    ratios = [pred / pub for *_, pred, pub, _, _ in rows]
-    errs = [abs(r - 1) for r in ratios]
+    cal = calibration(folder)
+    print("\n2. latency model vs published figures (devices/emulation/calibration/, structurally equivalent graphs "
+          "without weights), leave-one-network-out: predicted/published with the hand-set parameters (before) and "
+          "with parameters fitted on the other networks (after)")
+    print(f"   {'device':<20} {'network':<20} {'prec':<5} {'runtime':<15} {'metric':<10} {'published':>10} "
+          f"{'before':>7} {'after':>7}")
+    for device, cv, _, _ in cal:
+        for smp, b, a in zip(cv.samples, cv.before, cv.after, strict=True):
+            print(f"   {device:<20} {smp.network:<20} {smp.precision:<5} {smp.label:<15} {smp.metric:<10} "
+                  f"{smp.ms:8.3f}ms {b:6.2f}x {a:6.2f}x")
+    print(f"\n   {'device':<20} {'networks':>8} {'figures':>7}  LOO |error| median before -> after, worst before -> "
+          "after; in-sample fit")
+    parts = []
+    for device, cv, f, nets in cal:
+        m = cv.summary()
+        print(f"   {device:<20} {nets:>8} {len(cv.samples):>7}  {m['before_median']:.0%} -> {m['after_median']:.0%}, "
+              f"{m['before_worst']:.0%} -> {m['after_worst']:.0%}; fit median {f.median_error:.0%}")
+        parts.append(f"{device} ({nets} networks) median {m['before_median']:.0%}->{m['after_median']:.0%}, worst "
+                     f"{m['before_worst']:.0%}->{m['after_worst']:.0%}")
     fp32 = [r for *_, r, held in wall if held]
     wall_txt = (f"emulated/reference wall time (fp32 profiles): max {max(fp32):.2f}x, median "
                 f"{statistics.median(fp32):.2f}x (target <= 1.5x); ") if fp32 else ""
-    print(f"\n{wall_txt}latency model vs {len(rows)} published figures: predicted/published "
-          f"{min(ratios):.2f}x..{max(ratios):.2f}x, median |error| {statistics.median(errs) * 100:.0f}%")
+    print(f"\n{wall_txt}latency model, leave-one-network-out |error| before->after calibration: " + "; ".join(parts))
 
 
 if __name__ == "__main__":

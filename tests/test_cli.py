@@ -23,6 +23,7 @@ EXPECTED_FORMATS: dict[str, tuple[str, ...]] = {
     "devices": FORMATS,
     "devices show": FORMATS,
     "devices detect": FORMATS,
+    "devices calibrate": FORMATS,
     "profile": (*FORMATS, "html"),
     "run": FORMATS,
     "bundle check": FORMATS,
@@ -153,6 +154,7 @@ def _required_args(path: str, tmp_path: Path) -> list[str]:
     existing.write_bytes(b"")
     return {
         "devices show": ["coral-edgetpu"],
+        "devices calibrate": ["coral-edgetpu", "--from", str(existing)],
         "run": [str(existing), "--input", "x.npy"],
         "bundle check": [str(existing)],
         "inspect": [str(existing)],

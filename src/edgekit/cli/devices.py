@@ -9,6 +9,8 @@ Example::
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import click
@@ -123,3 +125,164 @@ def detect_cmd(fmt: str, output: str | None) -> None:
         rows.append({"item": f"accelerators: {runtime}", "value": list(accs) if isinstance(accs, tuple) else accs})
     emit(rows, fmt=fmt, output=output, title="edgekit devices detect",
          footer="Load with device='auto' to use this profile; `edgekit devices show NAME` for its targets.")
+
+
+@devices.command()
+@click.argument("device")
+@click.option("--from", "sources", required=True, multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="figures .toml (devices/emulation/calibration/ layout) or an `edgekit profile --device DEVICE "
+                   "--format json` report measured on the device; repeat it to pool several")
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="user profile to write (default ./DEVICE-calibrated.toml); its fitted spec goes to emulation/ "
+                   "beside it")
+@click.option("--force", is_flag=True, help="overwrite an existing --out")
+@click.option("--runtime", default=None, help="calibrate to the figures of this published runtime (default: the "
+                                              "runtime of the device's targets on that unit)")
+@output_options(output=False)
+def calibrate(device: str, sources: tuple[str, ...], out: str | None, force: bool, runtime: str | None,
+              fmt: str) -> None:
+    """Fit DEVICE's latency parameters to published figures or to a profile report measured on it.
+
+    Prints each figure predicted by the hand-set parameters and, leaving its network out, by fitted ones;
+    writes a user profile that extends DEVICE with the fitted values and their provenance.
+    """
+    raise SystemExit(_run_calibration(device, sources, out, force, runtime, fmt))
+
+
+def _samples(profile: DeviceProfile, source: Path, runtime: str | None) -> tuple[list[Any], list[str], str]:
+    """``(samples, skipped reasons, data label)`` from a figures file or a profile report."""
+    import json
+
+    from edgekit.emulation.calibrate import figure_samples, report_samples, select_runtime
+    from edgekit.emulation.figures import read_figures
+    from edgekit.errors import InvalidOptionError
+    from edgekit.testing.networks import NETWORKS, build_network
+
+    if source.suffix == ".json":
+        try:
+            report = json.loads(source.read_text())
+        except (OSError, ValueError) as exc:
+            raise InvalidOptionError(f"--from {source}: cannot read it as a JSON report ({exc}); expected the output "
+                                     f"of `edgekit profile --device {profile.name} --format json`.") from exc
+        if not isinstance(report, dict) or not isinstance(report.get("provenance"), dict):
+            raise InvalidOptionError(f"--from {source}: not an edgekit profile report (no 'provenance' object); "
+                                     f"expected the output of `edgekit profile --device {profile.name} --format json`.")
+        try:
+            samples, skipped = report_samples(report, profile)
+        except ValueError as exc:
+            raise InvalidOptionError(f"--from {source}: {exc}") from exc
+        return samples, skipped, f"{source.name} (edgekit profile report, p50 per model)"
+    figures = read_figures(source, named_by_file=False)
+    other = sorted({f.device for f in figures} - {profile.name})
+    if other:
+        raise InvalidOptionError(f"--from {source}: its figures are for device {other[0]!r}, not {profile.name!r}; "
+                                 f"pass figures of {profile.name} (or calibrate {other[0]}).")
+    known = [f for f in figures if f.network in NETWORKS]
+    skipped = [f"{f.where}: edgekit cannot build network {f.network!r} (buildable: {sorted(NETWORKS)})"
+               for f in figures if f.network not in NETWORKS]
+    kept, other_rt = select_runtime(known, profile, runtime)
+    skipped += [why for _, why in other_rt]
+    folder = Path(tempfile.mkdtemp(prefix="edgekit-calibrate-"))
+
+    def builder(name: str, size: int) -> Path:  # the graph only: latency depends on shapes, not weight values
+        path = folder / f"{name}_{size}.onnx"
+        return path if path.exists() else build_network(name, path, size, weights=False)
+
+    samples, bad = figure_samples(kept, profile, builder)
+    skipped += [why for _, why in bad]
+    return samples, skipped, f"{source.name} ({len(samples)} published figures)"
+
+
+def _run_calibration(device: str, sources: tuple[str, ...], out: str | None, force: bool, runtime: str | None,
+                     fmt: str) -> int:
+    import datetime as dt
+
+    import edgekit
+    from edgekit.cli.codes import INCOMPLETE, NOTHING, OK
+    from edgekit.emulation.calibrate import cross_validate, fit, predict_ms, spec_table, toml_text
+    from edgekit.emulation.spec import accelerator_spec, load_spec
+    from edgekit.errors import InvalidOptionError
+
+    profile = get_profile(device)
+    target = Path(out or f"{profile.name}-calibrated.toml")
+    if target.suffix != ".toml":
+        raise InvalidOptionError(f"-o {target}: expected a .toml path for the user profile.")
+    if target.exists() and not force:
+        raise InvalidOptionError(f"-o {target} exists: pass --force to overwrite it, or another -o path.")
+    samples: list[Any] = []
+    skipped: list[str] = []
+    labels: list[str] = []
+    for source in sources:
+        got, reasons, label = _samples(profile, Path(source), runtime)
+        samples += got
+        skipped += reasons
+        labels.append(label)
+    data = "; ".join(labels)
+    for why in skipped:
+        click.echo(f"skipped: {why}", err=True)
+    if not samples:
+        click.echo(f"nothing to calibrate {profile.name} with: no usable figure or row in {', '.join(sources)}.",
+                   err=True)
+        return NOTHING
+    rows: list[dict[str, Any]] = []
+    tables: dict[str, dict[str, Any]] = {}
+    code = OK
+    for unit in dict.fromkeys(s.unit for s in samples):
+        mine = [s for s in samples if s.unit == unit]
+        spec = accelerator_spec(profile, unit)
+        family = spec.extends if spec.calibration and spec.extends else spec.name
+        base = load_spec(family).latency
+        result = fit(mine, base)
+        cv = cross_validate(mine, base) if len({s.network for s in mine}) > 1 else None
+        after = cv.after if cv else tuple(predict_ms(s, result.params, result.throughput_ratio) / s.ms for s in mine)
+        before = cv.before if cv else tuple(predict_ms(s, base) / s.ms for s in mine)
+        for s, b, a in zip(mine, before, after, strict=True):
+            rows.append({"unit": unit, "network": s.network, "precision": s.precision, "runtime": s.label,
+                         "metric": s.metric, "measured ms": round(s.ms, 4), "before": round(b, 3),
+                         "after" + (" (left out)" if cv else " (in-sample)"): round(a, 3)})
+        summ = cv.summary() if cv else None
+        click.echo(f"{profile.name} {unit}: fitted {', '.join(f'{k}={v:.4g}' for k, v in result.fitted.items())}; "
+                   f"in-sample |error| median {result.median_error:.0%}, worst {result.worst_error:.0%}"
+                   + (f"; leave-one-network-out median {summ['before_median']:.0%} -> {summ['after_median']:.0%}, "
+                      f"worst {summ['before_worst']:.0%} -> {summ['after_worst']:.0%}" if summ else
+                      "; one network: no cross-validation"), err=True)
+        for w in result.warnings:
+            click.echo(f"warning: {w}", err=True)
+        if not result.reached:
+            code = INCOMPLETE
+            continue
+        tables[unit] = spec_table(family, result, cv, data=data, runtime=mine[0].label,
+                                  date=dt.date.today().isoformat(), version=str(edgekit.__version__))
+    emit(rows, fmt=fmt, output=None, title=f"calibration of {profile.name}: predicted / measured",
+         footer="before: hand-set parameters; after: fitted without the network (leave-one-network-out)")
+    if code != OK:
+        click.echo(f"not written: the fit of {profile.name} does not reach the data (see the warning); "
+                   f"{target} is unchanged.", err=True)
+        return code
+    _write_profile(profile, target, tables, toml_text)
+    click.echo(f"wrote {target} (extends {profile.name}); use it with --device {target}", err=True)
+    return OK
+
+
+def _write_profile(profile: DeviceProfile, target: Path, specs: dict[str, dict[str, Any]],
+                   toml_text: Any) -> None:
+    """The user profile: ``extends`` the shipped one, its calibrated units pointing at spec files in emulation/."""
+    from edgekit.tomlfile import read_toml
+
+    assert profile.path is not None
+    raw = read_toml(profile.path)
+    folder = target.parent / "emulation"
+    folder.mkdir(parents=True, exist_ok=True)
+    units = []
+    for u in raw.get("units", []):
+        if u.get("name") in specs:
+            spec_path = folder / f"{target.stem}-{u['name']}.toml"
+            spec_path.write_text(toml_text(specs[u["name"]], header=f"Latency parameters of {profile.name}'s "
+                                           f"{u['name']} fitted by `edgekit devices calibrate`."))
+            units.append({**u, "emulation": f"emulation/{spec_path.name}"})
+    data = {"name": target.stem, "extends": profile.name, "kind": profile.kind,
+            "title": f"{profile.title} (latency parameters calibrated)", "units": units,
+            "targets": raw.get("targets", [])}
+    target.write_text(toml_text(data, header=f"{target.stem}: {profile.name} with latency parameters fitted by "
+                                              "`edgekit devices calibrate` ([[targets]] are copied: a profile "
+                                              "that extends another lists its own)."))

@@ -36,7 +36,7 @@ from edgekit.cache import cache_dir, cached_file
 from edgekit.catalog import runtime_info
 from edgekit.device_schema import DeviceProfile, Target, Unit
 from edgekit.emulation.graph import Graph, Plan, onnx_graph, partition, tflite_graph
-from edgekit.emulation.latency import Estimate, estimate_plan
+from edgekit.emulation.latency import Estimate, calibration_notes, estimate_plan
 from edgekit.emulation.spec import AcceleratorSpec, accelerator_spec, load_spec
 from edgekit.errors import CLI_OPTIONS, InvalidOptionError, UnsupportedModelError, cli_wording, option
 from edgekit.models.formats import ModelFile
@@ -277,6 +277,8 @@ def prepare(model: ModelFile, device: Any = None, *, accelerator: str | None = N
             operators=tuple(dict.fromkeys(n.op for n, _ in falls)))
     _memory_note(result)
     notes.extend(spec.notes)
+    if t_unit.kind != "cpu":  # which latency parameters were fitted, to what (or that they are hand-set)
+        notes.extend(calibration_notes(spec, t_unit.name))
     return result
 
 

@@ -126,13 +126,17 @@ def load_figures(device: str | None = None, *, buildable: Collection[str],
     return Figures(tuple(figures), tuple(skipped))
 
 
-def read_figures(path: Path) -> list[Figure]:
-    """Every figure of one file, validated; ConfigError names the file, the entry and the key."""
+def read_figures(path: Path, *, named_by_file: bool = True) -> list[Figure]:
+    """Every figure of one file, validated; ConfigError names the file, the entry and the key.
+
+    ``named_by_file=False`` reads a user's file of any name (``edgekit devices calibrate --from``): its
+    ``device`` key alone says which profile it is for.
+    """
     data = read_toml(path)
     where = str(path)
     check_keys(data, {"device", "defaults", "figures"}, where)
     device = expect(data, "device", str, where)
-    if device != path.stem:
+    if named_by_file and device != path.stem:
         raise ConfigError(f"{where}: key 'device' expected {path.stem!r} (the file name), got {device!r}. "
                           "Rename the file or fix the key.")
     defaults = expect(data, "defaults", dict, where, required=False) or {}

@@ -34,7 +34,8 @@ from edgekit.emulation.spec import AcceleratorSpec, LatencyParams
 if TYPE_CHECKING:
     from edgekit.device_schema import Unit
 
-__all__ = ["Estimate", "OpEstimate", "PartitionEstimate", "estimate_plan"]
+__all__ = ["CostTable", "Estimate", "OpEstimate", "PartitionEstimate", "calibration_notes", "cost_table",
+           "estimate_plan"]
 
 _ELEM = {"int8": 1, "fp16": 2, "bf16": 2, "fp32": 4}
 
@@ -52,6 +53,7 @@ class OpEstimate:
     time_s: float
     bound: str
     partition: int
+    moved: int = 0  # bytes to and from the unit's memory (what stays on chip is not counted)
 
 
 @dataclass(frozen=True)
@@ -160,12 +162,13 @@ def estimate_plan(plan: Plan, flops: Sequence[int | None], target_unit: Unit, cp
         act = sum(g.tensor(t).elements * _elem(g, t, prec) for t in (*node.inputs, *node.outputs)
                   if t and not g.is_const(t))
         wts = sum(g.tensor(t).elements * _elem(g, t, prec) for t in node.inputs if t and g.is_const(t))
+        moved = 0.0
         if node.op in params.free_ops or node.op == "Constant":
             t_op, bound = 0.0, "free"
         else:
             if on_acc and not same_unit:
                 weights_on_acc += wts
-            t_compute = f / (unit.peak_gops[prec] * 1e9 * params.compute_efficiency)
+            t_compute = f / (unit.peak_gops[prec] * 1e9 * params.efficiency(prec))
             if _fused(g, plan, node, params):
                 t_op, bound = t_compute, "fused"
             else:
@@ -177,32 +180,16 @@ def estimate_plan(plan: Plan, flops: Sequence[int | None], target_unit: Unit, cp
                     "compute" if t_compute >= t_mem else "memory")
         k = plan.part_of[node.index]
         compute[k] += t_op
-        ops.append(OpEstimate(node.name, node.op, unit.name, prec, int(f), int(act + wts), t_op, bound, k))
+        ops.append(OpEstimate(node.name, node.op, unit.name, prec, int(f), int(act + wts), t_op, bound, k,
+                              int(moved) if bound not in ("free", "fused") else 0))
     if uncounted:
         notes.append(f"no FLOP count for {sorted(uncounted)}: their compute time is taken as zero")
 
     link = (spec.latency.link_gb_s or target_unit.bandwidth_gb_s * spec.latency.memory_efficiency) * 1e9
     transfer = [0.0] * len(plan.partitions)
     if not same_unit:
-        seen: set[tuple[str, int]] = set()
-        for t in g.tensors.values():
-            if t.const:
-                continue
-            src = g.producer.get(t.name)
-            src_part = plan.part_of[src] if src is not None else -1  # -1: the host (graph input)
-            sinks = {plan.part_of[c] for c in g.consumers.get(t.name, [])}
-            if t.name in g.outputs:
-                sinks.add(-1)
-            for dst in sinks - {src_part}:
-                acc = [p for p in (src_part, dst) if p >= 0 and plan.partitions[p].on_accelerator]
-                if not acc or (t.name, dst) in seen:
-                    continue
-                seen.add((t.name, dst))
-                node = g.nodes[src] if src is not None else g.nodes[g.consumers[t.name][0]]
-                width = 1 if is_quantized(g, node) and "int8" in target_unit.peak_gops else _elem(
-                    g, t.name, precision if plan.on_accelerator[node.index] else cpu_float)
-                cost = t.elements * width / link + spec.latency.sync_us * 1e-6
-                transfer[acc[0]] += cost
+        for k, nbytes in _crossings(plan, target_unit, precision, cpu_float):
+            transfer[k] += nbytes / link + spec.latency.sync_us * 1e-6
     invoke = [spec.latency.invoke_us * 1e-6 if p.on_accelerator and not same_unit else 0.0 for p in plan.partitions]
     stream = [0.0] * len(plan.partitions)
     if spec.latency.weights == "onchip" and not same_unit and target_unit.memory_gb:
@@ -219,15 +206,120 @@ def estimate_plan(plan: Plan, flops: Sequence[int | None], target_unit: Unit, cp
         p.index, target_unit.name if p.on_accelerator else cpu_unit.name, p.on_accelerator,
         sum(1 for i in p.nodes if g.nodes[i].op != "Constant"), compute[p.index], invoke[p.index],
         transfer[p.index], stream[p.index]) for p in plan.partitions)
+    notes.extend(calibration_notes(spec, target_unit.name))
     fitted = {"accelerator": _params(spec), "cpu": _params(cpu_spec)}
     return Estimate(device=device, target=target, precision=precision,
                     total_s=float(np.sum([p.time_s for p in parts])), partitions=parts, ops=tuple(ops),
                     transfer_s=sum(transfer), notes=tuple(notes), parameters=fitted)
 
 
+def _crossings(plan: Plan, target_unit: Unit, precision: str, cpu_float: str) -> list[tuple[int, int]]:
+    """``(accelerator partition, bytes)`` of every tensor crossing a CPU<->accelerator boundary (each pays sync)."""
+    g = plan.graph
+    out: list[tuple[int, int]] = []
+    seen: set[tuple[str, int]] = set()
+    for t in g.tensors.values():
+        if t.const:
+            continue
+        src = g.producer.get(t.name)
+        src_part = plan.part_of[src] if src is not None else -1  # -1: the host (graph input)
+        sinks = {plan.part_of[c] for c in g.consumers.get(t.name, [])}
+        if t.name in g.outputs:
+            sinks.add(-1)
+        for dst in sinks - {src_part}:
+            acc = [p for p in (src_part, dst) if p >= 0 and plan.partitions[p].on_accelerator]
+            if not acc or (t.name, dst) in seen:
+                continue
+            seen.add((t.name, dst))
+            node = g.nodes[src] if src is not None else g.nodes[g.consumers[t.name][0]]
+            width = 1 if is_quantized(g, node) and "int8" in target_unit.peak_gops else _elem(
+                g, t.name, precision if plan.on_accelerator[node.index] else cpu_float)
+            out.append((acc[0], t.elements * width))
+    return out
+
+
+def calibration_notes(spec: AcceleratorSpec, unit: str) -> list[str]:
+    """Which latency parameters of ``spec`` were fitted, to what data, with what error; or that they are hand-set."""
+    cal = spec.calibration
+    if not cal:
+        return [f"{unit}'s latency parameters ({spec.name}) are hand-set estimates, not calibrated to measurements "
+                "(`edgekit devices calibrate` fits them)"]
+    fitted = ", ".join(str(p) for p in cal.get("fitted", [])) or "none"
+    err = cal.get("loo_median_error", cal.get("fit_median_error"))
+    how = "leave-one-network-out" if "loo_median_error" in cal else "in-sample"
+    worst = cal.get("loo_worst_error", cal.get("fit_worst_error"))
+    return [f"{unit}'s latency parameters {fitted} were fitted ({cal.get('date', '?')}, edgekit "
+            f"{cal.get('edgekit', '?')}) to {cal.get('figures', '?')} figures from {cal.get('data', '?')}"
+            + (f"; {how} |error| median {float(err) * 100:.0f}%, worst {float(worst) * 100:.0f}%"
+               if err is not None and worst is not None else "")]
+
+
 def _params(spec: AcceleratorSpec) -> dict[str, object]:
     lat = spec.latency
     return {"spec": spec.name, "compute_efficiency": lat.compute_efficiency,
+            "compute_efficiency_by_precision": dict(lat.compute_efficiency_by_precision),
+            "calibration": dict(spec.calibration),
             "memory_efficiency": lat.memory_efficiency, "dispatch_us": lat.dispatch_us, "invoke_us": lat.invoke_us,
             "sync_us": lat.sync_us, "link_gb_s": lat.link_gb_s, "weights": lat.weights,
             "activations": lat.activations, "onchip_mb": lat.onchip_mb}
+
+
+@dataclass(frozen=True)
+class CostTable:
+    """The work of one plan on its accelerator, to re-evaluate its latency under other latency parameters fast.
+
+    What calibration varies (compute efficiency per precision, memory efficiency, dispatch, invoke and sync costs,
+    the link) is kept apart from what it does not (the ops, their FLOPs and bytes, the partitions, the CPU
+    partitions' time). :meth:`total_s` with the spec's own parameters equals :func:`estimate_plan`'s total.
+    """
+
+    peak_gops: np.ndarray  # per accelerator op: the unit's datasheet peak at the op's precision
+    precision: tuple[str, ...]  # per accelerator op
+    flops: np.ndarray
+    moved: np.ndarray  # bytes to and from memory
+    fused: np.ndarray  # bool: compute only, no dispatch
+    part: np.ndarray  # compact accelerator-partition index of each op
+    n_parts: int  # accelerator partitions
+    invokes: int  # partitions that pay invoke_us (none when the target is the CPU itself)
+    crossing_bytes: float  # CPU<->accelerator tensor bytes over the link
+    crossings: int  # each pays sync_us
+    stream_bytes: float  # weights streamed per accelerator partition on every inference
+    cpu_s: float  # CPU partitions (CPU spec, not calibrated here)
+    bandwidth_gb_s: float
+
+    def total_s(self, p: LatencyParams) -> float:
+        """Predicted latency (s) with latency parameters ``p`` for the accelerator."""
+        eff = np.array([p.efficiency(q) for q in self.precision], dtype=float)
+        tc = self.flops / (self.peak_gops * 1e9 * eff) if len(eff) else np.zeros(0)
+        tm = self.moved / (self.bandwidth_gb_s * 1e9 * p.memory_efficiency)
+        t = np.where(self.fused, tc, np.maximum(tc, tm) + p.dispatch_us * 1e-6)
+        comp = np.bincount(self.part, weights=t, minlength=self.n_parts)
+        link = (p.link_gb_s or self.bandwidth_gb_s * p.memory_efficiency) * 1e9
+        acc = float(np.sum(np.maximum(comp, self.stream_bytes / link)))
+        return (acc + self.invokes * p.invoke_us * 1e-6 + self.crossing_bytes / link + self.crossings * p.sync_us
+                * 1e-6 + self.cpu_s)
+
+
+def cost_table(plan: Plan, est: Estimate, target_unit: Unit, cpu_unit: Unit, spec: AcceleratorSpec) -> CostTable:
+    """The :class:`CostTable` of ``plan`` from its estimate ``est`` (made with ``spec``)."""
+    same_unit = target_unit.name == cpu_unit.name
+    acc_parts = [p.index for p in plan.partitions if p.on_accelerator] if not same_unit else [
+        p.index for p in plan.partitions]
+    compact = {k: i for i, k in enumerate(acc_parts)}
+    acc_ops = [o for o in est.ops if o.partition in compact and o.bound != "free"]
+    cpu_s = sum(o.time_s for o in est.ops if o.partition not in compact)
+    cpu_float = "fp32" if "fp32" in cpu_unit.peak_gops else next(iter(cpu_unit.peak_gops))
+    cross = _crossings(plan, target_unit, est.precision, cpu_float) if not same_unit else []
+    lat = spec.latency
+    link = (lat.link_gb_s or target_unit.bandwidth_gb_s * lat.memory_efficiency) * 1e9
+    streams = [p.weight_stream_s for p in est.partitions if p.index in compact]
+    return CostTable(
+        peak_gops=np.array([target_unit.peak_gops[o.precision] for o in acc_ops], dtype=float),
+        precision=tuple(o.precision for o in acc_ops), flops=np.array([o.flops for o in acc_ops], dtype=float),
+        moved=np.array([o.moved for o in acc_ops], dtype=float),
+        fused=np.array([o.bound == "fused" for o in acc_ops], dtype=bool),
+        part=np.array([compact[o.partition] for o in acc_ops], dtype=int),
+        n_parts=len(acc_parts), invokes=0 if same_unit else len(acc_parts),
+        crossing_bytes=float(sum(b for _, b in cross)), crossings=len(cross),
+        stream_bytes=(max(streams) if streams else 0.0) * link, cpu_s=cpu_s,
+        bandwidth_gb_s=target_unit.bandwidth_gb_s)

@@ -31,9 +31,10 @@ if TYPE_CHECKING:
 __all__ = ["AcceleratorSpec", "LatencyParams", "accelerator_spec", "load_spec", "spec_names"]
 
 PARTITION_RULES = ("maximal", "prefix")
-_TOP = {"name", "title", "source", "partition", "min_partition_ops", "max_active_dims", "notes", "ops", "latency"}
+_TOP = {"name", "title", "source", "partition", "min_partition_ops", "max_active_dims", "notes", "ops", "latency",
+        "extends", "calibration"}
 _OPS = {"onnx", "tflite", "onnx_unsupported", "tflite_unsupported"}
-_LATENCY = {"compute_efficiency", "memory_efficiency", "dispatch_us", "invoke_us", "sync_us", "link_gb_s",
+_LATENCY = {"compute_efficiency", "compute_efficiency_by_precision", "memory_efficiency", "dispatch_us", "invoke_us", "sync_us", "link_gb_s",
             "weights", "activations", "onchip_mb", "free_ops", "fused_ops", "sources"}
 
 
@@ -53,6 +54,12 @@ class LatencyParams:
     free_ops: frozenset[str] = frozenset()
     fused_ops: frozenset[str] = frozenset()
     sources: Mapping[str, str] = field(default_factory=dict)
+    #: precision -> compute efficiency, overriding ``compute_efficiency`` (fitted per precision by calibration)
+    compute_efficiency_by_precision: Mapping[str, float] = field(default_factory=dict)
+
+    def efficiency(self, precision: str) -> float:
+        """The fraction of the unit's datasheet peak reached at ``precision``."""
+        return self.compute_efficiency_by_precision.get(precision, self.compute_efficiency)
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,9 @@ class AcceleratorSpec:
     tflite_unsupported: frozenset[str] = frozenset()
     latency: LatencyParams = field(default_factory=LatencyParams)
     path: Path | None = None
+    #: provenance of fitted latency parameters (``edgekit devices calibrate``); empty when hand-set
+    calibration: Mapping[str, Any] = field(default_factory=dict)
+    extends: str = ""
 
     def supports(self, op: str, fmt: str) -> bool:
         """True when operator ``op`` of a ``fmt`` ("onnx"/"tflite") model is in this accelerator's list."""
@@ -144,7 +154,11 @@ def parse_spec(data: Mapping[str, Any], where: str, path: Path | None = None) ->
     link = expect(lat, "link_gb_s", (int, float), lw, required=False)
     if link is not None and link <= 0:
         raise ConfigError(f"{lw}: key 'link_gb_s' expected a positive number, got {link!r}.")
+    by_prec = expect(lat, "compute_efficiency_by_precision", dict, lw, required=False) or {}
+    for prec in by_prec:
+        _positive(by_prec, prec, f"{lw} compute_efficiency_by_precision", 1.0, upto=1.0, zero_ok=False)
     params = LatencyParams(
+        compute_efficiency_by_precision={k: float(v) for k, v in by_prec.items()},
         compute_efficiency=_positive(lat, "compute_efficiency", lw, 0.35, upto=1.0, zero_ok=False),
         memory_efficiency=_positive(lat, "memory_efficiency", lw, 0.6, upto=1.0, zero_ok=False),
         dispatch_us=_positive(lat, "dispatch_us", lw, 4.0), invoke_us=_positive(lat, "invoke_us", lw, 0.0),
@@ -162,7 +176,9 @@ def parse_spec(data: Mapping[str, Any], where: str, path: Path | None = None) ->
         max_active_dims=mad, notes=tuple(str(n) for n in notes),
         onnx=_names(ops, "onnx", f"{where} [ops]"), tflite=_names(ops, "tflite", f"{where} [ops]"),
         onnx_unsupported=_names(ops, "onnx_unsupported", f"{where} [ops]"),
-        tflite_unsupported=_names(ops, "tflite_unsupported", f"{where} [ops]"), latency=params, path=path)
+        tflite_unsupported=_names(ops, "tflite_unsupported", f"{where} [ops]"), latency=params, path=path,
+        calibration=dict(expect(data, "calibration", dict, where, required=False) or {}),
+        extends=expect(data, "extends", str, where, required=False) or "")
 
 
 def spec_names() -> list[str]:
@@ -171,18 +187,33 @@ def spec_names() -> list[str]:
     return sorted(p.stem for p in folder.glob("*.toml") if p.stem != "onnx-tflite")
 
 
+def _merged(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The raw table of spec ``path`` with its ``extends`` applied: the child's keys win, [latency] (and its
+    sources) merge key by key; a calibrated spec extends the family's spec and overrides fitted parameters."""
+    data = dict(read_toml(path))
+    parent = data.get("extends")
+    if not isinstance(parent, str):
+        return data
+    base_path = _spec_path(parent, relative_to=path)
+    if base_path in chain or base_path == path or len(chain) > 8:
+        raise ConfigError(f"{path}: key 'extends' forms a loop or a chain longer than 8 ({parent!r}); break it.")
+    base = _merged(base_path, (*chain, path))
+    lat = {**base.get("latency", {}), **data.get("latency", {})}
+    sources = {**base.get("latency", {}).get("sources", {}), **data.get("latency", {}).get("sources", {})}
+    if sources:
+        lat["sources"] = sources
+    out = {k: v for k, v in base.items() if k != "calibration"}
+    out.update(data)
+    out["latency"] = lat
+    return out
+
+
 @functools.lru_cache(maxsize=64)
 def _load(path: Path, mtime: int) -> AcceleratorSpec:
-    return parse_spec(read_toml(path), str(path), path)
+    return parse_spec(_merged(path), str(path), path)
 
 
-def load_spec(name_or_path: str | os.PathLike[str], *, relative_to: Path | None = None) -> AcceleratorSpec:
-    """A built-in spec by name, or a spec file by path (relative paths resolve beside ``relative_to``).
-
-    >>> load_spec("edgetpu").partition
-    'prefix'
-    """
-    text = os.fspath(name_or_path)
+def _spec_path(text: str, *, relative_to: Path | None) -> Path:
     if text.endswith(".toml"):
         path = Path(text).expanduser()
         if not path.is_absolute() and relative_to is not None:
@@ -191,8 +222,18 @@ def load_spec(name_or_path: str | os.PathLike[str], *, relative_to: Path | None 
         path = catalog_dir("devices") / "emulation" / f"{text}.toml"
     if not path.is_file():
         raise ConfigError(f"accelerator spec {text!r} not found ({path}); expected one of {spec_names()} "
-                           "or a path to a spec .toml (devices/README.md, section Emulation).")
-    return _load(path.resolve(), path.stat().st_mtime_ns)
+                          "or a path to a spec .toml (devices/README.md, section Emulation).")
+    return path.resolve()
+
+
+def load_spec(name_or_path: str | os.PathLike[str], *, relative_to: Path | None = None) -> AcceleratorSpec:
+    """A built-in spec by name, or a spec file by path (relative paths resolve beside ``relative_to``).
+
+    >>> load_spec("edgetpu").partition
+    'prefix'
+    """
+    path = _spec_path(os.fspath(name_or_path), relative_to=relative_to)
+    return _load(path, path.stat().st_mtime_ns)
 
 
 def accelerator_spec(profile: DeviceProfile, unit: str) -> AcceleratorSpec:

@@ -1,0 +1,444 @@
+"""Fit a device's latency parameters to published or measured latencies, with leave-one-network-out error.
+
+The roofline model (:mod:`edgekit.emulation.latency`) has, per accelerator unit, a compute efficiency
+per precision (effective peak = datasheet peak x efficiency), a memory efficiency (effective bandwidth),
+a per-op dispatch cost and a per-partition invoke cost. :func:`fit` finds the values that minimise a
+robust (soft-L1) least squares of ``log(predicted / measured)`` within physical bounds: effective peak
+<= datasheet peak, bandwidth <= datasheet bandwidth, costs >= 0; a weak pull towards the hand-set values
+keeps parameters the data cannot see where they were. One extra parameter exists only when the data
+demands it: ``throughput_ratio``, for figures published as 1000 / FPS of a pipelined stream (Hailo's
+model zoo): a dataflow chip overlaps consecutive frames, so such a figure is the latency times a ratio
+<= 1; it is fitted when the data mixes both metrics and fixed to 1 (with a warning) when it has only
+throughputs.
+
+Each sample carries the :class:`~edgekit.emulation.latency.CostTable` of its network, computed once from
+the graph (latency depends on topology and shapes, not on weight values: networks are built without
+weights), so a fit evaluates hundreds of parameter sets per second.
+
+Example::
+
+    samples = figure_samples(load_figures("coral-edgetpu", buildable=NETWORKS).figures, profile, builder)
+    f = fit(samples, spec.latency)
+    f.median_error, f.params.compute_efficiency_by_precision
+    cv = cross_validate(samples, spec.latency)      # before/after, per network left out
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgekit.emulation.latency import CostTable, cost_table, estimate_plan
+from edgekit.emulation.spec import LatencyParams, accelerator_spec, load_spec
+
+if TYPE_CHECKING:
+    from edgekit.device_schema import DeviceProfile
+    from edgekit.emulation.figures import Figure
+
+__all__ = ["FIT_MEDIAN_LIMIT", "FIT_WORST_LIMIT", "CrossValidation", "Fit", "Sample", "cross_validate", "fit",
+           "figure_samples", "predict_ms", "report_samples", "select_runtime", "unit_table"]
+
+#: a fit whose in-sample |error| exceeds these does not reach the data (the issue's targets)
+FIT_MEDIAN_LIMIT = 0.20
+FIT_WORST_LIMIT = 0.50
+#: physical bounds: (low, high) of each parameter; efficiencies <= 1 keep effective peak and bandwidth <= datasheet
+BOUNDS = {"compute_efficiency": (1e-3, 1.0), "memory_efficiency": (1e-3, 1.0), "dispatch_us": (0.0, 1000.0),
+          "invoke_us": (0.0, 100000.0), "throughput_ratio": (1e-3, 1.0)}
+_SCALE = {"dispatch_us": 20.0, "invoke_us": 500.0}  # prior widths of the additive parameters (log ones: factor e)
+_PRIOR = 0.2  # weight of the pull towards the hand-set values (per factor e, or per prior width)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One published or measured latency of a network on a unit, with the network's cost table."""
+
+    network: str
+    precision: str
+    metric: str  # "latency" or "throughput" (figures.METRICS)
+    ms: float
+    table: CostTable
+    unit: str
+    label: str  # runtime / source, for tables
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Fitted parameters, their errors on the data they were fitted to, and whether they reach it."""
+
+    params: LatencyParams
+    start: LatencyParams
+    fitted: dict[str, float]  # parameter -> value, only those the fit moved ("compute_efficiency[int8]", ...)
+    throughput_ratio: float
+    ratios: tuple[float, ...]  # predicted / measured, per sample
+    at_bounds: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def median_error(self) -> float:
+        return _median_err(self.ratios)
+
+    @property
+    def worst_error(self) -> float:
+        return max((abs(r - 1) for r in self.ratios), default=0.0)
+
+    @property
+    def reached(self) -> bool:
+        """True when the fit reaches the data within bounds: in-sample median |error| under the limit (single
+        samples beyond :data:`FIT_WORST_LIMIT` are outliers, listed in the warnings, not a failed fit)."""
+        return self.median_error <= FIT_MEDIAN_LIMIT
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """Leave-one-network-out: each network predicted by parameters fitted without it, and by the hand-set ones."""
+
+    samples: tuple[Sample, ...]
+    before: tuple[float, ...]  # predicted / measured with the hand-set parameters
+    after: tuple[float, ...]  # ... with the parameters fitted on the other networks
+
+    def summary(self) -> dict[str, float]:
+        """Median and worst |error| before and after."""
+        return {"before_median": _median_err(self.before), "before_worst": max(abs(r - 1) for r in self.before),
+                "after_median": _median_err(self.after), "after_worst": max(abs(r - 1) for r in self.after)}
+
+
+def _median_err(ratios: Sequence[float]) -> float:
+    return statistics.median(abs(r - 1) for r in ratios) if ratios else 0.0
+
+
+# --- samples -------------------------------------------------------------------------------------
+
+def unit_table(path: Path, profile: DeviceProfile, unit: str, precision: str,
+               input_shapes: Mapping[str, Sequence[int]] | None = None) -> CostTable:
+    """The cost table of the ONNX graph at ``path`` on ``profile``'s ``unit`` computing in ``precision``.
+
+    The graph alone is read (a model built without weights will do): every op the unit's spec takes goes to
+    it; an int8 figure is taken as a fully quantized network (as the vendor compiled it).
+    """
+    import onnx
+
+    from edgekit.emulation.graph import onnx_graph, partition
+    from edgekit.models.flops import count_onnx
+
+    prof_unit = profile.unit(unit)
+    cpu_unit = next((u for u in profile.units if u.kind == "cpu"), prof_unit)
+    spec = accelerator_spec(profile, unit)
+    cpu_spec = accelerator_spec(profile, cpu_unit.name) if cpu_unit.kind == "cpu" else load_spec("cpu")
+    graph = onnx_graph(onnx.load(str(path), load_external_data=False))
+    plan = partition(graph, spec, accelerator_is_cpu=prof_unit.kind == "cpu")
+    counted = count_onnx(path, input_shapes)
+    flops: list[int | None] = [o.flops for o in counted.ops] if len(counted.ops) == len(graph.nodes) else [
+        None] * len(graph.nodes)
+    est = estimate_plan(plan, flops, prof_unit, cpu_unit, precision, spec, cpu_spec)
+    return cost_table(plan, est, prof_unit, cpu_unit, spec)
+
+
+def figure_samples(figures: Iterable[Figure], profile: DeviceProfile,
+                   builder: Callable[[str, int], Path]) -> tuple[list[Sample], list[tuple[Figure, str]]]:
+    """``(samples, skipped)``: a sample per figure whose precision the unit computes; ``builder(network, size)``
+    returns the path of the network's ONNX graph (built without weights: latency depends on shapes only)."""
+    samples: list[Sample] = []
+    skipped: list[tuple[Figure, str]] = []
+    tables: dict[tuple[str, int, str, str], CostTable] = {}
+    for f in figures:
+        peaks = profile.unit(f.unit).peak_gops
+        if f.precision not in peaks:
+            skipped.append((f, f"{f.where}: precision {f.precision!r} is not one the latency model computes on "
+                               f"{f.unit} {sorted(peaks)}" + (" (8-bit weights with 16-bit activations)"
+                                                            if f.precision == "w8a16" else "")))
+            continue
+        key = (f.network, f.size, f.unit, f.precision)
+        if key not in tables:
+            tables[key] = unit_table(builder(f.network, f.size), profile, f.unit, f.precision)
+        samples.append(Sample(f.network, f.precision, f.metric, f.ms, tables[key], f.unit, f.runtime))
+    return samples, skipped
+
+
+def report_samples(report: Mapping[str, Any], profile: DeviceProfile) -> tuple[list[Sample], list[str]]:
+    """``(samples, skipped reasons)`` from an ``edgekit profile --device X --format json`` report of ``profile``.
+
+    Each ``ok`` row gives its p50 for its model, re-opened from the report's path; ValueError when the report
+    was measured on another device.
+    """
+    from edgekit.emulation.core import prepare
+    from edgekit.models.formats import open_model
+
+    prov = report.get("provenance") or {}
+    device = prov.get("device")
+    if device != profile.name:
+        raise ValueError(f"the report was measured on device {device!r}, not {profile.name!r}: calibrate with a "
+                         f"report of `edgekit profile --device {profile.name}` run on that device.")
+    paths = {m.get("name"): m.get("path") for m in report.get("models", [])}
+    paths.update({m.get("path"): m.get("path") for m in report.get("models", [])})
+    samples: list[Sample] = []
+    skipped: list[str] = []
+    for row in report.get("results", []):
+        rid = row.get("id", "?")
+        p50 = (row.get("latency") or {}).get("p50")
+        if row.get("status") != "ok" or not p50:
+            skipped.append(f"{rid}: status {row.get('status')!r}, no p50")
+            continue
+        target = str(row.get("target") or "")
+        unit = target.rsplit(" on ", 1)[-1].split()[0] if " on " in target else ""
+        path = paths.get(row.get("model"))
+        if not unit or unit not in {u.name for u in profile.units}:
+            skipped.append(f"{rid}: no unit of {profile.name} in its target {target!r}")
+            continue
+        if not path or not Path(path).is_file():
+            skipped.append(f"{rid}: its model {path or row.get('model')!r} cannot be re-opened (moved or deleted); "
+                           "run the calibration where the report's model paths exist")
+            continue
+        try:
+            prec = row.get("precision")
+            emu = prepare(open_model(path), profile, unit=unit,
+                          precision=prec if prec in profile.unit(unit).peak_gops and prec != "int8" else None)
+            table = cost_table(emu.plan, emu.estimate(), emu.unit, emu.cpu_unit, emu.spec)
+        except Exception as exc:  # noqa: BLE001 - one row that cannot be emulated is skipped, with why
+            skipped.append(f"{rid}: cannot emulate {Path(path).name} on {unit}: {type(exc).__name__}: {exc}")
+            continue
+        samples.append(Sample(Path(path).stem, emu.precision, "latency", float(p50), table, unit, rid))
+    return samples, skipped
+
+
+#: a figure's runtime as published -> the edgekit runtime that runs it
+RUNTIMES = {"onnx": "onnxruntime", "onnxruntime": "onnxruntime", "tflite": "litert", "tflite-edgetpu": "litert",
+            "litert": "litert", "hailort": "hailort", "rknn": "rknn"}
+
+
+def select_runtime(figures: Iterable[Figure], profile: DeviceProfile,
+                   runtime: str | None = None) -> tuple[list[Figure], list[tuple[Figure, str]]]:
+    """``(kept, skipped)``: the figures of one runtime per unit, the one edgekit's targets use on that unit.
+
+    The same network, precision and chip differ by up to 3x between runtimes (Qualcomm AI Hub: SqueezeNet int8
+    0.15 ms with TFLite, 0.45 ms with ONNX Runtime on the Snapdragon 8 Gen 3), which no one parameter set of the
+    model can explain; so a unit is calibrated to the runtime its targets run (``runtime`` picks another).
+    """
+    figs = list(figures)
+    chosen: dict[str, str] = {}
+    for unit in dict.fromkeys(f.unit for f in figs):
+        names = [f.runtime for f in figs if f.unit == unit]
+        if runtime is not None:
+            chosen[unit] = runtime
+            continue
+        order = [t.runtime for t in profile.targets if t.unit == unit]
+        ranked = sorted(set(names), key=lambda r: (order.index(RUNTIMES[r]) if RUNTIMES.get(r) in order else
+                                                   len(order), -names.count(r), r))
+        chosen[unit] = ranked[0]
+    kept = [f for f in figs if f.runtime == chosen[f.unit]]
+    skipped = [(f, f"{f.where}: runtime {f.runtime!r}; {f.unit} is calibrated to {chosen[f.unit]!r} figures (the "
+                   "runtime its targets run; one chip's runtimes differ by up to 3x)") for f in figs
+               if f.runtime != chosen[f.unit]]
+    return kept, skipped
+
+
+# --- the fit -------------------------------------------------------------------------------------
+
+def predict_ms(sample: Sample, params: LatencyParams, throughput_ratio: float = 1.0) -> float:
+    """The model's figure for ``sample`` with ``params``: its latency, or latency x ratio for a throughput figure."""
+    t = sample.table.total_s(params) * 1e3
+    return t * throughput_ratio if sample.metric == "throughput" else t
+
+
+def _names(samples: Sequence[Sample]) -> list[str]:
+    precs = sorted({s.precision for s in samples})
+    names = [f"compute_efficiency[{p}]" for p in precs] + ["memory_efficiency", "dispatch_us"]
+    if any(s.table.invokes for s in samples):
+        names.append("invoke_us")
+    if {s.metric for s in samples} == {"latency", "throughput"}:
+        names.append("throughput_ratio")
+    return names
+
+
+def _kind(name: str) -> str:
+    return name.split("[")[0]
+
+
+def _to_x(name: str, value: float) -> float:
+    return value if _kind(name) in _SCALE else math.log(value)
+
+
+def _from_x(name: str, x: float) -> float:
+    return float(x) if _kind(name) in _SCALE else float(math.exp(x))
+
+
+def _params(base: LatencyParams, names: Sequence[str], values: Sequence[float]) -> tuple[LatencyParams, float]:
+    by_prec = dict(base.compute_efficiency_by_precision)
+    kw: dict[str, Any] = {}
+    ratio = 1.0
+    for n, v in zip(names, values, strict=True):
+        if n.startswith("compute_efficiency["):
+            by_prec[n[len("compute_efficiency["):-1]] = v
+        elif n == "throughput_ratio":
+            ratio = v
+        else:
+            kw[n] = v
+    return dataclasses.replace(base, compute_efficiency_by_precision=by_prec, **kw), ratio
+
+
+def _start(base: LatencyParams, name: str) -> float:
+    if name.startswith("compute_efficiency["):
+        return base.efficiency(name[len("compute_efficiency["):-1])
+    return 0.5 if name == "throughput_ratio" else float(getattr(base, name))
+
+
+def fit(samples: Sequence[Sample], base: LatencyParams) -> Fit:
+    """Fit ``base``'s parameters to ``samples`` (robust least squares on log(predicted/measured), bounded)."""
+    from scipy.optimize import least_squares
+
+    if not samples:
+        raise ValueError("no samples to fit: expected at least one published or measured latency.")
+    names = _names(samples)
+    lo = np.array([_to_x(n, max(BOUNDS[_kind(n)][0], 1e-9)) if _kind(n) not in _SCALE else BOUNDS[_kind(n)][0]
+                   for n in names])
+    hi = np.array([_to_x(n, BOUNDS[_kind(n)][1]) for n in names])
+    x0 = np.clip([_to_x(n, max(_start(base, n), 1e-6)) for n in names], lo, hi)
+    scale = np.array([_SCALE.get(_kind(n), 1.0) for n in names])
+    measured = np.log([s.ms for s in samples])
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        p, ratio = _params(base, names, [_from_x(n, v) for n, v in zip(names, x, strict=True)])
+        pred = np.log([max(predict_ms(s, p, ratio), 1e-12) for s in samples])
+        return np.concatenate([pred - measured, _PRIOR * (x - x0) / scale])
+
+    best = None
+    for shift in (0.0, -1.5, 1.5):  # three starts: the max() of the roofline makes the cost piecewise
+        start = x0.copy()
+        for i, n in enumerate(names):
+            if n.startswith("compute_efficiency[") or n == "memory_efficiency":
+                start[i] += shift
+        res = least_squares(residuals, np.clip(start, lo, hi), bounds=(lo, hi), loss="soft_l1", f_scale=0.1,
+                            x_scale=scale, max_nfev=400)
+        if best is None or res.cost < best.cost:
+            best = res
+    assert best is not None
+    values = [_from_x(n, v) for n, v in zip(names, best.x, strict=True)]
+    params, ratio = _params(base, names, values)
+    ratios = tuple(predict_ms(s, params, ratio) / s.ms for s in samples)
+    at = tuple(n for n, x, a, b in zip(names, best.x, lo, hi, strict=True)
+               if abs(x - a) < 1e-6 * max(1.0, abs(a)) or abs(x - b) < 1e-6 * max(1.0, abs(b)))
+    warnings: list[str] = []
+    if "throughput" in {s.metric for s in samples} and "throughput_ratio" not in names:
+        warnings.append("every figure is a throughput (1000 / FPS of a pipelined stream): the fitted parameters "
+                        "predict the time per frame of a stream, which is below the latency of one inference")
+    result = Fit(params, base, dict(zip(names, values, strict=True)), ratio, ratios, at, ())
+    outliers = [f"{s.network} {s.precision} ({s.label}) {r:.2f}x" for s, r in zip(samples, ratios, strict=True)
+                if abs(r - 1) > FIT_WORST_LIMIT]
+    if outliers:
+        warnings.append(f"{len(outliers)} figure(s) the fit misses by more than {FIT_WORST_LIMIT:.0%} (predicted/"
+                        f"measured): {', '.join(outliers)}; check that the network is what was measured")
+    if not result.reached:
+        warnings.append(
+            f"the fit cannot reach the data within physical bounds: |error| median {result.median_error:.0%}, "
+            f"worst {result.worst_error:.0%} (limit on the median {FIT_MEDIAN_LIMIT:.0%})"
+            + (f"; at their bounds: {', '.join(at)}" if at else "")
+            + ". The model or the data is off for this device (a network that is not what was measured, a unit "
+              "figure that is wrong): the fitted parameters are not used.")
+    return dataclasses.replace(result, warnings=tuple(warnings))
+
+
+def cross_validate(samples: Sequence[Sample], base: LatencyParams) -> CrossValidation:
+    """Leave-one-network-out: fit on every other network, predict the one left out; ``before`` uses ``base``.
+
+    With a single network there is nothing to leave out: ``after`` is then the in-sample fit (said by the caller).
+    """
+    networks = sorted({s.network for s in samples})
+    after: dict[int, float] = {}
+    for net in networks:
+        train = [s for s in samples if s.network != net] or list(samples)
+        f = fit(train, base)
+        for i, s in enumerate(samples):
+            if s.network == net:
+                after[i] = predict_ms(s, f.params, f.throughput_ratio) / s.ms
+    before = tuple(predict_ms(s, base, _before_ratio(base)) / s.ms for s in samples)
+    return CrossValidation(tuple(samples), before, tuple(after[i] for i in range(len(samples))))
+
+
+def _before_ratio(base: LatencyParams) -> float:
+    """The hand-set model has no throughput ratio: a throughput figure is compared with the latency as it is."""
+    del base
+    return 1.0
+
+
+# --- writing the fitted values -------------------------------------------------------------------
+
+def spec_table(family: str, fit_: Fit, cv: CrossValidation | None, *, data: str, runtime: str, date: str,
+               version: str) -> dict[str, Any]:
+    """A spec table that ``extends`` spec ``family`` with the fitted values and their provenance ([calibration])."""
+    p = fit_.params
+    lat: dict[str, Any] = {"compute_efficiency_by_precision": {k: round(v, 4) for k, v in
+                                                               p.compute_efficiency_by_precision.items()}}
+    for name in ("memory_efficiency", "dispatch_us", "invoke_us"):
+        if name in fit_.fitted:
+            lat[name] = round(float(getattr(p, name)), 4)
+    lat["sources"] = dict.fromkeys(lat, f"fitted by `edgekit devices calibrate` to {data} (see [calibration])")
+    cal: dict[str, Any] = {
+        "data": data, "runtime": runtime, "figures": len(fit_.ratios), "fitted": list(fit_.fitted),
+        "fit_median_error": round(fit_.median_error, 4), "fit_worst_error": round(fit_.worst_error, 4),
+        "date": date, "edgekit": version,
+        "method": "robust (soft-L1) least squares on log(predicted/measured), bounded: effective peak <= datasheet "
+                  "peak, bandwidth <= datasheet bandwidth, costs >= 0; weak pull towards the hand-set values"}
+    if "throughput_ratio" in fit_.fitted:
+        cal["throughput_ratio"] = round(fit_.throughput_ratio, 4)
+    if cv is not None and len({s.network for s in cv.samples}) > 1:
+        summ = cv.summary()
+        cal.update({"loo_median_error": round(summ["after_median"], 4), "loo_worst_error": round(summ["after_worst"], 4),
+                    "before_median_error": round(summ["before_median"], 4),
+                    "before_worst_error": round(summ["before_worst"], 4),
+                    "networks": sorted({s.network for s in cv.samples})})
+    return {"extends": family, "latency": lat, "calibration": cal}
+
+
+def toml_text(table: Mapping[str, Any], header: str = "") -> str:
+    """``table`` as TOML (strings, numbers, booleans, lists, tables, arrays of tables): enough for profiles."""
+    lines = [f"# {h}" for h in header.splitlines()] if header else []
+    _emit(table, (), lines)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _key(k: str) -> str:
+    return k if k and all(c.isalnum() or c in "-_" for c in k) else _value(k)
+
+
+def _value(v: Any) -> str:
+    import json
+
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v) if not (isinstance(v, float) and math.isinf(v)) else ("inf" if v > 0 else "-inf")
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, Mapping):
+        return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()) + " }"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    return json.dumps(str(v))
+
+
+def _emit(table: Mapping[str, Any], path: tuple[str, ...], lines: list[str]) -> None:
+    def is_tables(v: Any) -> bool:
+        return isinstance(v, list) and bool(v) and all(isinstance(x, Mapping) for x in v)
+
+    def as_table(v: Any) -> bool:  # top-level tables, and long flat ones ([units.sources]); the rest inline
+        return isinstance(v, Mapping) and (not path or (len(v) > 3 and not any(
+            isinstance(x, Mapping) for x in v.values())))
+
+    for k, v in table.items():
+        if not as_table(v) and not is_tables(v):
+            lines.append(f"{_key(k)} = {_value(v)}")
+    for k, v in table.items():
+        name = ".".join(_key(p) for p in (*path, k))
+        if as_table(v):
+            lines.extend(["", f"[{name}]"])
+            _emit(v, (*path, k), lines)
+        elif is_tables(v):
+            for item in v:
+                lines.extend(["", f"[[{name}]]"])
+                _emit(item, (*path, k), lines)
