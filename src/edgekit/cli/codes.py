@@ -12,9 +12,11 @@ code name            meaning
                      not fit); the message says what to change
 3    INCOMPLETE      only part of the job could be done: some profile rows failed under
                      ``--strict``, ``check`` found targets that cannot run the model,
-                     ``tune`` could not confirm its winner within ``--budget``
+                     ``tune`` could not confirm its winner within ``--budget``, a
+                     ``devices calibrate`` fit that does not reach the data (not written)
 4    NOTHING         nothing could be done: no profile row measured, no target or runtime
-                     runs the model, no tune candidate runs and passes the accuracy gate
+                     runs the model, no tune candidate runs and passes the accuracy gate,
+                     ``fetch`` could not download its tool
 130  INTERRUPTED     Ctrl-C; what was measured so far is still written
 ==== =============== ==================================================================
 
