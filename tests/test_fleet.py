@@ -7,6 +7,7 @@ nodes, so the shared ones stay up for the other tests.
 from __future__ import annotations
 
 import _thread
+import io
 import json
 import os
 import socket
@@ -61,7 +62,7 @@ def cluster() -> Any:
 def _where(files: dict[str, Path]) -> dict[str, str]:
     import ray
 
-    return dict(ray.get_runtime_context().get_node_labels())
+    return {str(k): str(v) for k, v in ray.get_runtime_context().get_node_labels().items()}
 
 
 def test_import_edgekit_does_not_import_ray() -> None:
@@ -105,7 +106,7 @@ def test_routing_by_label(cluster: Any) -> None:
     assert [o.status for o in outcomes] == ["ok", "ok"], [o.reason for o in outcomes]
     for o in outcomes:
         assert o.value["edgekit/device"] == o.device
-        assert DEVICES[o.host] == o.device and o.attempts == 1
+        assert DEVICES[o.host or ""] == o.device and o.attempts == 1
     every = run_on_devices(cluster.address, ["all"], _where)
     assert sorted(o.device for o in every) == ["jetson-orin-nano", "raspberry-pi-5"]
     mixed = run_on_devices(cluster.address, ["coral-edgetpu", "all", "raspberry-pi-5"], _where)
@@ -227,7 +228,7 @@ def test_ctrl_c_cancels_remote_jobs_and_keeps_finished_ones(cluster: Any) -> Non
 
 def test_profile_on_fleet_returns_a_report_per_device(cluster: Any) -> None:
     pytest.importorskip("onnxruntime")
-    from edgekit.fleet.profile import profile_on_fleet
+    from edgekit.fleet import profile_on_fleet
     from edgekit.models.sample import sample_model
     from edgekit.profiling import ProfileReport
 
@@ -285,3 +286,140 @@ def test_node_killed_mid_job_is_retried_then_failed(cluster: Any, tmp_path: Path
     [o] = result["o"]
     assert o.status == "failed" and o.attempts == 2, o
     assert "NodeDiedError" in (o.reason or "") and "edgekit/device=hailo-8" in (o.reason or "")
+
+
+# -- part 2: profile and tune on the fleet, one merged report ------------------------------------------------------
+
+def _cli(args: list[str], capsys: Any) -> tuple[int, str, str]:
+    """Run ``edgekit ARGS`` through the console script's entry point (its error handling included)."""
+    from edgekit.cli import main
+
+    try:
+        code = main(args)
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return int(code or 0), out.out, out.err
+
+
+def test_profile_fleet_usage_errors_and_unreachable_head(capsys: Any) -> None:
+    code, _, err = _cli(["profile", "--fleet", "127.0.0.1:1"], capsys)
+    assert code == 2 and "--device all" in err
+    pytest.importorskip("ray", reason="the fleet tests need Ray: pip install 'edgekit[fleet]'")
+    address = f"127.0.0.1:{_free_port()}"
+    code, out, err = _cli(["profile", "--fleet", address, "--device", "all", "-q"], capsys)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and address in lines[0] and "Traceback" not in err, err
+
+
+@pytest.fixture(scope="module")
+def fleet_reports(cluster: Any, tmp_path_factory: Any) -> dict[str, Any]:
+    """Two `edgekit profile --fleet` runs: three devices (one absent), then --strict --compare against the first."""
+    pytest.importorskip("onnxruntime")
+    from edgekit.models.sample import sample_model
+
+    tmp = tmp_path_factory.mktemp("fleet-profile")
+    common = [str(sample_model("onnx")), "--fleet", cluster.address, "-r", "onnxruntime", "--duration", "0.2",
+              "--warmup", "1", "--no-op-profile", "--format", "json", "--unavailable-after", "5"]
+    runner = CliRunner()
+    from edgekit.cli.profile import profile
+
+    start = time.monotonic()
+    first = runner.invoke(profile, [*common, "--device", "jetson-orin-nano", "--device", "raspberry-pi-5",
+                                    "--device", "coral-edgetpu", "-o", str(tmp / "one.json")])
+    seconds = time.monotonic() - start
+    second = runner.invoke(profile, [*common, "--device", "jetson-orin-nano", "--device", "coral-edgetpu", "--strict",
+                                     "--compare", str(tmp / "one.json"), "--tolerance", "1000%",
+                                     "-o", str(tmp / "two.json")])
+    return {"first": first, "second": second, "seconds": seconds, "tmp": tmp}
+
+
+def test_profile_fleet_routes_rows_and_merges_them(fleet_reports: dict[str, Any]) -> None:
+    from edgekit.profiling import ProfileReport
+    from edgekit.profiling.schema import validate
+
+    res = fleet_reports["first"]
+    assert res.exit_code == 0, res.output  # an unavailable device is a row not measured: 0 without --strict
+    assert fleet_reports["seconds"] < 30
+    data = json.loads((fleet_reports["tmp"] / "one.json").read_text())
+    validate(data)
+    assert data["schema_version"] == "1.2"
+    report = ProfileReport.from_dict(data)
+    rows = {r.id: r for r in report.results}
+    assert set(rows) == {"jetson-orin-nano:onnxruntime", "raspberry-pi-5:onnxruntime", "coral-edgetpu:onnxruntime"}
+    for rid in ("jetson-orin-nano:onnxruntime", "raspberry-pi-5:onnxruntime"):
+        r = rows[rid]
+        assert r.status == "ok" and r.latency is not None and r.node
+        assert r.device == rid.split(":")[0] and DEVICES[r.host or ""] == r.device  # ran on a node of its label
+        assert r.parity is not None and r.parity.reference == rid  # each device is its own reference
+    gone = rows["coral-edgetpu:onnxruntime"]
+    assert gone.status == "unavailable" and "edgekit/device=coral-edgetpu" in (gone.error or "")
+    fleet = report.provenance["fleet"]
+    assert fleet["address"] and [d["device"] for d in fleet["devices"]] == [
+        "jetson-orin-nano", "raspberry-pi-5", "coral-edgetpu"]
+    ok = [d for d in fleet["devices"] if d["status"] == "ok"]
+    assert all(d["edgekit"] == __version__ and d["node"] and d["host"] and "onnxruntime" in d["runtimes"] for d in ok)
+    assert "1 of 3 rows could not be measured: coral-edgetpu:onnxruntime" in res.output
+
+
+def test_profile_fleet_strict_and_compare_per_device(fleet_reports: dict[str, Any]) -> None:
+    res = fleet_reports["second"]
+    assert res.exit_code == 3, res.output  # --strict: the absent device's row makes it INCOMPLETE
+    assert "exit code 3 (--strict)" in res.output and "no regression" in res.output
+    from edgekit.profiling import ProfileReport
+    from edgekit.profiling.compare import compare
+
+    one = ProfileReport.read(fleet_reports["tmp"] / "one.json")
+    two = ProfileReport.read(fleet_reports["tmp"] / "two.json")
+    rows = {r.id: r.status for r in compare(two, one, 10.0)}
+    assert rows["jetson-orin-nano:onnxruntime"] in ("ok", "faster")  # matched with the same device's row
+    assert rows["raspberry-pi-5:onnxruntime"] == "missing"
+    import dataclasses
+
+    # the same runtime on another device never matches
+    moved = dataclasses.replace(two, results=[dataclasses.replace(r, device="hailo-8", id="hailo-8:" + r.runtime)
+                                              for r in two.results])
+    statuses = {r.id: r.status for r in compare(moved, one, 10.0)}
+    assert "ok" not in statuses.values() and statuses["jetson-orin-nano:onnxruntime"] == "missing"
+
+
+def test_fleet_report_renders_a_device_column(fleet_reports: dict[str, Any]) -> None:
+    from rich.console import Console
+
+    from edgekit.profiling import ProfileReport, render
+    from edgekit.profiling.html import to_html
+
+    report = ProfileReport.read(fleet_reports["tmp"] / "one.json")
+    console = Console(width=200, record=True, file=io.StringIO())
+    render.print_table(report, console)
+    table = console.export_text()
+    assert "device" in table and "jetson-orin-nano" in table and "UNAVAILABLE" in table and "h3" in table
+    csv_head = render.to_csv(report).splitlines()[0].split(",")
+    assert csv_head[:4] == ["device", "node", "host", "id"]
+    md = render.to_markdown(report)
+    assert "| device | runtime |" in md and "coral-edgetpu" in md
+    page = to_html(report)
+    assert "<th class=\"l\">device</th>" in page and "raspberry-pi-5" in page
+
+
+def test_tune_fleet_writes_a_plan_per_device(cluster: Any, tmp_path: Path, capsys: Any) -> None:
+    pytest.importorskip("onnxruntime")
+    import edgekit
+    from edgekit.models.sample import sample_model
+
+    model = str(sample_model("onnx"))
+    plans = tmp_path / "plans"
+    args = ["tune", model, "--fleet", cluster.address, "--device", "jetson-orin-nano", "--device", "raspberry-pi-5",
+            "--device", "coral-edgetpu", "-r", "onnxruntime", "-t", "1", "--budget", "4", "-o", str(plans),
+            "--unavailable-after", "5"]
+    code, out, err = _cli(args, capsys)
+    assert code == 3, out + err  # a device was unavailable: INCOMPLETE, the others' plans written
+    assert sorted(p.name for p in plans.iterdir()) == ["jetson-orin-nano.toml", "raspberry-pi-5.toml"]
+    assert "coral-edgetpu" in out and "unavailable" in out and "raspberry-pi-5" in out
+    for name in ("jetson-orin-nano", "raspberry-pi-5"):
+        text = (plans / f"{name}.toml").read_text()
+        assert f'device = "{name}"' in text
+        pred = edgekit.load(model, plan=plans / f"{name}.toml")
+        assert pred.placement.runtime == "onnxruntime"
+    code, _, err = _cli(args, capsys)  # never over existing plans without --force, refused before any job
+    assert code == 2 and "already exist" in err and "--force" in err

@@ -197,7 +197,7 @@ def _run_calibration(device: str, sources: tuple[str, ...], out: str | None, for
                      fmt: str) -> int:
     import datetime as dt
 
-    import edgekit
+    from edgekit._version import __version__
     from edgekit.cli.codes import INCOMPLETE, NOTHING, OK
     from edgekit.emulation.calibrate import cross_validate, fit, predict_ms, spec_table, toml_text
     from edgekit.emulation.spec import accelerator_spec, load_spec
@@ -252,7 +252,7 @@ def _run_calibration(device: str, sources: tuple[str, ...], out: str | None, for
             code = INCOMPLETE
             continue
         tables[unit] = spec_table(family, result, cv, data=data, runtime=mine[0].label,
-                                  date=dt.date.today().isoformat(), version=str(edgekit.__version__))
+                                  date=dt.date.today().isoformat(), version=__version__)
     emit(rows, fmt=fmt, output=None, title=f"calibration of {profile.name}: predicted / measured",
          footer="before: hand-set parameters; after: fitted without the network (leave-one-network-out)")
     if code != OK:

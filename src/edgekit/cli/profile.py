@@ -8,10 +8,17 @@ Exit codes (:mod:`edgekit.cli.codes`), the first that applies:
   baseline failed now);
 * 3 INCOMPLETE: with ``--strict``, some rows could not be measured; without ``--strict`` such a
   run exits 0 and says on stderr how many rows could not be measured;
-* 2 USAGE: usage or input error (``--emulate`` without ``--device`` is refused before measuring);
+* 2 USAGE: usage or input error (``--emulate`` without ``--device`` is refused before measuring;
+  ``--fleet`` without ``--device``; a fleet head that does not answer);
 * 0 OK: every row was measured.
 
 The report is written (stdout or ``-o``) whatever the code.
+
+With ``--fleet HEAD --device A --device B`` (or ``--device all``) the model, its external data and
+the ``--input`` files are shipped to a node of each device (``edgekit agent``), the normal profiler
+runs there, devices in parallel, and the rows are merged into one report with a device column
+(:func:`edgekit.fleet.profile`). A device with no node is an ``unavailable`` row, one whose job
+failed a ``failed`` row: they count as rows not measured, for the codes above as for a local run.
 
 Example::
 
@@ -19,6 +26,7 @@ Example::
     $ edgekit profile det.onnx --runtime all --duration 10 --format html -o report.html
     $ edgekit profile face.tflite --runtime litert --threads 4 --input input=frame.npy --format json > run.json
     $ edgekit profile face.tflite --compare baseline.json --tolerance 5%
+    $ edgekit profile det.onnx --fleet 10.0.0.5:6379 --device all --format json -o fleet.json
 """
 
 from __future__ import annotations
@@ -148,8 +156,14 @@ def _render(report: Any, fmt: str, output: str | None) -> None:
 
 @click.command()
 @click.argument("model", required=False, type=click.Path(dir_okay=False))
-@click.option("--device", "-d", default=None, help="Device profile: a name, a .toml path, or 'auto'. Each usable "
-              "target of the profile is measured.")
+@click.option("--device", "-d", "devices", multiple=True, help="Device profile: a name, a .toml path, or 'auto'. "
+              "Each usable target of the profile is measured. With --fleet: a device of the fleet to profile on "
+              "(repeatable), or 'all' for one job per distinct device.")
+@click.option("--fleet", "fleet", metavar="HEAD", default=None, help="Profile on the devices of the Ray fleet whose "
+              "head is at HOST:PORT (see `edgekit agent`), devices in parallel, one merged report with a device "
+              "column. Needs --device.")
+@click.option("--unavailable-after", type=click.FloatRange(min=0.0), default=10.0, show_default=True,
+              help="With --fleet: seconds a job waits for a node of its device before its row is 'unavailable'.")
 @click.option("--runtime", "-r", "runtimes", multiple=True, help="Runtime to measure (repeatable), or 'all' to list "
               "every registered one (not installed ones as skipped rows). Default: every installed runtime that "
               "reads the model.")
@@ -186,7 +200,8 @@ def _render(report: Any, fmt: str, output: str | None) -> None:
               "emulated backend's latency model beside the latency measured on this host.")
 @click.option("--strict", is_flag=True, help="Exit with code 3 when some rows could not be measured (error, crash, "
               "timeout, skipped); without it such a run exits 0 and says so on stderr.")
-def profile(model: str | None, device: str | None, runtimes: tuple[str, ...], threads: int | None,
+def profile(model: str | None, devices: tuple[str, ...], fleet: str | None, unavailable_after: float,
+            runtimes: tuple[str, ...], threads: int | None,
             precision: tuple[str, ...], duration: float, ci_tol: str, warmup: int, inputs: tuple[str, ...],
             shapes: Shapes, seed: int, fmt: str,
             output: str | None, baseline: str | None, tolerance: str, timeout: float, reference: str | None,
@@ -210,22 +225,35 @@ def profile(model: str | None, device: str | None, runtimes: tuple[str, ...], th
         return
     from edgekit.profiling.stats import StoppingRule
 
+    if fleet is None and len(devices) > 1:
+        raise click.UsageError("--device names one device profile here; several --device are for --fleet HEAD "
+                               "(profile on each device of a fleet).")
+    device = devices[0] if devices else None
+    if fleet is not None and not devices:
+        raise click.UsageError("--fleet needs the devices to profile on: --device NAME (repeatable) or --device all "
+                               "(one job per distinct device of the fleet).")
+    if fleet is not None and emulate:
+        raise click.UsageError("--emulate predicts a device's latency on this host; with --fleet the devices measure "
+                               "themselves: drop --emulate.")
     if emulate and (not device or not model):  # refused before anything is measured
         raise click.UsageError("--emulate needs a MODEL and --device (the profile whose latency is predicted), "
                                "e.g. edgekit profile det.onnx --device snapdragon-8-gen-3 --emulate.")
     tol = parse_tolerance(tolerance)
     rule = StoppingRule(rel_tol=parse_tolerance(ci_tol))
     base = ProfileReport.read(baseline) if baseline else None
-    warned = _warn_threads(threads)
-    with _Progress(quiet) as progress:
-        report = run_profile(
-            model, runtimes=list(runtimes) or None, device=device, threads=threads,
-            precision=_precision(precision), duration=duration, warmup=warmup, inputs=parse_input_args(inputs),
-            shapes=dict(shapes), seed=seed, timeout=timeout, op_profile=not no_op_profile, reference=reference,
-            atol=ATOL if atol is None else atol, rtol=RTOL if rtol is None else rtol, rule=rule, on_event=progress,
-        )
-    if not warned:
-        _warn_row_threads(report)
+    kwargs: dict[str, Any] = {
+        "runtimes": list(runtimes) or None, "threads": threads, "precision": _precision(precision),
+        "duration": duration, "warmup": warmup, "shapes": dict(shapes), "seed": seed, "timeout": timeout,
+        "op_profile": not no_op_profile, "reference": reference, "atol": ATOL if atol is None else atol,
+        "rtol": RTOL if rtol is None else rtol, "rule": rule}
+    if fleet is not None:
+        report = _profile_fleet(model, fleet, devices, parse_input_args(inputs), unavailable_after, quiet, kwargs)
+    else:
+        warned = _warn_threads(threads)
+        with _Progress(quiet) as progress:
+            report = run_profile(model, device=device, inputs=parse_input_args(inputs), on_event=progress, **kwargs)
+        if not warned:
+            _warn_row_threads(report)
     _render(report, fmt, output)
     to_stderr = fmt != "table" and not output  # keep stdout machine-readable
     if emulate and model and device:  # predicted device latency (edgekit.emulation) beside the measured host latency
@@ -252,6 +280,28 @@ def profile(model: str | None, device: str | None, runtimes: tuple[str, ...], th
     code = exit_code(report, regressed=regressed, strict=strict)
     if code != OK:
         raise SystemExit(code)
+
+
+def _profile_fleet(model: str | None, address: str, devices: tuple[str, ...], inputs: list[Any],
+                   unavailable_after: float, quiet: bool, kwargs: dict[str, Any]) -> Any:
+    """``--fleet``: the merged report of every device (one line per device on stderr as it finishes)."""
+    from edgekit.fleet import profile as fleet_profile
+
+    def said(o: Any) -> None:
+        if quiet:
+            return
+        if o.ok:
+            rows = o.value.results
+            done = sum(1 for r in rows if r.measured)
+            click.echo(f"{o.device}: {done} of {len(rows)} row{'s' if len(rows) != 1 else ''} measured on host "
+                       f"{o.host} in {o.seconds:.1f} s", err=True)
+        else:
+            click.echo(f"{o.device}: {o.status}: {o.reason}", err=True)
+
+    if not quiet:
+        click.echo(f"profiling on {', '.join(devices)} of the fleet at {address} ...", err=True)
+    return fleet_profile(model, address, list(devices), inputs=inputs, unavailable_after=unavailable_after,
+                         on_outcome=said, **kwargs)
 
 
 def exit_code(report: Any, *, regressed: bool = False, strict: bool = False) -> int:

@@ -7,6 +7,13 @@ out before the winner was confirmed (the report and the plan name the best so fa
 choose: no configuration runs here and passes the accuracy gate (every candidate listed);
 130 interrupted (Ctrl-C): the partial report is still printed, no plan is written.
 
+With ``--fleet HEAD --device A --device B`` (or ``--device all``) the model is tuned on a node of
+each device of the fleet (``edgekit.tuning.tune`` there, with the device's profile as
+``--device``), devices in parallel, and ``-o DIR`` receives one plan per device,
+``DIR/<device>.toml`` (never over an existing file without ``--force``). The exit code is the worst
+device's: 130 interrupted; 4 when no device produced a plan; 3 when some device did not confirm
+its winner, had nothing to choose, or was unavailable or failed; 0 when every device confirmed.
+
 Example::
 
     $ edgekit tune det.onnx --input images/ -o det.plan.toml
@@ -14,6 +21,7 @@ Example::
     $ edgekit tune det.onnx --objective throughput --tolerance rtol=1e-3 --format json > tune.json
     $ edgekit tune --bundle bundles/blazeface --input faces/ --device auto --embed
     $ edgekit tune --bundle ppocr-det.zip --input page.jpg --tolerance iou=0.8 -o det.plan.toml
+    $ edgekit tune det.onnx --fleet 10.0.0.5:6379 --device all --budget 5m -o plans/
 """
 
 from __future__ import annotations
@@ -103,8 +111,13 @@ def _render(report: Any, fmt: str, dest: str | None) -> None:
               "mask IoU >= 0.9; --tolerance iou=...). No --input: a synthetic image.")
 @click.option("--embed", is_flag=True, help="With --bundle (a folder) and --device: also write the plan into the "
               "bundle as plans/<device>.toml (--force replaces one).")
-@click.option("--device", "-d", default=None, help="Device profile: a name, a .toml path, or 'auto'. Its targets are "
-              "the runtimes searched. Default: every installed runtime that reads the model, on this host.")
+@click.option("--device", "-d", "devices", multiple=True, help="Device profile: a name, a .toml path, or 'auto'. Its "
+              "targets are the runtimes searched. Default: every installed runtime that reads the model, on this "
+              "host. With --fleet: a device of the fleet to tune on (repeatable), or 'all'.")
+@click.option("--fleet", metavar="HEAD", default=None, help="Tune on the devices of the Ray fleet whose head is at "
+              "HOST:PORT (see `edgekit agent`), in parallel; -o DIR receives DIR/<device>.toml. Needs --device.")
+@click.option("--unavailable-after", type=click.FloatRange(min=0.0), default=10.0, show_default=True,
+              help="With --fleet: seconds a job waits for a node of its device before the device is 'unavailable'.")
 @click.option("--input", "-i", "inputs", multiple=True, help="NAME=FILE.npy, FILE.npz, [NAME=]IMAGE, or a folder of "
               "those (one sample per file), repeatable: the accuracy gate's inputs. Default: random data (the report "
               "says so).")
@@ -121,8 +134,9 @@ def _render(report: Any, fmt: str, dest: str | None) -> None:
 @click.option("--runtime", "-r", "runtimes", multiple=True, help="Search only this runtime (repeatable).")
 @click.option("--threads", "-t", multiple=True, type=click.IntRange(min=1), help="Thread counts to try (repeatable; "
               "default 1, 2, 4, ... up to the cores).")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
-              help="Write the deployment plan (TOML) here; use it with edgekit.load(model, plan=FILE).")
+@click.option("--output", "-o", type=click.Path(), default=None,
+              help="Write the deployment plan (TOML) here; use it with edgekit.load(model, plan=FILE). With --fleet: "
+                   "a folder, one plan per device, DIR/<device>.toml.")
 @click.option("--force", is_flag=True, help="Replace an existing plan file.")
 @output_options(formats=FORMATS, output=False)
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
@@ -132,7 +146,8 @@ def _render(report: Any, fmt: str, dest: str | None) -> None:
               help="Seconds one candidate may take (load + measure) before it is killed and marked failed.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of random inputs.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
-def tune(model: str | None, bundle: str | None, embed: bool, device: str | None, inputs: tuple[str, ...], shapes: Shapes, budget: str, objective: str,
+def tune(model: str | None, bundle: str | None, embed: bool, devices: tuple[str, ...], fleet: str | None,
+         unavailable_after: float, inputs: tuple[str, ...], shapes: Shapes, budget: str, objective: str,
          tolerance: tuple[str, ...], reference: str | None, runtimes: tuple[str, ...], threads: tuple[int, ...],
          output: str | None, force: bool, fmt: str, report_path: str | None, no_cache: bool, timeout: float,
          seed: int, quiet: bool) -> None:
@@ -151,6 +166,25 @@ def tune(model: str | None, bundle: str | None, embed: bool, device: str | None,
     if embed and bundle is None:
         raise click.UsageError("--embed writes the plan into a bundle: it needs --bundle B.")
     seconds = parse_budget(budget)
+    if fleet is not None:
+        if not devices:
+            raise click.UsageError("--fleet needs the devices to tune on: --device NAME (repeatable) or --device all "
+                                   "(one job per distinct device of the fleet).")
+        if model is None or fmt == "html":
+            raise click.UsageError("--fleet tunes a MODEL (not --bundle) and renders --format table or json.")
+        code = _tune_fleet(model, fleet, devices, output, force=force, fmt=fmt, report_path=report_path, quiet=quiet,
+                          unavailable_after=unavailable_after, inputs=list(inputs), budget=seconds,
+                          objective=objective, tolerance=list(tolerance) or None, reference=reference,
+                          runtimes=list(runtimes) or None, threads=list(threads) or None,
+                          shapes=dict(shapes) or None, seed=seed, cache=not no_cache, timeout=timeout)
+        if code:
+            raise SystemExit(code)
+        return
+    if len(devices) > 1:
+        raise click.UsageError("--device names one device profile here; several --device are for --fleet HEAD.")
+    device = devices[0] if devices else None
+    if output is not None and Path(output).is_dir():
+        raise click.UsageError(f"-o {output} is a folder; -o names the plan file (a folder only with --fleet).")
     try:
         report = run_tune(model, bundle=bundle, embed=embed, device=device, inputs=list(inputs) or None,
                           budget=seconds, objective=objective, tolerance=list(tolerance) or None,
@@ -169,3 +203,47 @@ def tune(model: str | None, bundle: str | None, embed: bool, device: str | None,
         click.echo("interrupted: partial results; no plan written.", err=True)
     if code:
         raise SystemExit(code)
+
+
+def _tune_fleet(model: str, address: str, devices: tuple[str, ...], output: str | None, *, force: bool,
+                fmt: str, report_path: str | None, quiet: bool, unavailable_after: float, inputs: list[str],
+                **kwargs: Any) -> int:
+    """``--fleet``: tune on each device, write ``output/<device>.toml``, print a summary; the exit code."""
+    import json
+
+    from edgekit.cli.codes import INCOMPLETE, INTERRUPTED, NOTHING, OK
+    from edgekit.fleet import tune_on_fleet
+
+    def said(p: Any) -> None:
+        if not quiet:
+            what = (f"exit code {p.code}, " + (f"plan {p.plan}" if p.plan else "no plan")) if p.code is not None \
+                else f"{p.status}: {p.reason}"
+            click.echo(f"{p.device}: {what}", err=True)
+
+    if not quiet:
+        click.echo(f"tuning on {', '.join(devices)} of the fleet at {address} ...", err=True)
+    plans = tune_on_fleet(model, address, list(devices), output, inputs=inputs, force=force,
+                          unavailable_after=unavailable_after, on_outcome=said, **kwargs)
+    if fmt == "json":
+        text = json.dumps([{"device": p.device, "status": p.status, "code": p.code, "plan": p.plan, "host": p.host,
+                            "node": p.node, "reason": p.reason, "report": p.report} for p in plans], indent=2) + "\n"
+        if report_path:
+            Path(report_path).write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+    else:
+        lines = []
+        for p in plans:
+            lines.append(f"== {p.device}" + (f" (host {p.host})" if p.host else "") + f": {p.status}"
+                         + (f", exit code {p.code}" if p.code is not None else ""))
+            lines += [f"   {line}" for line in p.summary] or [f"   {p.reason}"]
+        text = "\n".join(lines) + "\n"
+        if report_path:
+            Path(report_path).write_text(text, encoding="utf-8")
+        else:
+            click.echo(text, nl=False)
+    if any(p.status == "cancelled" or p.code == INTERRUPTED for p in plans):
+        return INTERRUPTED
+    if not any(p.plan_text for p in plans):
+        return NOTHING
+    return OK if all(p.code == OK and (p.plan or output is None) for p in plans) else INCOMPLETE

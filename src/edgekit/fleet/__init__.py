@@ -8,8 +8,13 @@ Three pieces, bottom up:
   :func:`run_agent` behind ``edgekit agent``.
 - :mod:`edgekit.fleet.jobs`: :func:`run_on_devices`, one job per device with files shipped through
   Ray's object store, an ``unavailable`` outcome instead of a hang, one retry when a node dies.
-- :mod:`edgekit.fleet.profile`: ``profile_on_fleet(model, address, devices, **profile_kwargs)``,
-  the normal profiler on each device, one ``ProfileReport`` per device (not merged).
+- :mod:`edgekit.fleet.measure`: :func:`profile` ``(model, address, devices, **profile_kwargs)``, the
+  normal profiler on each device, merged into one ``ProfileReport`` (:mod:`edgekit.fleet.merge`:
+  ``device``/``node``/``host`` per row); ``profile_on_fleet``: one report per device, unmerged.
+  This is the Python API of ``edgekit profile --fleet`` (here, above the profiler, which must not
+  depend on Ray: not ``edgekit.profiling.profile(..., fleet=)``).
+- :mod:`edgekit.fleet.plans`: :func:`tune_on_fleet`, ``edgekit.tuning.tune`` on each device with
+  its profile as ``device=``, one plan per device written as ``DIR/<device>.toml``.
 
 ``import edgekit.fleet`` does not import Ray: each function imports it when called, and a
 missing Ray is a :class:`~edgekit.errors.RuntimeNotInstalledError` naming ``edgekit[fleet]``.
@@ -38,8 +43,12 @@ from edgekit.fleet.cluster import (
     list_nodes,
 )
 from edgekit.fleet.jobs import Outcome, run_on_devices
+from edgekit.fleet.measure import profile, profile_on_fleet
+from edgekit.fleet.merge import merge_reports
+from edgekit.fleet.plans import DevicePlan, tune_on_fleet
 
 __all__ = [
+    "DevicePlan",
     "FleetError",
     "FleetNode",
     "FleetUnreachableError",
@@ -47,8 +56,12 @@ __all__ = [
     "Outcome",
     "connect",
     "list_nodes",
+    "merge_reports",
     "node_labels",
     "node_resources",
+    "profile",
+    "profile_on_fleet",
     "run_agent",
     "run_on_devices",
+    "tune_on_fleet",
 ]

@@ -155,11 +155,13 @@ def _reason(exc: BaseException) -> str:
 def run_on_devices(address: str, devices: Sequence[str], fn: Callable[..., Any],
                    payload_files: Mapping[str, str | os.PathLike[str]] | Sequence[str | os.PathLike[str]] | None = None,
                    *, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None,
-                   unavailable_after: float = 10.0, retries: int = 1) -> list[Outcome]:
+                   unavailable_after: float = 10.0, retries: int = 1,
+                   on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
     """Run ``fn(files, *args, **kwargs)`` once on a node of each device; see the module docstring.
 
     ``"all"`` in ``devices`` stands for every distinct device in the fleet (each device runs once). ``fn`` must be importable
-    on the nodes (edgekit's own functions are) or a closure Ray can pickle by value.
+    on the nodes (edgekit's own functions are) or a closure Ray can pickle by value. ``on_outcome`` is called with
+    each outcome as it is known (progress; it may change the outcome, e.g. parse its value).
     """
     ray = ray_module()
     connect(address)
@@ -179,18 +181,24 @@ def run_on_devices(address: str, devices: Sequence[str], fn: Callable[..., Any],
 
     outcomes: dict[str, Outcome] = {}
     pending: dict[Any, _Job] = {}
+
+    def record(outcome: Outcome) -> None:
+        outcomes[outcome.device] = outcome
+        if on_outcome is not None:
+            on_outcome(outcome)
+
+    def finish(job: _Job, status: str, **kw: Any) -> None:
+        record(Outcome(job.device, status, attempts=job.attempts, failures=list(job.failures),
+                       seconds=time.monotonic() - job.started, **kw))
+
     for device in wanted:
         if device not in live:
-            outcomes[device] = Outcome(device, "unavailable", reason=(
+            record(Outcome(device, "unavailable", reason=(
                 f"no node in the fleet carries {DEVICE_LABEL}={device} (devices present: {sorted(live) or 'none'}); "
-                f"run `edgekit agent --address {address} --device {device}` on one"))
+                f"run `edgekit agent --address {address} --device {device}` on one")))
             continue
         job = _Job(device, time.monotonic())
         pending[submit(job)] = job
-
-    def finish(job: _Job, status: str, **kw: Any) -> None:
-        outcomes[job.device] = Outcome(job.device, status, attempts=job.attempts, failures=list(job.failures),
-                                       seconds=time.monotonic() - job.started, **kw)
 
     last_check = time.monotonic()
     try:

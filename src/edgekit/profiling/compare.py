@@ -1,6 +1,7 @@
 """``--compare baseline.json``: p50 of this run against a saved run, per runtime.
 
-Results are matched on (runtime, format, device target, accelerator, precision). A result
+Results are matched on (runtime, format, device target, accelerator, precision), and in a fleet's
+merged report on the device too: a row matches only the same device and runtime. A result
 **regressed** when its p50 exceeds the baseline's by more than ``tolerance`` (a fraction:
 0.10 = 10%), or when it was measured in the baseline and failed now. ``edgekit profile``
 exits with code 1 when any result regressed.
@@ -55,7 +56,7 @@ def parse_tolerance(text: str | float) -> float:
 
 
 def _key(r: RuntimeResult) -> tuple[Any, ...]:
-    return (r.runtime, r.format, r.target, r.accelerator, r.precision)
+    return (r.device, r.runtime, r.format, r.target, r.accelerator, r.precision)
 
 
 def compare(current: ProfileReport, baseline: ProfileReport, tolerance: float) -> list[CompareRow]:
@@ -64,7 +65,7 @@ def compare(current: ProfileReport, baseline: ProfileReport, tolerance: float) -
     seen = set()
     rows = []
     for r in current.results:
-        b = base.get(_key(r)) or next((x for x in baseline.results if x.id == r.id), None)
+        b = base.get(_key(r)) or next((x for x in baseline.results if x.id == r.id and x.device == r.device), None)
         if b is not None:
             seen.add(id(b))
         bp = b.latency.p50 if b is not None and b.latency else None
@@ -74,7 +75,7 @@ def compare(current: ProfileReport, baseline: ProfileReport, tolerance: float) -
         elif bp is None:
             status, change = "new", None
         elif cp is None:
-            status, change = ("failed" if r.status not in ("skipped",) else "not measured"), None
+            status, change = ("failed" if r.status not in ("skipped", "unavailable") else "not measured"), None
         else:
             change = cp / bp - 1.0
             status = "regressed" if change > tolerance else ("faster" if change < -tolerance else "ok")

@@ -17,7 +17,18 @@ import math
 
 import numpy as np
 
-from edgekit.profiling.render import error_text, notes, num, parity_cell, precision_cell, reference_text, short_status
+from edgekit.profiling.render import (
+    device_cell,
+    error_text,
+    fleet_lines,
+    is_fleet,
+    notes,
+    num,
+    parity_cell,
+    precision_cell,
+    reference_text,
+    short_status,
+)
 from edgekit.profiling.results import ProfileReport, RuntimeResult
 
 __all__ = ["to_html"]
@@ -118,11 +129,14 @@ def ops_svg(r: RuntimeResult, top: int = 10, width: int = 900) -> str:
 def _summary(report: ProfileReport) -> str:
     head = ["runtime", "format", "accel", "prec", "import ms", "load ms", "1st ms", "p50 ms", "p50 95% CI", "p90", "p99", "min",
             "max", "mean ± std", "inf/s", "GFLOP/s", "RSS before/after load, peak run MiB", "parity", "status"]
-    rows = ["<table><tr>" + "".join(f'<th class="{"l" if h in ("runtime", "parity", "status") else ""}">{_e(h)}</th>'
+    fleet = is_fleet(report)
+    head = ["device", *head] if fleet else head
+    left = {"device", "runtime", "parity", "status"}
+    rows = ["<table><tr>" + "".join(f'<th class="{"l" if h in left else ""}">{_e(h)}</th>'
                                      for h in head) + "</tr>"]
     for r in report.results:
         lat, mem = r.latency, r.memory
-        cls = "" if r.status == "ok" else ("warn" if r.status in ("partial", "skipped") else "bad")
+        cls = "" if r.status == "ok" else ("warn" if r.status in ("partial", "skipped", "unavailable") else "bad")
         ci = f"{num(lat.p50_ci_low)}–{num(lat.p50_ci_high)}" if lat and lat.p50_ci_low is not None else "-"
         cells = [f"{r.runtime} {r.version or ''}", r.format, r.accelerator or "-", precision_cell(r),
                  num(r.import_ms), num(r.load_ms), num(r.first_ms), num(lat.p50) if lat else "-", ci,
@@ -133,8 +147,9 @@ def _summary(report: ProfileReport) -> str:
                  (f"{num(mem.rss_before_load_mb)} / {num(mem.rss_after_load_mb)}, {num(mem.peak_run_mb)}"
                   if mem else "-"),
                  parity_cell(r, report.reference), short_status(r)]
+        cells = [device_cell(r), *cells] if fleet else cells
         rows.append(f'<tr class="{cls}">' + "".join(
-            f'<td class="{"l" if i in (0, 17, 18) else ""}">{_e(c)}</td>' for i, c in enumerate(cells)) + "</tr>")
+            f'<td class="{"l" if h in left else ""}">{_e(c)}</td>' for h, c in zip(head, cells)) + "</tr>")
     return "".join(rows) + "</table>"
 
 
@@ -172,9 +187,11 @@ def to_html(report: ProfileReport) -> str:
                      f"<td>{_e(f'{m.flops:,}' if m.flops else '-')}</td><td>{_e(f'{m.macs:,}' if m.macs else '-')}</td>"
                      f"<td class=l>{_e(ins)}</td></tr>")
     parts.append("</table><h2>Provenance and method</h2><table class=prov>")
-    flat = {k: v for k, v in prov.items() if k != "method"}
+    flat = {k: v for k, v in prov.items() if k not in ("method", "fleet")}
     flat.update({f"method.{k}": v for k, v in prov.get("method", {}).items()})
     flat["parity reference"] = reference_text(report)
+    if is_fleet(report):
+        flat[f"fleet {(prov.get('fleet') or {}).get('address', '')}"] = " | ".join(fleet_lines(report))
     for k, v in flat.items():
         parts.append(f"<tr><th class=l>{_e(k)}</th><td>{_e(v)}</td></tr>")
     parts.append("</table></body></html>\n")

@@ -18,8 +18,8 @@ from typing import Any
 
 from edgekit.profiling.results import ProfileReport, RuntimeResult
 
-__all__ = ["error_text", "flat_rows", "libraries", "notes", "num", "parity_cell", "precision_cell", "print_table", "reference_text",
-           "short_status", "sig", "to_csv", "to_markdown"]
+__all__ = ["device_cell", "error_text", "fleet_lines", "flat_rows", "is_fleet", "libraries", "notes", "num", "parity_cell",
+           "precision_cell", "print_table", "reference_text", "short_status", "sig", "to_csv", "to_markdown"]
 
 
 def num(v: float | None, digits: int = 3) -> str:
@@ -64,10 +64,37 @@ def notes(report: ProfileReport) -> list[tuple[str, str]]:
     return [(r.id, r.note) for r in report.results if r.note]
 
 
-def reference_text(report: ProfileReport) -> str:
-    """What the parity reference is: a row's id, an extra float32 run, or ``-``."""
-    if report.reference is None:
+def is_fleet(report: ProfileReport) -> bool:
+    """True for a fleet's merged report (rows carry ``device``): renderers add a device column."""
+    return any(r.device for r in report.results)
+
+
+def device_cell(r: RuntimeResult) -> str:
+    """The device a fleet row ran on, and its host: ``raspberry-pi-5 @ pi-1``; ``-`` for a local row."""
+    if not r.device:
         return "-"
+    return f"{r.device} @ {r.host}" if r.host else r.device
+
+
+def fleet_lines(report: ProfileReport) -> list[str]:
+    """One line per device of a fleet report's provenance: status, node, host, edgekit and runtime versions."""
+    fleet = report.provenance.get("fleet") or {}
+    lines = []
+    for d in fleet.get("devices") or []:
+        runtimes = ", ".join(f"{k} {v}" for k, v in sorted((d.get("runtimes") or {}).items()))
+        where = f"node {str(d.get('node') or '-')[:12]} host {d.get('host') or '-'}"
+        what = (f"edgekit {d.get('edgekit')}, python {d.get('python')}; {runtimes or 'no runtime ran'}; {d.get('cpu')}"
+                if d.get("status") == "ok" else (d.get("reason") or ""))
+        lines.append(f"{d.get('device')}: {d.get('status')} · {where} · {what}")
+    return lines
+
+
+def reference_text(report: ProfileReport) -> str:
+    """What the parity reference is: a row's id, an extra float32 run, each device's own (fleet), or ``-``."""
+    if report.reference is None:
+        refs = [f"{d.get('device')}: {d['reference']}" for d in (report.provenance.get("fleet") or {}).get("devices", [])
+                if d.get("reference")]
+        return ("each device's own float32 row (" + "; ".join(refs) + ")") if refs else "-"
     run = report.reference_run
     if run is not None and run.id == report.reference:
         return f"{run.id} (an extra float32 run of {run.runtime} {run.version or ''}, not a row: no row ran in fp32)"
@@ -118,7 +145,7 @@ def parity_cell(r: RuntimeResult, reference: str | None, short: bool = False) ->
     p = r.parity
     if p is None:
         return "-"
-    if r.id == reference:
+    if r.id == reference or p.reference == r.id:
         return "reference"
     if p.max_abs is None:
         return f"✗ {p.note}"
@@ -148,6 +175,8 @@ def print_table(report: ProfileReport, console: Any, *, ops: int = 3) -> None:
             ("p50 ms\n95% CI", "right", True), ("p90\np99", "right", True), ("min\nmax", "right", False),
             ("mean\n± std", "right", False), ("inf/s\nGFLOP/s", "right", True), ("RSS MiB\nload/run", "right", False),
             ("parity\nerr", "left", True), ("status", "left", True)]
+    if is_fleet(report):
+        cols.insert(0, ("device\nhost", "left", True))
     keep = [not compact or c[2] for c in cols]
     for (col, just, _), k in zip(cols, keep):
         if k:
@@ -157,8 +186,9 @@ def print_table(report: ProfileReport, console: Any, *, ops: int = 3) -> None:
         target = f" {r.target.split()[0]}" if r.target else ""  # "#2" of the device profile's targets
         rt = (f"{r.runtime}{target}\n{r.version or ''}" if compact else f"{r.runtime} {r.version or ''}{target}")
         where = "·".join(x for x in (r.format, r.accelerator, r.precision and precision_cell(r)) if x)
-        style = None if r.status in ("ok",) else ("yellow" if r.status in ("partial", "skipped") else "red")
-        cells = [
+        style = None if r.status in ("ok",) else ("yellow" if r.status in ("partial", "skipped", "unavailable")
+                                                  else "red")
+        cells = [*([f"{r.device or '-'}\n{r.host or '-'}"] if is_fleet(report) else []),
             f"{rt.strip()}\n{where}", f"{num(r.load_ms)}\n{num(r.first_ms)}",
             f"{num(lat.p50)}\n{_ci(r)}" if lat else "-", f"{num(lat.p90)}\n{num(lat.p99)}" if lat else "-",
             f"{num(lat.min)}\n{num(lat.max)}" if lat else "-", f"{num(lat.mean)}\n± {num(lat.std, 2)}" if lat else "-",
@@ -190,6 +220,9 @@ def print_table(report: ProfileReport, console: Any, *, ops: int = 3) -> None:
         f"percentiles: {method.get('percentiles', '')} · CI: {method.get('ci', '')}[/dim]",
         highlight=False,
     )
+    if is_fleet(report):
+        console.print("[dim]fleet " + str((prov.get("fleet") or {}).get("address", "")) + ":\n"
+                      + "\n".join(fleet_lines(report)) + "[/dim]", highlight=False)
 
 
 def _tol(report: ProfileReport) -> str:
@@ -220,9 +253,11 @@ def _print_ops(report: ProfileReport, console: Any, n: int) -> None:
 def flat_rows(report: ProfileReport) -> list[dict[str, Any]]:
     """One flat dict per result (CSV columns)."""
     out = []
+    fleet = is_fleet(report)
     for r in report.results:
         lat, mem, p = r.latency, r.memory, r.parity
         out.append({
+            **({"device": r.device, "node": r.node, "host": r.host} if fleet else {}),
             "id": r.id, "runtime": r.runtime, "version": r.version, "model": r.model, "format": r.format,
             "target": r.target, "accelerator": r.accelerator, "precision": r.precision,
             "precision_requested": r.precision_requested, "threads": r.threads,
@@ -268,13 +303,14 @@ def to_markdown(report: ProfileReport, ops: int = 3) -> str:
     lines = [f"## edgekit profile: {', '.join(m.name for m in report.models)}", ""]
     if report.partial:
         lines += ["**Partial results: the run was interrupted.**", ""]
-    head = ["runtime", "format", "accel", "prec", "load ms", "1st ms", "p50 ms", "p90 ms", "p99 ms", "mean ± std",
-            "inf/s", "GFLOP/s", "peak RSS MiB", "parity", "status"]
+    fleet = is_fleet(report)
+    head = [*(["device"] if fleet else []), "runtime", "format", "accel", "prec", "load ms", "1st ms", "p50 ms",
+            "p90 ms", "p99 ms", "mean ± std", "inf/s", "GFLOP/s", "peak RSS MiB", "parity", "status"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in report.results:
         lat, mem = r.latency, r.memory
-        cells = [f"{r.runtime} {r.version or ''}".strip(), r.format, r.accelerator or "-", precision_cell(r),
-                 num(r.load_ms), num(r.first_ms), f"{num(lat.p50)} {_ci(r)}" if lat else "-",
+        cells = [*([device_cell(r)] if fleet else []), f"{r.runtime} {r.version or ''}".strip(), r.format,
+                 r.accelerator or "-", precision_cell(r), num(r.load_ms), num(r.first_ms), f"{num(lat.p50)} {_ci(r)}" if lat else "-",
                  num(lat.p90) if lat else "-", num(lat.p99) if lat else "-",
                  f"{num(lat.mean)} ± {num(lat.std, 2)}" if lat else "-", num(lat.throughput_ips) if lat else "-",
                  num(r.gflops_per_s), num(mem.peak_run_mb) if mem else "-", parity_cell(r, report.reference),
@@ -302,6 +338,8 @@ def to_markdown(report: ProfileReport, ops: int = 3) -> str:
               f"precision: {prov.get('precision') or 'runtime default (fp32)'}",
               f"- method: {method.get('stopping')}; percentiles {method.get('percentiles')}; {method.get('ci')}",
               f"- parity reference: {_md(reference_text(report))}"]
+    if fleet:
+        lines += [f"- fleet {(prov.get('fleet') or {}).get('address')}:"] + [f"  - {_md(x)}" for x in fleet_lines(report)]
     for m in report.models:
         ins = ", ".join(f"{i['name']} {i['dtype']}{i['shape']} ({i['source']})" for i in m.inputs)
         lines.append(f"- model {m.name}: {m.size_bytes} bytes, sha256 {m.sha256[:12]}…, FLOPs {m.flops}, "

@@ -46,11 +46,13 @@ __all__ = [
 ]
 
 SCHEMA_ID = "https://edgekit.dev/schemas/profile-report"
-SCHEMA_VERSION = "1.1"  # 1.1: results[].precision_requested and .note, reference_run
+SCHEMA_VERSION = "1.2"  # 1.1: results[].precision_requested and .note, reference_run; 1.2: results[].device,
+#                          .node, .host and the statuses unavailable and failed (a fleet's merged report)
 #: ok: measured; partial: interrupted with samples; error: the worker raised (load failed, …);
 #: crash: the worker process died (signal); timeout: killed after --timeout; interrupted: Ctrl-C
-#: before any sample; skipped: not run (not installed, cannot read the format, run interrupted).
-Status = Literal["ok", "partial", "error", "crash", "timeout", "interrupted", "skipped"]
+#: before any sample; skipped: not run (not installed, cannot read the format, run interrupted);
+#: unavailable: (fleet) no node of the device was there; failed: (fleet) the device's job failed or its node died.
+Status = Literal["ok", "partial", "error", "crash", "timeout", "interrupted", "skipped", "unavailable", "failed"]
 STATUSES: tuple[str, ...] = get_args(Status)
 #: JSON-Schema keywords an ``Annotated`` hint may add (the reader checks each of them).
 CONSTRAINTS = ("minimum", "const", "required")
@@ -133,6 +135,9 @@ class RuntimeResult:
     libraries: dict[str, str] = field(default_factory=dict)
     wall_s: float | None = None
     output_tail: str | None = None
+    device: str | None = None  # a fleet's merged report: the device profile (node label) the row ran on
+    node: str | None = None  # ... the Ray node id
+    host: str | None = None  # ... the node's host name
 
     @property
     def measured(self) -> bool:
@@ -174,7 +179,7 @@ class ProfileReport:
         """A JSON-ready dict (the schema's layout; key order as declared, ``schema`` first).
 
         >>> ProfileReport({}, [], []).to_dict()["schema_version"]
-        '1.1'
+        '1.2'
         """
         d = _finite(dataclasses.asdict(self))
         return {"schema": d.pop("schema"), "schema_version": d.pop("schema_version"), **d}
@@ -197,7 +202,7 @@ class ProfileReport:
 
         >>> ProfileReport.from_dict({"schema_version": "2.0"})
         Traceback (most recent call last):
-        edgekit.errors.ReportError: not a valid edgekit profile report (schema 1.1): $.schema_version: ...
+        edgekit.errors.ReportError: not a valid edgekit profile report (schema 1.2): $.schema_version: ...
         """
         errors: list[str] = []
         major = SCHEMA_VERSION.split(".")[0]

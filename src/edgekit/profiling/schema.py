@@ -113,6 +113,6 @@ def validate(data: Any) -> None:
 
     >>> validate({"schema_version": "1.0"})
     Traceback (most recent call last):
-    edgekit.errors.ReportError: not a valid edgekit profile report (schema 1.1): $: missing required key ...
+    edgekit.errors.ReportError: not a valid edgekit profile report (schema 1.2): $: missing required key ...
     """
     ProfileReport.from_dict(data)

@@ -1,0 +1,100 @@
+"""Profile a model on devices of a fleet: :func:`profile` (one merged report), :func:`profile_on_fleet` (one per device).
+
+The model files (several formats of one model; OpenVINO weights and ONNX external data beside
+them) and the ``inputs`` files are shipped through the object store; each device runs the normal
+profiler (:func:`edgekit.profiling.profile`: isolated workers, adaptive stopping, parity against
+that device's own float32 reference) on its own copy, devices in parallel, and returns its report
+as JSON, read back here with the report schema's checks. :func:`profile` merges them
+(:func:`edgekit.fleet.merge.merge_reports`): one :class:`ProfileReport` with ``device``, ``node``
+and ``host`` per row, and an ``unavailable``/``failed`` row for each device whose job did not run.
+
+This is the Python API of ``edgekit profile --fleet``. It lives here, above the profiler, rather
+than as ``edgekit.profiling.profile(..., fleet=)``: the profiler must not depend on Ray.
+
+Example::
+
+    import edgekit.fleet
+
+    report = edgekit.fleet.profile("det.onnx", "10.0.0.5:6379", ["raspberry-pi-5", "jetson-orin-nano"],
+                                   runtimes=["onnxruntime"], duration=2.0)
+    for r in report.results:
+        print(r.device, r.runtime, r.status, r.latency.p50 if r.latency else r.error)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from edgekit.fleet.jobs import Outcome, run_on_devices
+from edgekit.fleet.payload import InputItem, input_payload, local_inputs, model_payload
+from edgekit.profiling.results import ProfileReport
+
+__all__ = ["profile", "profile_on_fleet"]
+
+ModelArg = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None
+
+
+def _profile_job(files: dict[str, Path], models: list[str], inputs: list[InputItem],
+                 kwargs: dict[str, Any]) -> str:
+    """Runs on the node: profile the shipped model files with the shipped inputs; the report as JSON."""
+    from edgekit.profiling import profile as run_profile
+    from edgekit.profiling.inputs import parse_input_args
+
+    paths = [files[name] for name in models]
+    report = run_profile(paths[0] if len(paths) == 1 else paths,
+                         inputs=parse_input_args(local_inputs(files, inputs)), **kwargs)
+    return report.to_json()
+
+
+def profile_on_fleet(model: ModelArg, address: str, devices: Sequence[str], *,
+                     extra_files: Sequence[str | os.PathLike[str]] = (),
+                     inputs: Sequence[tuple[str | None, str | os.PathLike[str]]] = (),
+                     unavailable_after: float = 10.0, retries: int = 1,
+                     on_outcome: Callable[[Outcome], None] | None = None, **profile_kwargs: Any) -> list[Outcome]:
+    """Profile ``model`` on each device (``["all"]``: every device of the fleet); an ok outcome's ``value`` is its
+    ProfileReport.
+
+    ``model`` None is the bundled sample (ONNX and TFLite). ``extra_files`` are written beside the
+    (first) model; files the model references (external data, IR weights) are found and shipped
+    anyway. ``inputs`` are ``(input name or None, path)`` as for ``profile``; ``profile_kwargs``
+    go to :func:`edgekit.profiling.profile` on the node (``runtimes=``, ``duration=``, ...);
+    ``on_outcome`` is called as each device finishes.
+    """
+    payload, models = model_payload(model)
+    first = models[0].rpartition("/")[0]
+    payload.update({f"{first}/{Path(p).name}": Path(p) for p in extra_files})
+    shipped_inputs, items = input_payload(list(inputs))
+    payload.update(shipped_inputs)
+
+    def read(o: Outcome) -> None:
+        if o.ok and isinstance(o.value, str):
+            o.value = ProfileReport.from_json(o.value)
+        if on_outcome is not None:
+            on_outcome(o)
+
+    return run_on_devices(address, devices, _profile_job, payload, args=(models, items, dict(profile_kwargs)),
+                          unavailable_after=unavailable_after, retries=retries, on_outcome=read)
+
+
+def profile(model: ModelArg, address: str, devices: Sequence[str], *,
+            inputs: Sequence[tuple[str | None, str | os.PathLike[str]]] = (), unavailable_after: float = 10.0,
+            retries: int = 1, on_outcome: Callable[[Outcome], None] | None = None,
+            **profile_kwargs: Any) -> ProfileReport:
+    """Profile ``model`` on each of ``devices`` of the fleet at ``address`` and merge the rows into one report.
+
+    Arguments as for :func:`profile_on_fleet`. Rows carry ``device``, ``node`` and ``host``, ids are
+    prefixed by the device (``raspberry-pi-5:onnxruntime``), and a device that did not run is one
+    ``unavailable``/``failed`` row (``interrupted`` after Ctrl-C, with ``report.partial`` set).
+    Raises :class:`~edgekit.errors.FleetUnreachableError` when no head answers at ``address``.
+    """
+    from edgekit.fleet.merge import merge_reports
+
+    outcomes = profile_on_fleet(model, address, devices, inputs=inputs, unavailable_after=unavailable_after,
+                                retries=retries, on_outcome=on_outcome, **profile_kwargs)
+    _, models = model_payload(model)
+    runtimes = profile_kwargs.get("runtimes")
+    return merge_reports(outcomes, address, model_names=[m.rpartition("/")[2] for m in models],
+                         runtimes=list(runtimes) if runtimes else None)
