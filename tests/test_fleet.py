@@ -6,7 +6,6 @@ nodes, so the shared ones stay up for the other tests.
 
 from __future__ import annotations
 
-import _thread
 import io
 import json
 import os
@@ -217,13 +216,15 @@ def test_ctrl_c_cancels_remote_jobs_and_keeps_finished_ones(cluster: Any) -> Non
 
     def ctrl_c_once_one_finished(outcome: Any) -> None:  # Ctrl-C while the other job still runs
         if outcome.device == "raspberry-pi-5":
-            _thread.interrupt_main()
+            raise KeyboardInterrupt  # what SIGINT raises in the main thread, where this callback runs
 
     start = time.monotonic()
     outcomes = run_on_devices(cluster.address, ["raspberry-pi-5", "jetson-orin-nano"], nap,
                               on_outcome=ctrl_c_once_one_finished)
-    assert time.monotonic() - start < 45  # the 60 s job was cancelled, not waited for
-    assert [(o.device, o.status) for o in outcomes] == [("raspberry-pi-5", "ok"), ("jetson-orin-nano", "cancelled")]
+    took = time.monotonic() - start
+    assert [(o.device, o.status) for o in outcomes] == [("raspberry-pi-5", "ok"), ("jetson-orin-nano", "cancelled")], \
+        (took, outcomes)
+    assert took < 45, (took, outcomes)  # the 60 s job was cancelled, not waited for
 
 
 def test_profile_on_fleet_returns_a_report_per_device(cluster: Any) -> None:
