@@ -21,12 +21,14 @@ from edgekit.emulation.calibrate import (
     fit,
     predict_ms,
     select_runtime,
+    spec_table,
     unit_table,
 )
 from edgekit.emulation.figures import load_figures
 from edgekit.emulation.graph import onnx_graph, partition
-from edgekit.emulation.latency import cost_table, estimate_plan
-from edgekit.emulation.spec import accelerator_spec, load_spec
+from edgekit.emulation.latency import cost_table, estimate_plan, op_class
+from edgekit.emulation.spec import accelerator_spec, load_spec, parse_spec
+from edgekit.errors import ConfigError
 from edgekit.models.flops import count_onnx
 from edgekit.testing.networks import NETWORKS, build_network
 
@@ -100,6 +102,68 @@ def test_bounds_hold_and_an_unreachable_fit_says_so(graphs) -> None:
     assert any("cannot reach the data within physical bounds" in w for w in f.warnings)
 
 
+def test_depthwise_convolutions_get_their_own_efficiency(graphs) -> None:
+    """A depthwise convolution (no reduction over channels) runs at a fitted fraction of the dense efficiency."""
+    g = onnx_graph(onnx.load(str(graphs("mobilenet_v2", 224))))
+    classes = [op_class(g, n) for n in g.nodes]
+    assert classes.count("depthwise") == 17 and classes.count("pointwise") == 34 and classes.count("conv") == 1
+    prof = get_profile("hailo-8")
+    base = load_spec("hailo").latency
+    truth = dataclasses.replace(base, compute_efficiency_by_precision={"int8": 0.3}, op_efficiency={"depthwise": 0.02})
+    samples = []
+    for net in ("resnet18", "mobilenet_v1", "mobilenet_v2", "squeezenet1_1", "efficientnet_lite0", "googlenet"):
+        s = Sample(net, "int8", "latency", 1.0, unit_table(graphs(net, 224), prof, "npu", "int8"), "npu", "synthetic")
+        samples.append(dataclasses.replace(s, ms=predict_ms(s, truth)))
+    assert predict_ms(samples[2], truth) > 1.25 * predict_ms(samples[2], base)  # MobileNet v2
+    f = fit(samples, base)
+    assert f.reached and f.worst_error < 0.05, f.ratios
+    assert f.fitted["op_efficiency[depthwise]"] == pytest.approx(0.02, rel=0.2)
+    assert 0 < f.params.efficiency("int8", "depthwise") <= f.params.efficiency("int8")
+    assert spec_table("hailo", f, None, data="x", runtime="y", date="d", version="v")["latency"]["op_efficiency"]
+    bad = {"name": "x", "title": "x", "source": "x", "ops": {"onnx": ["*"]}, "latency": {"op_efficiency": {"depthwise": 2}}}
+    with pytest.raises(ConfigError, match="op_efficiency"):
+        parse_spec(bad, "x.toml")
+
+
+def test_the_link_rate_is_fitted_where_the_spec_names_a_link(graphs) -> None:
+    """The Edge TPU's USB link (link_gb_s) carries inputs, outputs and the weights beyond 8 MB: it is fitted,
+    bounded by the unit's raw rate."""
+    prof = get_profile("coral-edgetpu")
+    base = load_spec("edgetpu").latency
+    truth = dataclasses.replace(base, link_gb_s=0.45)
+    samples = []
+    for net in ("mobilenet_v1", "resnet50_v1", "vgg16", "squeezenet1_1", "googlenet"):
+        table = unit_table(graphs(net, 224), prof, "edgetpu", "int8")
+        s = Sample(net, "int8", "latency", 1.0, table, "edgetpu", "synthetic")
+        samples.append(dataclasses.replace(s, ms=predict_ms(s, truth)))
+    f = fit(samples, base)
+    assert f.fitted["link_gb_s"] == pytest.approx(0.45, rel=0.05) and f.worst_error < 0.05, f.ratios
+    faster = [dataclasses.replace(s, ms=s.ms / 20) for s in samples]  # a link 20x faster than USB 3.0 allows
+    assert (fit(faster, base).params.link_gb_s or 0.0) <= prof.unit("edgetpu").bandwidth_gb_s
+
+
+def test_figures_that_include_post_processing_get_a_fixed_host_cost(graphs) -> None:
+    """A figure whose timing includes post-processing the graph lacks (Coral's SSDs: box decoding and NMS on the
+    CPU) is fitted with a fixed host cost, reported in the provenance, not dropped and not used to predict."""
+    prof = get_profile("coral-edgetpu")
+    base = load_spec("edgetpu").latency
+    samples = []
+    for net in ("mobilenet_v1", "resnet50_v1", "vgg16", "squeezenet1_1", "ssd_mobilenet_v1", "ssd_mobilenet_v2"):
+        table = unit_table(graphs(net, 224), prof, "edgetpu", "int8")
+        s = Sample(net, "int8", "latency", 1.0, table, "edgetpu", "synthetic",
+                   "postprocess" if net.startswith("ssd") else "")
+        samples.append(dataclasses.replace(s, ms=predict_ms(s, base, postprocess_ms=3.0)))
+    f = fit(samples, base)
+    assert f.fitted["postprocess_ms"] == pytest.approx(3.0, rel=0.2) and f.worst_error < 0.05, f.ratios
+    assert predict_ms(samples[0], f.params, postprocess_ms=3.0) == predict_ms(samples[0], f.params)
+    cv = cross_validate(samples, base)
+    ssd = [r for s, r in zip(cv.samples, cv.after, strict=True) if s.includes]
+    assert len(ssd) == 2 and max(abs(r - 1) for r in ssd) < 0.15, cv.after  # one SSD left out: the other's cost
+    written = spec_table("edgetpu", f, cv, data="x", runtime="y", date="d", version="v")
+    assert written["calibration"]["postprocess_ms"] == pytest.approx(3.0, rel=0.2)
+    assert "postprocess_ms" not in written["latency"]
+
+
 def _cross_validation(device: str, graphs) -> tuple[CrossValidation, bool]:
     prof = get_profile(device)
     kept, _ = select_runtime(load_figures(device, buildable=NETWORKS).figures, prof)
@@ -121,31 +185,29 @@ def test_ten_networks_on_three_devices(shipped) -> None:
 
 
 def test_leave_one_network_out_on_the_shipped_figures(shipped) -> None:
-    """Issue 17's target is median |error| <= 20 % and worst <= 50 %; held here to what the data allows.
+    """Issue 17's target is median |error| <= 20 % and worst <= 50 %; held here to what the data allows
+    (benchmarks/emulation.py: hand-set -> calibrated, median and worst).
 
-    - Snapdragon 8 Gen 3 (11 networks, 19 figures): median <= 20 %, worst <= 60 % (YOLOv8n fp16 through ONNX
-      Runtime is 0.52x: AI Hub's run is slower than its TFLite one by 1.4x).
-    - Hailo-8 (20 networks, throughput figures): median <= 35 %, less than half the hand-set one; the
-      worst stays above 100 %: the large high-resolution networks (EfficientNet-Lite3/4, EfficientNet-EdgeTPU-L)
-      run 3-4x slower than the roofline predicts from the others, an effect the model has no parameter for
-      (on-chip resources and contexts of the dataflow compiler), and the single-frame latency of ResNet-50 is
-      predicted from throughput figures.
-    - Coral Edge TPU (11 networks): its shipped, hand-set values stay within median 30 %, worst 60 %, and a fit
-      on the other networks does no better (median 38 %): that is why its profile keeps them (SSD figures, which
-      include a CPU post-processing op, are 0.5x)."""
-    for device, median, worst in (("snapdragon-8-gen-3", 0.20, 0.60), ("hailo-8", 0.35, 1.5)):
+    - Snapdragon 8 Gen 3 (11 networks, 19 figures): 21 % -> 12 %, worst 55 % -> 56 %: median <= 15 %, worst
+      <= 60 % (YOLOv8n fp16 through ONNX Runtime is 0.52x: AI Hub's run is slower than its TFLite one by 1.4x).
+    - Hailo-8 (20 networks, throughput figures but one): 70 % -> 26 %, worst 499 % -> 87 %: median <= 28 %,
+      worst <= 100 %, with depthwise convolutions at their own fitted efficiency (about 1/90 of the dense one);
+      the worst are YOLOv8n at 640x640, whose 1.2 MB input the model sends over the profile's PCIe Gen 3 x1
+      link (the model zoo's host is faster), and ResNet-50's single-frame latency, which, left out, has no
+      latency figure to fit the throughput ratio to.
+    - Coral Edge TPU (11 networks): 29 % -> 13 %, worst 57 % -> 70 %: median <= 15 %, worst <= 75 %, with the USB
+      link's rate fitted (0.41 GB/s: VGG, ResNet-50 and Inception v4 stream their weights over it) and depthwise
+      convolutions at their own efficiency; GoogLeNet is the worst (1.7x), then the SSDs (0.5x: Coral's figures
+      include the CPU post-processing op, which the figure file does not yet mark)."""
+    for device, median, worst in (("snapdragon-8-gen-3", 0.15, 0.60), ("hailo-8", 0.28, 1.0),
+                                  ("coral-edgetpu", 0.15, 0.75)):
         cv, calibrated = shipped[device]
         summ = cv.summary()
         assert calibrated, f"{device}: the shipped spec is not the calibrated one"
         assert len({s.network for s in cv.samples}) >= 10
-        assert summ["after_median"] <= median and summ["after_worst"] <= worst, summ
-        assert summ["after_median"] < summ["before_median"], summ
-    assert shipped["hailo-8"][0].summary()["before_median"] > 2 * 0.35
-    cv, calibrated = shipped["coral-edgetpu"]
-    summ = cv.summary()
-    assert not calibrated and len({s.network for s in cv.samples}) >= 10
-    assert summ["before_median"] <= 0.30 and summ["before_worst"] <= 0.60, summ
-    assert summ["after_median"] > summ["before_median"], summ
+        assert summ["after_median"] <= median and summ["after_worst"] <= worst, (device, summ)
+        assert summ["after_median"] < summ["before_median"], (device, summ)
+    assert shipped["hailo-8"][0].summary()["before_median"] > 2 * 0.28
 
 
 def test_estimate_says_which_parameters_were_fitted_and_from_what(tmp_path: Path) -> None:
@@ -163,8 +225,7 @@ def test_estimate_says_which_parameters_were_fitted_and_from_what(tmp_path: Path
 
 
 def _coral_subset(tmp_path: Path) -> Path:
-    """Coral's five classifiers the model fits within 20 % in-sample, and one network edgekit cannot build (all
-    eleven buildable ones do not reach: see test_leave_one_network_out_on_the_shipped_figures)."""
+    """Five of Coral's classifiers and one network edgekit cannot build (a small, fast fit)."""
     keep = {"mobilenet_v1", "mobilenet_v2", "resnet50_v1", "vgg16", "googlenet", "resnet50_v2"}
     head, *entries = (FIGURES / "coral-edgetpu.toml").read_text().split("[[figures]]")
     kept = [e for e in entries if e.split('network = "')[1].split('"')[0] in keep]

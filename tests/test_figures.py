@@ -79,6 +79,7 @@ def test_defaults_apply_and_unknown_network_is_skipped_with_reason(tmp_path):
     ('measured = "USB Accelerator"', 'measured = "USB"\nlatency = 3', "unknown key(s) ['latency']"),
     ('device = "coral-edgetpu"', 'device = "hailo-8"', "key 'device' expected 'coral-edgetpu'"),
     ('source = "https://coral.ai/docs/edgetpu/benchmarks/"', 'source = "Coral docs"', "key 'source' expected a URL"),
+    ('measured = "USB Accelerator"', 'measured = "USB"\nincludes = "nms"', "key 'includes' expected one of"),
 ])
 def test_malformed_entry_names_file_and_key(tmp_path, old, new, message):
     assert old in GOOD

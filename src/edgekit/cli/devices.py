@@ -234,7 +234,8 @@ def _run_calibration(device: str, sources: tuple[str, ...], out: str | None, for
         base = load_spec(family).latency
         result = fit(mine, base)
         cv = cross_validate(mine, base) if len({s.network for s in mine}) > 1 else None
-        after = cv.after if cv else tuple(predict_ms(s, result.params, result.throughput_ratio) / s.ms for s in mine)
+        after = cv.after if cv else tuple(
+            predict_ms(s, result.params, result.throughput_ratio, result.postprocess_ms) / s.ms for s in mine)
         before = cv.before if cv else tuple(predict_ms(s, base) / s.ms for s in mine)
         for s, b, a in zip(mine, before, after, strict=True):
             rows.append({"unit": unit, "network": s.network, "precision": s.precision, "runtime": s.label,

@@ -1,15 +1,21 @@
 """Fit a device's latency parameters to published or measured latencies, with leave-one-network-out error.
 
 The roofline model (:mod:`edgekit.emulation.latency`) has, per accelerator unit, a compute efficiency
-per precision (effective peak = datasheet peak x efficiency), a memory efficiency (effective bandwidth),
-a per-op dispatch cost and a per-partition invoke cost. :func:`fit` finds the values that minimise a
-robust (soft-L1) least squares of ``log(predicted / measured)`` within physical bounds: effective peak
-<= datasheet peak, bandwidth <= datasheet bandwidth, costs >= 0; a weak pull towards the hand-set values
-keeps parameters the data cannot see where they were. One extra parameter exists only when the data
-demands it: ``throughput_ratio``, for figures published as 1000 / FPS of a pipelined stream (Hailo's
-model zoo): a dataflow chip overlaps consecutive frames, so such a figure is the latency times a ratio
-<= 1; it is fitted when the data mixes both metrics and fixed to 1 (with a warning) when it has only
-throughputs.
+per precision (effective peak = datasheet peak x efficiency), the fraction of it that depthwise
+convolutions reach (``op_efficiency[depthwise]``: no reduction over channels, so a matrix engine built
+for dot products down many channels idles), a memory efficiency (effective bandwidth), a per-op
+dispatch cost, a per-partition invoke cost and, where the spec names a separate link (USB), its
+effective rate. :func:`fit` finds the values that minimise a robust (soft-L1) least squares of
+``log(predicted / measured)`` within physical bounds: effective peak <= datasheet peak, a class's
+efficiency <= the dense one, bandwidth and link <= the datasheet's, costs >= 0; a weak pull towards the
+hand-set values keeps parameters the data cannot see where they were. Two extra parameters exist only
+when the data demands them: ``throughput_ratio``, for figures published as 1000 / FPS of a pipelined
+stream (Hailo's model zoo): a dataflow chip overlaps consecutive frames, so such a figure is the
+latency times a ratio <= 1; it is fitted when the data mixes both metrics and fixed to 1 (with a
+warning) when it has only throughputs. ``postprocess_ms``, a fixed host-CPU time in figures whose
+published timing includes post-processing that the built graph lacks (``includes = "postprocess"``:
+SSD box decoding and NMS in Coral's table); it is a property of the figures, not of the unit, so it is
+reported in the provenance and not used for predictions.
 
 Each sample carries the :class:`~edgekit.emulation.latency.CostTable` of its network, computed once from
 the graph (latency depends on topology and shapes, not on weight values: networks are built without
@@ -49,9 +55,14 @@ __all__ = ["FIT_MEDIAN_LIMIT", "FIT_WORST_LIMIT", "CrossValidation", "Fit", "Sam
 FIT_MEDIAN_LIMIT = 0.20
 FIT_WORST_LIMIT = 0.50
 #: physical bounds: (low, high) of each parameter; efficiencies <= 1 keep effective peak and bandwidth <= datasheet
-BOUNDS = {"compute_efficiency": (1e-3, 1.0), "memory_efficiency": (1e-3, 1.0), "dispatch_us": (0.0, 1000.0),
-          "invoke_us": (0.0, 100000.0), "throughput_ratio": (1e-3, 1.0)}
-_SCALE = {"dispatch_us": 20.0, "invoke_us": 500.0}  # prior widths of the additive parameters (log ones: factor e)
+BOUNDS = {"compute_efficiency": (1e-3, 1.0), "op_efficiency": (1e-3, 1.0), "memory_efficiency": (1e-3, 1.0), "dispatch_us": (0.0, 1000.0),
+          "invoke_us": (0.0, 100000.0), "throughput_ratio": (1e-3, 1.0), "postprocess_ms": (0.0, 1000.0)}
+_SCALE = {"dispatch_us": 20.0, "invoke_us": 500.0, "postprocess_ms": 2.0}  # prior widths of the additive parameters
+#: prior widths of log parameters (default: a factor e); an op class's efficiency has no hand-set value (1 = as
+#: dense), so its pull is weaker: depthwise convolutions reach a few percent of the dense efficiency on NPUs
+_LOG_WIDTH = {"op_efficiency": 5.0}
+#: operator classes that get their own fitted efficiency (a fraction of the precision's; latency.op_class)
+FIT_OP_CLASSES: tuple[str, ...] = ("depthwise",)
 _PRIOR = 0.2  # weight of the pull towards the hand-set values (per factor e, or per prior width)
 
 
@@ -66,6 +77,7 @@ class Sample:
     table: CostTable
     unit: str
     label: str  # runtime / source, for tables
+    includes: str = ""  # "postprocess": the published timing includes host post-processing the graph lacks
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,7 @@ class Fit:
     ratios: tuple[float, ...]  # predicted / measured, per sample
     at_bounds: tuple[str, ...]
     warnings: tuple[str, ...]
+    postprocess_ms: float = 0.0  # host post-processing in the figures that include it (not used to predict)
 
     @property
     def median_error(self) -> float:
@@ -157,7 +170,8 @@ def figure_samples(figures: Iterable[Figure], profile: DeviceProfile,
         key = (f.network, f.size, f.unit, f.precision)
         if key not in tables:
             tables[key] = unit_table(builder(f.network, f.size), profile, f.unit, f.precision)
-        samples.append(Sample(f.network, f.precision, f.metric, f.ms, tables[key], f.unit, f.runtime))
+        samples.append(Sample(f.network, f.precision, f.metric, f.ms, tables[key], f.unit, f.runtime,
+                              f.includes))
     return samples, skipped
 
 
@@ -240,19 +254,30 @@ def select_runtime(figures: Iterable[Figure], profile: DeviceProfile,
 
 # --- the fit -------------------------------------------------------------------------------------
 
-def predict_ms(sample: Sample, params: LatencyParams, throughput_ratio: float = 1.0) -> float:
-    """The model's figure for ``sample`` with ``params``: its latency, or latency x ratio for a throughput figure."""
+def predict_ms(sample: Sample, params: LatencyParams, throughput_ratio: float = 1.0,
+               postprocess_ms: float = 0.0) -> float:
+    """The model's figure for ``sample`` with ``params``: its latency, or latency x ratio for a throughput figure,
+    plus ``postprocess_ms`` when the figure includes post-processing the graph lacks."""
     t = sample.table.total_s(params) * 1e3
-    return t * throughput_ratio if sample.metric == "throughput" else t
+    t = t * throughput_ratio if sample.metric == "throughput" else t
+    return t + (postprocess_ms if sample.includes == "postprocess" else 0.0)
 
 
-def _names(samples: Sequence[Sample]) -> list[str]:
+def _names(samples: Sequence[Sample], base_link: float | None = None) -> list[str]:
     precs = sorted({s.precision for s in samples})
-    names = [f"compute_efficiency[{p}]" for p in precs] + ["memory_efficiency", "dispatch_us"]
+    names = [f"compute_efficiency[{p}]" for p in precs]
+    for cls in FIT_OP_CLASSES:  # only when at least two networks have such ops (else the prior alone holds it)
+        if len({s.network for s in samples if cls in s.table.op_class}) >= 2:
+            names.append(f"op_efficiency[{cls}]")
+    names += ["memory_efficiency", "dispatch_us"]
+    if base_link and any(s.table.stream_bytes or s.table.crossing_bytes for s in samples):
+        names.append("link_gb_s")  # a separate link (USB) the spec names: tensors cross it, weights stream over it
     if any(s.table.invokes for s in samples):
         names.append("invoke_us")
     if {s.metric for s in samples} == {"latency", "throughput"}:
         names.append("throughput_ratio")
+    if any(s.includes == "postprocess" for s in samples):
+        names.append("postprocess_ms")
     return names
 
 
@@ -268,24 +293,36 @@ def _from_x(name: str, x: float) -> float:
     return float(x) if _kind(name) in _SCALE else float(math.exp(x))
 
 
-def _params(base: LatencyParams, names: Sequence[str], values: Sequence[float]) -> tuple[LatencyParams, float]:
+def _params(base: LatencyParams, names: Sequence[str],
+            values: Sequence[float]) -> tuple[LatencyParams, float, float]:
+    """The latency parameters, throughput ratio and post-processing time that ``values`` of ``names`` give."""
     by_prec = dict(base.compute_efficiency_by_precision)
+    by_class = dict(base.op_efficiency)
     kw: dict[str, Any] = {}
-    ratio = 1.0
+    ratio, post = 1.0, 0.0
     for n, v in zip(names, values, strict=True):
         if n.startswith("compute_efficiency["):
             by_prec[n[len("compute_efficiency["):-1]] = v
+        elif n.startswith("op_efficiency["):
+            by_class[n[len("op_efficiency["):-1]] = v
         elif n == "throughput_ratio":
             ratio = v
+        elif n == "postprocess_ms":
+            post = v
         else:
             kw[n] = v
-    return dataclasses.replace(base, compute_efficiency_by_precision=by_prec, **kw), ratio
+    params = dataclasses.replace(base, compute_efficiency_by_precision=by_prec, op_efficiency=by_class, **kw)
+    return params, ratio, post
 
 
 def _start(base: LatencyParams, name: str) -> float:
     if name.startswith("compute_efficiency["):
         return base.efficiency(name[len("compute_efficiency["):-1])
-    return 0.5 if name == "throughput_ratio" else float(getattr(base, name))
+    if name.startswith("op_efficiency["):
+        return base.op_efficiency.get(name[len("op_efficiency["):-1], 1.0)
+    if name in ("throughput_ratio", "postprocess_ms"):
+        return 0.5 if name == "throughput_ratio" else 0.0
+    return float(getattr(base, name))
 
 
 def fit(samples: Sequence[Sample], base: LatencyParams) -> Fit:
@@ -294,40 +331,48 @@ def fit(samples: Sequence[Sample], base: LatencyParams) -> Fit:
 
     if not samples:
         raise ValueError("no samples to fit: expected at least one published or measured latency.")
-    names = _names(samples)
-    lo = np.array([_to_x(n, max(BOUNDS[_kind(n)][0], 1e-9)) if _kind(n) not in _SCALE else BOUNDS[_kind(n)][0]
+    names = _names(samples, base.link_gb_s)
+    bounds = {**BOUNDS, "link_gb_s": (1e-3, min(s.table.bandwidth_gb_s for s in samples))}  # the link's raw rate
+    lo = np.array([_to_x(n, max(bounds[_kind(n)][0], 1e-9)) if _kind(n) not in _SCALE else bounds[_kind(n)][0]
                    for n in names])
-    hi = np.array([_to_x(n, BOUNDS[_kind(n)][1]) for n in names])
+    hi = np.array([_to_x(n, bounds[_kind(n)][1]) for n in names])
     x0 = np.clip([_to_x(n, max(_start(base, n), 1e-6)) for n in names], lo, hi)
-    scale = np.array([_SCALE.get(_kind(n), 1.0) for n in names])
+    scale = np.array([_SCALE.get(_kind(n), _LOG_WIDTH.get(_kind(n), 1.0)) for n in names])
     measured = np.log([s.ms for s in samples])
 
     def residuals(x: np.ndarray) -> np.ndarray:
-        p, ratio = _params(base, names, [_from_x(n, v) for n, v in zip(names, x, strict=True)])
-        pred = np.log([max(predict_ms(s, p, ratio), 1e-12) for s in samples])
+        p, ratio, post = _params(base, names, [_from_x(n, v) for n, v in zip(names, x, strict=True)])
+        pred = np.log([max(predict_ms(s, p, ratio, post), 1e-12) for s in samples])
         return np.concatenate([pred - measured, _PRIOR * (x - x0) / scale])
 
     best = None
-    for shift in (0.0, -1.5, 1.5):  # three starts: the max() of the roofline makes the cost piecewise
+    # several starts: the max() of the roofline makes the cost piecewise, and an op class's efficiency has next to
+    # no gradient where its ops take a small share of the time (the start, 1)
+    starts = [(0.0, 0.0), (-1.5, 0.0), (1.5, 0.0)]
+    if any(n.startswith("op_efficiency[") for n in names):
+        starts.append((0.0, -4.0))
+    for shift, op_shift in starts:
         start = x0.copy()
         for i, n in enumerate(names):
             if n.startswith("compute_efficiency[") or n == "memory_efficiency":
                 start[i] += shift
+            elif n.startswith("op_efficiency["):
+                start[i] += op_shift
         res = least_squares(residuals, np.clip(start, lo, hi), bounds=(lo, hi), loss="soft_l1", f_scale=0.1,
                             x_scale=scale, max_nfev=400)
         if best is None or res.cost < best.cost:
             best = res
     assert best is not None
     values = [_from_x(n, v) for n, v in zip(names, best.x, strict=True)]
-    params, ratio = _params(base, names, values)
-    ratios = tuple(predict_ms(s, params, ratio) / s.ms for s in samples)
+    params, ratio, post = _params(base, names, values)
+    ratios = tuple(predict_ms(s, params, ratio, post) / s.ms for s in samples)
     at = tuple(n for n, x, a, b in zip(names, best.x, lo, hi, strict=True)
                if abs(x - a) < 1e-6 * max(1.0, abs(a)) or abs(x - b) < 1e-6 * max(1.0, abs(b)))
     warnings: list[str] = []
     if "throughput" in {s.metric for s in samples} and "throughput_ratio" not in names:
         warnings.append("every figure is a throughput (1000 / FPS of a pipelined stream): the fitted parameters "
                         "predict the time per frame of a stream, which is below the latency of one inference")
-    result = Fit(params, base, dict(zip(names, values, strict=True)), ratio, ratios, at, ())
+    result = Fit(params, base, dict(zip(names, values, strict=True)), ratio, ratios, at, (), post)
     outliers = [f"{s.network} {s.precision} ({s.label}) {r:.2f}x" for s, r in zip(samples, ratios, strict=True)
                 if abs(r - 1) > FIT_WORST_LIMIT]
     if outliers:
@@ -355,7 +400,7 @@ def cross_validate(samples: Sequence[Sample], base: LatencyParams) -> CrossValid
         f = fit(train, base)
         for i, s in enumerate(samples):
             if s.network == net:
-                after[i] = predict_ms(s, f.params, f.throughput_ratio) / s.ms
+                after[i] = predict_ms(s, f.params, f.throughput_ratio, f.postprocess_ms) / s.ms
     before = tuple(predict_ms(s, base, _before_ratio(base)) / s.ms for s in samples)
     return CrossValidation(tuple(samples), before, tuple(after[i] for i in range(len(samples))))
 
@@ -374,7 +419,9 @@ def spec_table(family: str, fit_: Fit, cv: CrossValidation | None, *, data: str,
     p = fit_.params
     lat: dict[str, Any] = {"compute_efficiency_by_precision": {k: round(v, 4) for k, v in
                                                                p.compute_efficiency_by_precision.items()}}
-    for name in ("memory_efficiency", "dispatch_us", "invoke_us"):
+    if p.op_efficiency:
+        lat["op_efficiency"] = {k: round(v, 4) for k, v in p.op_efficiency.items()}
+    for name in ("memory_efficiency", "dispatch_us", "invoke_us", "link_gb_s"):
         if name in fit_.fitted:
             lat[name] = round(float(getattr(p, name)), 4)
     lat["sources"] = dict.fromkeys(lat, f"fitted by `edgekit devices calibrate` to {data} (see [calibration])")
@@ -383,9 +430,12 @@ def spec_table(family: str, fit_: Fit, cv: CrossValidation | None, *, data: str,
         "fit_median_error": round(fit_.median_error, 4), "fit_worst_error": round(fit_.worst_error, 4),
         "date": date, "edgekit": version,
         "method": "robust (soft-L1) least squares on log(predicted/measured), bounded: effective peak <= datasheet "
-                  "peak, bandwidth <= datasheet bandwidth, costs >= 0; weak pull towards the hand-set values"}
+                  "peak, an op class's efficiency <= the dense one, bandwidth and link <= the datasheet's, costs >= 0; "
+                  "weak pull towards the hand-set values"}
     if "throughput_ratio" in fit_.fitted:
         cal["throughput_ratio"] = round(fit_.throughput_ratio, 4)
+    if "postprocess_ms" in fit_.fitted:
+        cal["postprocess_ms"] = round(fit_.postprocess_ms, 4)
     if cv is not None and len({s.network for s in cv.samples}) > 1:
         summ = cv.summary()
         cal.update({"loo_median_error": round(summ["after_median"], 4), "loo_worst_error": round(summ["after_worst"], 4),

@@ -43,7 +43,10 @@ _Kind = type | tuple[type, ...]
 _REQUIRED: dict[str, _Kind] = {"network": str, "size": int, "precision": str, "runtime": str, "unit": str,
                                "metric": str, "ms": (int, float), "published": str, "measured": str, "source": str,
                                "read": dt.date}
-_OPTIONAL: dict[str, _Kind] = {"published_precision": str, "batch": int, "note": str}
+_OPTIONAL: dict[str, _Kind] = {"published_precision": str, "batch": int, "note": str, "includes": str}
+#: what a published timing may include beyond the graph edgekit builds: "postprocess" (e.g. SSD box decoding and
+#: NMS on the host); the calibration fits a separate cost for such figures and never adds it to predictions
+INCLUDES = ("postprocess",)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class Figure:
     published_precision: str = ""
     batch: int = 1
     note: str = ""
+    includes: str = ""  # one of INCLUDES: what the published timing covers beyond the built graph
     where: str = ""  # file and entry, for messages
 
 
@@ -178,6 +182,8 @@ def _figure(raw: Mapping[str, Any], device: str, units: set[str], where: str) ->
     for key, low in (("ms", 0), ("size", 0), ("batch", 0)):
         if key in v and not v[key] > low:
             raise ConfigError(f"{where}: key {key!r} expected a positive number, got {v[key]!r}.")
+    if v.get("includes", "") and v["includes"] not in INCLUDES:
+        raise ConfigError(f"{where}: key 'includes' expected one of {list(INCLUDES)}, got {v['includes']!r}.")
     if "://" not in v["source"]:
         raise ConfigError(f"{where}: key 'source' expected a URL (the exact file or page), got {v['source']!r}.")
     return Figure(device=device, where=where, **{**v, "ms": float(v["ms"])})

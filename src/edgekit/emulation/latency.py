@@ -2,11 +2,12 @@
 
 For each operator on unit *u* computing in precision *p* (``devices/README.md``, *Latency model*)::
 
-    t_op = max(FLOPs / (peak_gops[u][p] x compute_efficiency),  bytes / (bandwidth_gb_s[u] x memory_efficiency))
-           + dispatch_us
+    t_op = max(FLOPs / (peak_gops[u][p] x compute_efficiency[p] x op_efficiency[class]),
+               bytes / (bandwidth_gb_s[u] x memory_efficiency)) + dispatch_us
 
-FLOPs come from :mod:`edgekit.models.flops`; bytes are the op's activation inputs and outputs plus
-its weights, at *p*'s element size (int8: 1, fp16/bf16: 2, fp32: 4); an ``onchip`` unit leaves
+FLOPs come from :mod:`edgekit.models.flops`; an op's class (:func:`op_class`: depthwise, pointwise, conv,
+matmul) may run at a fraction of the precision's efficiency (``op_efficiency``, 1 when not given); bytes
+are the op's activation inputs and outputs plus its weights, at *p*'s element size (int8: 1, fp16/bf16: 2, fp32: 4); an ``onchip`` unit leaves
 out what stays on chip (activations: up to ``onchip_mb`` per op). Ops the compiler folds (``free_ops``) cost nothing; an activation
 fused into the op that feeds it (``fused_ops``) costs its compute only. Each accelerator
 partition adds ``invoke_us``; every tensor crossing a CPU<->accelerator boundary adds
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from edgekit.device_schema import Unit
 
 __all__ = ["CostTable", "Estimate", "OpEstimate", "PartitionEstimate", "calibration_notes", "cost_table",
-           "estimate_plan"]
+           "estimate_plan", "op_class"]
 
 _ELEM = {"int8": 1, "fp16": 2, "bf16": 2, "fp32": 4}
 
@@ -54,6 +55,7 @@ class OpEstimate:
     bound: str
     partition: int
     moved: int = 0  # bytes to and from the unit's memory (what stays on chip is not counted)
+    op_class: str = ""  # "depthwise", "pointwise", "conv", "matmul" or "" (LatencyParams.op_efficiency)
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,28 @@ def _node_precision(g: Graph, node: Node, unit: Unit, float_prec: str) -> str:
     return float_prec
 
 
+_CONV_WEIGHT = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3, "CONV_2D": 1}
+
+
+def op_class(g: Graph, node: Node) -> str:
+    """The operator's class for :attr:`LatencyParams.op_efficiency`: ``depthwise`` (one filter per channel, no
+    reduction over channels), ``pointwise`` (1x1 convolution), ``conv`` (any other convolution), ``matmul`` or ``""``."""
+    if node.op == "DEPTHWISE_CONV_2D":
+        return "depthwise"
+    if node.op in ("Gemm", "MatMul", "MatMulInteger", "QLinearMatMul", "FULLY_CONNECTED", "BATCH_MATMUL"):
+        return "matmul"
+    if node.op not in _CONV_WEIGHT or len(node.inputs) <= _CONV_WEIGHT[node.op]:
+        return ""
+    w = g.tensor(node.inputs[_CONV_WEIGHT[node.op]]).shape
+    x = g.tensor(node.inputs[0]).shape
+    if not w or len(w) < 3:
+        return "conv"
+    if g.fmt == "onnx" and w[1] == 1 and x and len(x) >= 2 and x[1] > 1:
+        return "depthwise"
+    spatial = w[2:] if g.fmt == "onnx" else w[1:-1]
+    return "pointwise" if all(d == 1 for d in spatial) else "conv"
+
+
 def _fused(g: Graph, plan: Plan, node: Node, params: LatencyParams) -> bool:
     if node.op not in params.fused_ops:
         return False
@@ -163,12 +187,13 @@ def estimate_plan(plan: Plan, flops: Sequence[int | None], target_unit: Unit, cp
                   if t and not g.is_const(t))
         wts = sum(g.tensor(t).elements * _elem(g, t, prec) for t in node.inputs if t and g.is_const(t))
         moved = 0.0
+        cls = op_class(g, node)
         if node.op in params.free_ops or node.op == "Constant":
             t_op, bound = 0.0, "free"
         else:
             if on_acc and not same_unit:
                 weights_on_acc += wts
-            t_compute = f / (unit.peak_gops[prec] * 1e9 * params.efficiency(prec))
+            t_compute = f / (unit.peak_gops[prec] * 1e9 * params.efficiency(prec, cls))
             if _fused(g, plan, node, params):
                 t_op, bound = t_compute, "fused"
             else:
@@ -181,7 +206,8 @@ def estimate_plan(plan: Plan, flops: Sequence[int | None], target_unit: Unit, cp
         k = plan.part_of[node.index]
         compute[k] += t_op
         ops.append(OpEstimate(node.name, node.op, unit.name, prec, int(f), int(act + wts), t_op, bound, k,
-                              int(moved) if bound not in ("free", "fused") else 0))
+                              int(moved) if bound not in ("free", "fused") else 0,
+                              cls))
     if uncounted:
         notes.append(f"no FLOP count for {sorted(uncounted)}: their compute time is taken as zero")
 
@@ -258,6 +284,7 @@ def _params(spec: AcceleratorSpec) -> dict[str, object]:
     lat = spec.latency
     return {"spec": spec.name, "compute_efficiency": lat.compute_efficiency,
             "compute_efficiency_by_precision": dict(lat.compute_efficiency_by_precision),
+            "op_efficiency": dict(lat.op_efficiency),
             "calibration": dict(spec.calibration),
             "memory_efficiency": lat.memory_efficiency, "dispatch_us": lat.dispatch_us, "invoke_us": lat.invoke_us,
             "sync_us": lat.sync_us, "link_gb_s": lat.link_gb_s, "weights": lat.weights,
@@ -268,8 +295,8 @@ def _params(spec: AcceleratorSpec) -> dict[str, object]:
 class CostTable:
     """The work of one plan on its accelerator, to re-evaluate its latency under other latency parameters fast.
 
-    What calibration varies (compute efficiency per precision, memory efficiency, dispatch, invoke and sync costs,
-    the link) is kept apart from what it does not (the ops, their FLOPs and bytes, the partitions, the CPU
+    What calibration varies (compute efficiency per precision and op class, memory efficiency, dispatch, invoke and
+    sync costs, the link) is kept apart from what it does not (the ops, their FLOPs and bytes, the partitions, the CPU
     partitions' time). :meth:`total_s` with the spec's own parameters equals :func:`estimate_plan`'s total.
     """
 
@@ -278,6 +305,7 @@ class CostTable:
     flops: np.ndarray
     moved: np.ndarray  # bytes to and from memory
     fused: np.ndarray  # bool: compute only, no dispatch
+    op_class: tuple[str, ...]  # per accelerator op (LatencyParams.op_efficiency)
     part: np.ndarray  # compact accelerator-partition index of each op
     n_parts: int  # accelerator partitions
     invokes: int  # partitions that pay invoke_us (none when the target is the CPU itself)
@@ -289,7 +317,7 @@ class CostTable:
 
     def total_s(self, p: LatencyParams) -> float:
         """Predicted latency (s) with latency parameters ``p`` for the accelerator."""
-        eff = np.array([p.efficiency(q) for q in self.precision], dtype=float)
+        eff = np.array([p.efficiency(q, c) for q, c in zip(self.precision, self.op_class, strict=True)], dtype=float)
         tc = self.flops / (self.peak_gops * 1e9 * eff) if len(eff) else np.zeros(0)
         tm = self.moved / (self.bandwidth_gb_s * 1e9 * p.memory_efficiency)
         t = np.where(self.fused, tc, np.maximum(tc, tm) + p.dispatch_us * 1e-6)
@@ -317,7 +345,7 @@ def cost_table(plan: Plan, est: Estimate, target_unit: Unit, cpu_unit: Unit, spe
         peak_gops=np.array([target_unit.peak_gops[o.precision] for o in acc_ops], dtype=float),
         precision=tuple(o.precision for o in acc_ops), flops=np.array([o.flops for o in acc_ops], dtype=float),
         moved=np.array([o.moved for o in acc_ops], dtype=float),
-        fused=np.array([o.bound == "fused" for o in acc_ops], dtype=bool),
+        fused=np.array([o.bound == "fused" for o in acc_ops], dtype=bool), op_class=tuple(o.op_class for o in acc_ops),
         part=np.array([compact[o.partition] for o in acc_ops], dtype=int),
         n_parts=len(acc_parts), invokes=0 if same_unit else len(acc_parts),
         crossing_bytes=float(sum(b for _, b in cross)), crossings=len(cross),

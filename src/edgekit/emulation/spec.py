@@ -31,11 +31,13 @@ if TYPE_CHECKING:
 __all__ = ["AcceleratorSpec", "LatencyParams", "accelerator_spec", "load_spec", "spec_names"]
 
 PARTITION_RULES = ("maximal", "prefix")
+#: operator classes an ``op_efficiency`` may name (edgekit.emulation.latency.op_class)
+OP_CLASSES = ("depthwise", "pointwise", "conv", "matmul")
 _TOP = {"name", "title", "source", "partition", "min_partition_ops", "max_active_dims", "notes", "ops", "latency",
         "extends", "calibration"}
 _OPS = {"onnx", "tflite", "onnx_unsupported", "tflite_unsupported"}
-_LATENCY = {"compute_efficiency", "compute_efficiency_by_precision", "memory_efficiency", "dispatch_us", "invoke_us", "sync_us", "link_gb_s",
-            "weights", "activations", "onchip_mb", "free_ops", "fused_ops", "sources"}
+_LATENCY = {"compute_efficiency", "compute_efficiency_by_precision", "op_efficiency", "memory_efficiency",
+            "dispatch_us", "invoke_us", "sync_us", "link_gb_s", "weights", "activations", "onchip_mb", "free_ops", "fused_ops", "sources"}
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,13 @@ class LatencyParams:
     sources: Mapping[str, str] = field(default_factory=dict)
     #: precision -> compute efficiency, overriding ``compute_efficiency`` (fitted per precision by calibration)
     compute_efficiency_by_precision: Mapping[str, float] = field(default_factory=dict)
+    #: operator class (latency.op_class: "depthwise", ...) -> fraction of the precision's efficiency it reaches
+    op_efficiency: Mapping[str, float] = field(default_factory=dict)
 
-    def efficiency(self, precision: str) -> float:
-        """The fraction of the unit's datasheet peak reached at ``precision``."""
-        return self.compute_efficiency_by_precision.get(precision, self.compute_efficiency)
+    def efficiency(self, precision: str, op_class: str = "") -> float:
+        """The fraction of the unit's datasheet peak reached at ``precision`` by an op of ``op_class``."""
+        return (self.compute_efficiency_by_precision.get(precision, self.compute_efficiency)
+                * self.op_efficiency.get(op_class, 1.0))
 
 
 @dataclass(frozen=True)
@@ -157,8 +162,14 @@ def parse_spec(data: Mapping[str, Any], where: str, path: Path | None = None) ->
     by_prec = expect(lat, "compute_efficiency_by_precision", dict, lw, required=False) or {}
     for prec in by_prec:
         _positive(by_prec, prec, f"{lw} compute_efficiency_by_precision", 1.0, upto=1.0, zero_ok=False)
+    by_class = expect(lat, "op_efficiency", dict, lw, required=False) or {}
+    for cls in by_class:
+        if cls not in OP_CLASSES:
+            raise ConfigError(f"{lw} op_efficiency: key {cls!r} expected one of {list(OP_CLASSES)}, got {cls!r}.")
+        _positive(by_class, cls, f"{lw} op_efficiency", 1.0, upto=1.0, zero_ok=False)
     params = LatencyParams(
         compute_efficiency_by_precision={k: float(v) for k, v in by_prec.items()},
+        op_efficiency={k: float(v) for k, v in by_class.items()},
         compute_efficiency=_positive(lat, "compute_efficiency", lw, 0.35, upto=1.0, zero_ok=False),
         memory_efficiency=_positive(lat, "memory_efficiency", lw, 0.6, upto=1.0, zero_ok=False),
         dispatch_us=_positive(lat, "dispatch_us", lw, 4.0), invoke_us=_positive(lat, "invoke_us", lw, 0.0),
