@@ -21,9 +21,9 @@ from edgekit.emulation.calibrate import (
     fit,
     predict_ms,
     select_runtime,
-    spec_table,
     unit_table,
 )
+from edgekit.emulation.calibration_toml import spec_table
 from edgekit.emulation.figures import load_figures
 from edgekit.emulation.graph import onnx_graph, partition
 from edgekit.emulation.latency import cost_table, estimate_plan, op_class
