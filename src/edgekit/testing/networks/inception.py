@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from edgekit.testing.networks._builder import Builder
@@ -9,7 +10,8 @@ from edgekit.testing.networks._builder import Builder
 __all__ = ["googlenet", "inception_v3", "inception_v4"]
 
 
-def inception_v3(b: Builder, size: int):
+def _blocks(b: Builder) -> tuple[Callable[..., str], Callable[..., str], Callable[[str], str]]:
+    """The blocks both Inceptions are made of: conv + ReLU, concat over channels, 3x3 stride-1 average pool."""
     def cv(x: str, cin: int, cout: int, k: int | tuple[int, int], s: int = 1, pad: Any = None) -> str:
         return b.conv(x, cin, cout, k, s, act="relu", pad=pad)
 
@@ -18,6 +20,12 @@ def inception_v3(b: Builder, size: int):
 
     def avg(x: str) -> str:
         return b.pool(x, 3, 1, 1, kind="AveragePool")
+
+    return cv, cat, avg
+
+
+def inception_v3(b: Builder, size: int):
+    cv, cat, avg = _blocks(b)
 
     x = cv(cv(cv("input", 3, 32, 3, 2, 0), 32, 32, 3, pad=0), 32, 64, 3)
     x = cv(cv(b.pool(x, 3, 2), 64, 80, 1), 80, 192, 3, pad=0)
@@ -65,14 +73,7 @@ def googlenet(b: Builder, size: int):
 
 def inception_v4(b: Builder, size: int):
     """Inception v4 as TF-slim's ``inception_v4`` (Szegedy et al. 2016, figures 3-9), 1000 classes."""
-    def cv(x: str, cin: int, cout: int, k: int | tuple[int, int], s: int = 1, pad: Any = None) -> str:
-        return b.conv(x, cin, cout, k, s, act="relu", pad=pad)
-
-    def cat(*xs: str) -> str:
-        return b.op("Concat", list(xs), axis=1)
-
-    def avg(x: str) -> str:
-        return b.pool(x, 3, 1, 1, kind="AveragePool")
+    cv, cat, avg = _blocks(b)
 
     x = cv(cv(cv("input", 3, 32, 3, 2, 0), 32, 32, 3, pad=0), 32, 64, 3)
     x = cat(b.pool(x, 3, 2), cv(x, 64, 96, 3, 2, 0))  # mixed_3a: 160
