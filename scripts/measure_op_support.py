@@ -264,16 +264,10 @@ def _write(path: Path, text: str) -> None:
 
 def _copy_converters(cache: Path, log: Any) -> None:
     """Put the pnnx converter (ncnn's ONNX path) into the temporary cache, so ncnn's cases convert there."""
-    import shutil
+    from edgekit.runtimes.ncnn_convert import copy_pnnx
 
-    from edgekit.runtimes.ncnn_convert import pnnx_path
-
-    binary = pnnx_path()
-    if binary is None:
+    if copy_pnnx(cache) is None:
         log("ncnn: pnnx is not in edgekit's cache (`edgekit fetch pnnx`): ncnn's ONNX cases will be unsupported")
-        return
-    (cache / "tools").mkdir(mode=0o700, exist_ok=True)
-    shutil.copy2(binary, cache / "tools" / binary.name)
 
 
 def main(argv: list[str] | None = None) -> int:

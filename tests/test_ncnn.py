@@ -8,7 +8,6 @@ Vulkan tests skip on a host without a Vulkan device, naming the Debian packages 
 from __future__ import annotations
 
 import importlib.util
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from edgekit.models.formats import ModelFile, open_model
 from edgekit.models.ncnn_param import parse, validate
 from edgekit.models.sample import sample_model
 from edgekit.registry import get_runtime
+from edgekit.runtimes.ncnn_convert import copy_pnnx
 from edgekit.testing.conformance import check_case
 from edgekit.verification import TOLERANCES
 
@@ -41,13 +41,6 @@ def pnnx() -> Path:
     from edgekit.runtimes.ncnn_convert import fetch_pnnx
 
     return fetch_pnnx()
-
-
-def _with_pnnx(cache: Path, binary: Path) -> None:
-    """Put the fetched pnnx binary into the private cache ``cache``."""
-    folder = cache / "tools"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    shutil.copy2(binary, folder / binary.name)
 
 
 def _needs_vulkan() -> None:
@@ -124,8 +117,8 @@ def test_pnnx_is_the_binary_alone_never_torch(pnnx: Path) -> None:
 def test_conversion_is_cached_by_content_and_rebuilt_when_planted(pnnx: Path, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     cache = tmp_path / "cache"
+    assert copy_pnnx(cache) is not None  # from the shared cache (the pnnx fixture fetched it there)
     monkeypatch.setenv("EDGEKIT_CACHE", str(cache))
-    _with_pnnx(cache, pnnx)
     with edgekit.load(sample_model("onnx"), runtime="ncnn", threads=1) as m:
         first = m.placement.options
     assert first["converted_now"] is True and Path(first["converted_model"]).parent == cache / "ncnn"

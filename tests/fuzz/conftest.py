@@ -44,17 +44,14 @@ def fuzz_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def _with_tools(cache: Path) -> None:
     """Converters fetched from pinned wheels (pnnx for ncnn) are copied in: the private cache is for what
     edgekit derives from the mutants, not for re-downloading tools."""
-    import shutil
-
     from edgekit.errors import ModelFetchError
-    from edgekit.runtimes.ncnn_convert import fetch_pnnx
+    from edgekit.runtimes.ncnn_convert import copy_pnnx, fetch_pnnx
 
     try:
-        binary = fetch_pnnx()
+        fetch_pnnx()
     except ModelFetchError:  # offline with nothing cached: ncnn's ONNX cases skip, saying why (not_ready)
         return
-    (cache / "tools").mkdir(mode=0o700, exist_ok=True)
-    shutil.copy2(binary, cache / "tools" / binary.name)
+    copy_pnnx(cache)
 
 
 @pytest.fixture(autouse=True)

@@ -46,7 +46,7 @@ from edgekit.tensors import TensorSpec
 from edgekit.wheels import PinnedWheel, download, extract
 
 __all__ = ["FETCH_COMMAND", "PNNX", "PNNX_SHA256", "PNNX_VERSION", "blob_name", "cached_conversion",
-           "convert_to_ncnn", "fetch_pnnx", "pnnx_path"]
+           "convert_to_ncnn", "copy_pnnx", "fetch_pnnx", "pnnx_path"]
 
 PNNX_VERSION = "20261020"
 PNNX = PinnedWheel(f"pnnx=={PNNX_VERSION}", f"pnnx-{PNNX_VERSION}-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
@@ -70,6 +70,20 @@ def pnnx_path() -> Path | None:
     if target.is_file() and os.access(target, os.X_OK) and file_sha256(target) == PNNX_SHA256:
         return target
     return None
+
+
+def copy_pnnx(cache: Path) -> Path | None:
+    """Copy the verified pnnx binary into the edgekit cache rooted at ``cache`` (a private cache of a test or a
+    measurement run, so it converts without fetching again); the copy's path, or ``None`` when this cache has none.
+    """
+    import shutil
+
+    binary = pnnx_path()
+    if binary is None:
+        return None
+    folder = cache / "tools"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return Path(shutil.copy2(binary, folder / binary.name))
 
 
 def fetch_pnnx() -> Path:
