@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-__all__ = ["SHAPE", "ShapeParam", "Shapes", "shape_option"]
+__all__ = ["SHAPE", "ShapeParam", "Shapes", "fleet_options", "shape_option"]
 
 #: what a command with :func:`shape_option` receives: ``(("x", (1, 3, 640, 640)), ...)``
 Shapes = tuple[tuple[str, tuple[int, ...]], ...]
@@ -72,3 +72,16 @@ def shape_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[...,
     ``dict(shapes)`` is ``{name: (d0, d1, ...)}`` (the last ``--shape`` for a name wins).
     """
     return click.option("--shape", "shapes", type=SHAPE, multiple=True, metavar=SHAPE_METAVAR, help=help_text)
+
+
+def fleet_options(verb: str, result: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--fleet HEAD`` and ``--unavailable-after SECONDS`` for a command that can ``verb`` on a Ray fleet's devices,
+    giving ``result``; the command receives ``fleet`` (None: run here) and ``unavailable_after``."""
+    def add(func: Callable[..., Any]) -> Callable[..., Any]:
+        func = click.option("--unavailable-after", type=click.FloatRange(min=0.0), default=10.0, show_default=True,
+                            help="With --fleet: seconds a job waits for a node of its device before the device is "
+                                 "'unavailable'.")(func)
+        return click.option("--fleet", metavar="HEAD", default=None,
+                            help=f"{verb} on the devices of the Ray fleet whose head is at HOST:PORT (see "
+                                 f"`edgekit agent`), devices in parallel; {result}. Needs --device.")(func)
+    return add

@@ -41,7 +41,7 @@ import click
 from edgekit.cli.codes import FAILED, INCOMPLETE, INTERRUPTED, NOTHING, OK
 from edgekit.cli.output import FORMATS as TABLE_FORMATS
 from edgekit.cli.output import output_options
-from edgekit.cli.params import Shapes, shape_option
+from edgekit.cli.params import Shapes, fleet_options, shape_option
 
 #: profile renders an HTML report too
 FORMATS = (*TABLE_FORMATS, "html")
@@ -159,11 +159,7 @@ def _render(report: Any, fmt: str, output: str | None) -> None:
 @click.option("--device", "-d", "devices", multiple=True, help="Device profile: a name, a .toml path, or 'auto'. "
               "Each usable target of the profile is measured. With --fleet: a device of the fleet to profile on "
               "(repeatable), or 'all' for one job per distinct device.")
-@click.option("--fleet", "fleet", metavar="HEAD", default=None, help="Profile on the devices of the Ray fleet whose "
-              "head is at HOST:PORT (see `edgekit agent`), devices in parallel, one merged report with a device "
-              "column. Needs --device.")
-@click.option("--unavailable-after", type=click.FloatRange(min=0.0), default=10.0, show_default=True,
-              help="With --fleet: seconds a job waits for a node of its device before its row is 'unavailable'.")
+@fleet_options("Profile", "one merged report with a device column")
 @click.option("--runtime", "-r", "runtimes", multiple=True, help="Runtime to measure (repeatable), or 'all' to list "
               "every registered one (not installed ones as skipped rows). Default: every installed runtime that "
               "reads the model.")

@@ -34,7 +34,7 @@ from typing import Any
 import click
 
 from edgekit.cli.output import output_options
-from edgekit.cli.params import Shapes, shape_option
+from edgekit.cli.params import Shapes, fleet_options, shape_option
 
 #: what ``--format`` renders
 FORMATS = ("table", "json", "html")
@@ -114,10 +114,7 @@ def _render(report: Any, fmt: str, dest: str | None) -> None:
 @click.option("--device", "-d", "devices", multiple=True, help="Device profile: a name, a .toml path, or 'auto'. Its "
               "targets are the runtimes searched. Default: every installed runtime that reads the model, on this "
               "host. With --fleet: a device of the fleet to tune on (repeatable), or 'all'.")
-@click.option("--fleet", metavar="HEAD", default=None, help="Tune on the devices of the Ray fleet whose head is at "
-              "HOST:PORT (see `edgekit agent`), in parallel; -o DIR receives DIR/<device>.toml. Needs --device.")
-@click.option("--unavailable-after", type=click.FloatRange(min=0.0), default=10.0, show_default=True,
-              help="With --fleet: seconds a job waits for a node of its device before the device is 'unavailable'.")
+@fleet_options("Tune", "-o DIR receives DIR/<device>.toml")
 @click.option("--input", "-i", "inputs", multiple=True, help="NAME=FILE.npy, FILE.npz, [NAME=]IMAGE, or a folder of "
               "those (one sample per file), repeatable: the accuracy gate's inputs. Default: random data (the report "
               "says so).")
