@@ -33,7 +33,7 @@ from typing import Any
 
 import click
 
-from edgekit.cli.codes import INCOMPLETE, NOTHING, OK
+from edgekit.cli.codes import INCOMPLETE, NOTHING
 from edgekit.cli.output import emit, output_options
 
 __all__ = ["check"]
@@ -44,12 +44,13 @@ _MARK = {"supported": "ok", "registered": "ok", "partial": "ok*", "failing": "FA
 _RUNS = ("supported", "partitioned")
 
 
-def _exit(verdicts: list[str]) -> None:
-    """Exit INCOMPLETE when some rows do not run the model, NOTHING when none does; return when all do."""
+def _exit(verdicts: list[str], *, incomplete: bool = False) -> None:
+    """Exit NOTHING when no row runs the model, INCOMPLETE when some do not (or ``incomplete``); return when all do."""
     runs = sum(v in _RUNS for v in verdicts)
-    code = OK if verdicts and runs == len(verdicts) else INCOMPLETE if runs else NOTHING
-    if code != OK:
-        sys.exit(code)
+    if not runs:
+        sys.exit(NOTHING)
+    if incomplete or runs < len(verdicts):
+        sys.exit(INCOMPLETE)
 
 
 def _why(reasons: list[str], fmt: str) -> list[str] | str:
@@ -123,9 +124,9 @@ def check(model: str, device: str | None, runtimes: tuple[str, ...], matrix: boo
                   if any(t.on_cpu for t in targets) else None)
         emit(rows, fmt=fmt, output=output, title=f"edgekit check {model} --device {device}", footer=footer)
         candidates = [t.verdict for t in targets if t.verdict != OTHER_FORMAT]  # as placement sees them
-        if any(t.accelerated for t in targets) and not any(t.accelerated and t.verdict in _RUNS for t in targets):
-            candidates.append("unsupported")  # the device's accelerators cannot take this model: not a pass
-        _exit(candidates or ["unsupported"])
+        # a device whose accelerators cannot take the model is not a pass, even when its CPU targets can
+        missed = any(t.accelerated for t in targets) and not any(t.accelerated and t.verdict in _RUNS for t in targets)
+        _exit(candidates, incomplete=missed)
         return
     chosen, without_data = _choose(model, runtimes)
     results = check_runtimes(model, chosen)
