@@ -8,6 +8,7 @@ import pytest
 from edgekit.models.flops import count_flops
 from edgekit.testing.networks import NETWORKS, REFERENCE, build_network, count_params, network_model
 from edgekit.testing.networks.detection import ssd_anchors, yolov8_anchors
+from edgekit.testing.networks.yolo import yolo_levels
 
 
 def test_at_least_thirty_networks_each_with_a_published_reference():
@@ -35,12 +36,17 @@ def test_counts_match_the_published_figures(name, tmp_path):
 SMALL = sorted(n for n in NETWORKS if REFERENCE[n][0] <= 12_000_000)
 
 
-def _out_shape(name: str, size: int) -> tuple[int, ...]:
+def _out_shape(name: str, size: int) -> list[tuple[int, ...]]:
+    """Each graph output's shape: the raw YOLO heads have one per stride-8, 16 and 32 level."""
     if name.startswith("yolov8"):
-        return (1, 84, yolov8_anchors(size))
+        return [(1, 84, yolov8_anchors(size))]
+    if name.startswith(("yolov5", "yolov7")):
+        return yolo_levels(size, 255)
+    if name.startswith("yolox"):
+        return yolo_levels(size, 85)
     if name.startswith("ssd_"):
-        return (1, ssd_anchors(size), 95)
-    return (1, 1000)
+        return [(1, ssd_anchors(size), 95)]
+    return [(1, 1000)]
 
 
 @pytest.mark.parametrize("name", SMALL)
@@ -54,9 +60,9 @@ def test_runs_in_onnxruntime(name):
     so.intra_op_num_threads = 1
     sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
     size = NETWORKS[name][1]
-    (out,) = sess.run(None, {"input": np.random.default_rng(0).standard_normal((1, 3, size, size), np.float32)})
-    assert out.shape == _out_shape(name, size)
-    assert np.isfinite(out).all()
+    outs = sess.run(None, {"input": np.random.default_rng(0).standard_normal((1, 3, size, size), np.float32)})
+    assert [out.shape for out in outs] == _out_shape(name, size)
+    assert all(np.isfinite(out).all() for out in outs)
 
 
 def test_detectors_predict_their_published_box_counts():

@@ -4,7 +4,8 @@ Published latency figures (Qualcomm AI Hub, Coral, Hailo, Rockchip) are for trai
 weights cannot be fetched offline; the latency of a network depends on its topology and shapes, not
 on its weight values. These builders reproduce the published topologies (layer counts, channels,
 strides, kernel sizes, activations, squeeze-excitation, channel shuffle, detection heads; BatchNorm
-folded into the convolutions as a converter does) with He-initialised random weights, opset 13.
+folded into the convolutions as a converter does, and kept as a BatchNormalization op where no convolution
+can absorb it, as in pre-activation ResNet v2) with He-initialised random weights, opset 13.
 
 :data:`REFERENCE` holds each network's published parameter count and multiply-accumulates, which
 ``tests/test_networks.py`` checks the builds against (within 3 %; folding BatchNorm removes one of
@@ -13,8 +14,10 @@ its two per-channel parameters, so a build counts up to 1 % fewer parameters tha
 ``weights=False`` builds the same graph with empty initialisers (shapes only): enough to count
 parameters and MACs in milliseconds, but not runnable. Built with weights, VGG-16 is 553 MB.
 
-The builders live in :mod:`.classic` (MobileNet, ResNet, SqueezeNet, ShuffleNet, VGG),
-:mod:`.efficientnet` (B0, Lite, EdgeTPU), :mod:`.inception` and :mod:`.detection` (YOLOv8, SSD).
+The builders live in :mod:`.classic` (MobileNet, ResNet v1/v1.5/v2, SqueezeNet, ShuffleNet, VGG),
+:mod:`.efficientnet` (B0, Lite, EdgeTPU), :mod:`.inception`, :mod:`.detection` (YOLOv8, SSD) and
+:mod:`.yolo` (YOLOv5, YOLOX, YOLOv7-tiny, ending at their raw per-level heads as rknn_model_zoo exports
+them: three graph outputs).
 
 Example::
 
@@ -29,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.testing.networks import classic, detection, efficientnet, inception
+from edgekit.testing.networks import classic, detection, efficientnet, inception, yolo
 from edgekit.testing.networks._builder import Builder
 from edgekit.testing.networks._reference import REFERENCE
 
@@ -76,6 +79,15 @@ NETWORKS: dict[str, tuple[Callable[[int, bool], object], int]] = {
     "ssd_mobilenet_v1": (_plain(detection.ssd_mobilenet(1, "ssd_mobilenet_v1"), 28), 300),
     "ssd_mobilenet_v2": (_plain(detection.ssd_mobilenet(2, "ssd_mobilenet_v2"), 29), 300),
     "yolov8s": (_plain(detection.yolov8(0.5, "yolov8s"), 30), 640),
+    "resnet50_v2": (_plain(classic.resnet50_v2, 31), 224),
+    "yolov5n": (_plain(yolo.yolov5(0.25, 0.33, "yolov5n"), 32), 640),
+    "yolov5s": (_plain(yolo.yolov5(0.50, 0.33, "yolov5s"), 33), 640),
+    "yolov5m": (_plain(yolo.yolov5(0.75, 0.67, "yolov5m"), 34), 640),
+    "yolov5s_relu": (_plain(yolo.yolov5(0.50, 0.33, "yolov5s_relu", act="relu"), 35), 640),
+    "yolov8m": (_plain(detection.yolov8(0.75, "yolov8m", depth=0.67, max_channels=768), 36), 640),
+    "yolox_s": (_plain(yolo.yolox(0.50, 0.33, "yolox_s"), 37), 640),
+    "yolox_m": (_plain(yolo.yolox(0.75, 0.67, "yolox_m"), 38), 640),
+    "yolov7_tiny": (_plain(yolo.yolov7_tiny, 39), 640),
 }
 
 
@@ -104,5 +116,6 @@ def build_network(name: str, path: Path, size: int | None = None, *, weights: bo
 
 
 def count_params(model: Any) -> int:
-    """Learned parameters of a built network: its initialisers less the ``const_`` ones (shapes, anchors)."""
+    """Learned parameters of a built network: its initialisers less the ``const_`` ones (shapes, anchors,
+    BatchNorm statistics)."""
     return sum(int(np.prod(t.dims)) for t in model.graph.initializer if not t.name.startswith("const_"))

@@ -8,6 +8,10 @@ _TV = "https://pytorch.org/vision/stable/models.html (torchvision, num_params an
 _HAILO = ("https://github.com/hailo-ai/hailo_model_zoo/blob/c83fc030e862de8daf05b783f503712d168ef620/docs/"
           "public_models/HAILO8/HAILO8_{}.rst (Params (M) and OPS (G) = 2 x GMACs, read 2026-11-29)")
 _HAILO_CLS, _HAILO_DET = _HAILO.format("classification"), _HAILO.format("object_detection")
+_V5 = ("https://github.com/ultralytics/yolov5 README (checkpoints table, v7.0 release: YOLOv5{}: {} M parameters, "
+       "{} GFLOPs = 2 x GMACs at 640x640{})")
+_YOLOX = ("https://github.com/Megvii-BaseDetection/YOLOX README (standard models: YOLOX-{}: {} M parameters, {} FLOPs (G) "
+          "= 2 x GMACs at 640x640, yolox/utils/model_utils.py doubling thop's MACs)")
 
 #: name -> (published parameters, published GMACs, source), at the default input size
 REFERENCE: dict[str, tuple[int, float, str]] = {
@@ -54,4 +58,24 @@ REFERENCE: dict[str, tuple[int, float, str]] = {
     "ssd_mobilenet_v2": (4_460_000, 0.76, _HAILO_DET + ": ssd_mobilenet_v2, 4.46 M, 1.52 GOPs at 300x300"),
     "yolov8s": (11_166_560, 14.3, "https://docs.ultralytics.com/models/yolov8/ (YOLOv8s: 11.2 M parameters, "
                 "28.6 GFLOPs = 2 x GMACs at 640x640; 11,166,560 from the model summary)"),
+    "resnet50_v2": (25_595_060, 4.09, "https://github.com/apache/mxnet/blob/master/docs/api/python/gluon/model_zoo.md "
+                    "(Gluon model zoo: resnet50_v2, 25,595,060 parameters, counting each BatchNorm's running mean and "
+                    "variance; the ONNX model zoo's resnet50-v2-7 is this network and publishes no counts). No "
+                    "published GMACs for v2: its convolutions and classifier are torchvision's resnet50 (v1.5, "
+                    "stride in the 3x3), so 4.09 GMACs from " + _TV),
+    "yolov5n": (1_900_000, 2.25, _V5.format("n", "1.9", "4.5", "")),
+    "yolov5s": (7_225_885, 8.25, _V5.format("s", "7.2", "16.5", "; 7,225,885 from the fused model summary in the "
+                                            "repository's tutorial.ipynb")),
+    "yolov5m": (21_200_000, 24.5, _V5.format("m", "21.2", "49.0", "")),
+    "yolov5s_relu": (7_225_885, 8.25, "as yolov5s: rknn_model_zoo's yolov5s_relu.onnx (airockchip/yolov5) is YOLOv5s "
+                     "with ReLU for SiLU, the same convolutions; " + _V5.format("s", "7.2", "16.5", "")),
+    "yolov8m": (25_902_640, 39.45, "https://docs.ultralytics.com/models/yolov8/ (YOLOv8m: 25.9 M parameters, "
+                "78.9 GFLOPs = 2 x GMACs at 640x640; 25,902,640 from the model summary in "
+                "ultralytics/cfg/models/v8/yolov8.yaml)"),
+    "yolox_s": (9_000_000, 13.4, _YOLOX.format("s", "9.0", "26.8")),
+    "yolox_m": (25_300_000, 36.9, _YOLOX.format("m", "25.3", "73.8")),
+    "yolov7_tiny": (6_219_709, 6.9, "https://arxiv.org/abs/2207.02696 (YOLOv7 paper, Table 2: YOLOv7-tiny-SiLU, the "
+                    "same graph with SiLU, 6.2 M parameters, 13.8 GFLOPs = 2 x GMACs at 640x640; the repository README "
+                    "lists neither); 6,219,709 from the fused model summary of yolov7-tiny.pt in "
+                    "https://github.com/WongKinYiu/yolov7 tools/YOLOv7CoreML.ipynb"),
 }

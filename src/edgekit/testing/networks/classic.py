@@ -1,4 +1,4 @@
-"""Classic classifiers: MobileNet v1/v2/v3, ResNet, SqueezeNet, ShuffleNet v2, VGG.
+"""Classic classifiers: MobileNet v1/v2/v3, ResNet (v1, v1.5, pre-activation v2), SqueezeNet, ShuffleNet v2, VGG.
 
 Each builder takes a :class:`~edgekit.testing.networks._builder.Builder` and the input size and
 returns the ONNX model; the MobileNet feature extractors are shared with the SSD detectors.
@@ -13,7 +13,7 @@ import numpy as np
 from edgekit.testing.networks._builder import Builder, divisible
 
 __all__ = ["mobilenet_v1", "mobilenet_v1_features", "mobilenet_v2", "mobilenet_v2_features", "mobilenet_v3_large",
-           "resnet", "shufflenet_v2", "squeezenet1_1", "vgg", "VGG"]
+           "resnet", "resnet50_v2", "shufflenet_v2", "squeezenet1_1", "vgg", "VGG"]
 
 
 def mobilenet_v1_features(b: Builder) -> tuple[str, str]:
@@ -104,6 +104,26 @@ def resnet(blocks: Sequence[int], bottleneck: bool, seed_name: str, stride_in_1x
                 c = out
         return b.model(b.head(x, c), size, [1, 1000], seed_name)
     return build
+
+
+def resnet50_v2(b: Builder, size: int):
+    """Pre-activation ResNet-50 v2 as the ONNX model zoo's resnet50-v2-7 (MXNet Gluon's ``resnet50_v2``): a
+    BatchNorm on the input, the 7x7 stem, bottlenecks BN-ReLU-1x1, BN-ReLU-3x3 (the stride), BN-ReLU-1x1 whose
+    projection shortcut (the first block of each stage) takes the pre-activated input, and a final BN-ReLU
+    before the pool. BatchNorms behind a convolution are folded into it; the input one, each block's first
+    (behind an addition) and the final one cannot be, and are BatchNormalization ops."""
+    x = b.pool(b.conv(b.bn("input", 3, learned=False), 3, 64, 7, 2, act="relu"), 3, 2, 1)
+    c = 64
+    for width, n, stride in zip([64, 128, 256, 512], [3, 4, 6, 3], [1, 2, 2, 2]):
+        out = width * 4
+        for i in range(n):
+            s = stride if i == 0 else 1
+            pre = b.op("Relu", [b.bn(x, c)])
+            short = b.conv(pre, c, out, 1, s, act=None, bias=False) if c != out else x
+            h = b.conv(b.conv(pre, c, width, 1, act="relu"), width, width, 3, s, act="relu")
+            x = b.op("Add", [b.conv(h, width, out, 1, act=None, bias=False), short])
+            c = out
+    return b.model(b.head(b.op("Relu", [b.bn(x, c)]), c), size, [1, 1000], "resnet50_v2")
 
 
 def squeezenet1_1(b: Builder, size: int):

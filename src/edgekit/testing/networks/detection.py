@@ -1,6 +1,8 @@
-"""Detectors: Ultralytics YOLOv8 (n, s) and TF Object Detection API SSD-MobileNet v1/v2."""
+"""Detectors: Ultralytics YOLOv8 (n, s, m) and TF Object Detection API SSD-MobileNet v1/v2."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -15,10 +17,12 @@ def yolov8_anchors(size: int) -> int:
     return sum((size // st) ** 2 for st in (8, 16, 32))
 
 
-def yolov8(width: float, name: str):
-    """Ultralytics YOLOv8 at ``width`` (n: 0.25, s: 0.5; both depth 0.33), 80 classes; output
-    [1, 84, anchors] like its ONNX export (boxes decoded, classes through a sigmoid, no NMS)."""
-    c1, c2, c3, c4, c5 = (int(ch * width) for ch in (64, 128, 256, 512, 1024))
+def yolov8(width: float, name: str, depth: float = 0.33, max_channels: int = 1024):
+    """Ultralytics YOLOv8 at ``width``, ``depth`` and ``max_channels`` (n: 0.25, 0.33, 1024; s: 0.5, 0.33, 1024;
+    m: 0.75, 0.67, 768), 80 classes; output [1, 84, anchors] like its ONNX export (boxes decoded, classes
+    through a sigmoid, no NMS)."""
+    c1, c2, c3, c4, c5 = (math.ceil(min(ch, max_channels) * width / 8) * 8 for ch in (64, 128, 256, 512, 1024))
+    n3, n6 = (max(round(n * depth), 1) for n in (3, 6))  # the yaml's C2f repeats, scaled as parse_model does
 
     def build(b: Builder, size: int):
         def cv(x: str, cin: int, cout: int, k: int = 1, s: int = 1) -> str:
@@ -37,17 +41,17 @@ def yolov8(width: float, name: str):
             return b.op("Resize", [x, "", scales], mode="nearest")
 
         x = cv(cv("input", 3, c1, 3, 2), c1, c2, 3, 2)
-        p3 = c2f(cv(c2f(x, c2, c2, 1, True), c2, c3, 3, 2), c3, c3, 2, True)
-        p4 = c2f(cv(p3, c3, c4, 3, 2), c4, c4, 2, True)
-        x = c2f(cv(p4, c4, c5, 3, 2), c5, c5, 1, True)
+        p3 = c2f(cv(c2f(x, c2, c2, n3, True), c2, c3, 3, 2), c3, c3, n6, True)
+        p4 = c2f(cv(p3, c3, c4, 3, 2), c4, c4, n6, True)
+        x = c2f(cv(p4, c4, c5, 3, 2), c5, c5, n3, True)
         s = cv(x, c5, c5 // 2)  # SPPF
         m1 = b.pool(s, 5, 1, 2)
         m2 = b.pool(m1, 5, 1, 2)
         p5 = cv(b.op("Concat", [s, m1, m2, b.pool(m2, 5, 1, 2)], axis=1), 2 * c5, c5)
-        h4 = c2f(b.op("Concat", [up(p5), p4], axis=1), c5 + c4, c4, 1, False)
-        o3 = c2f(b.op("Concat", [up(h4), p3], axis=1), c4 + c3, c3, 1, False)
-        o4 = c2f(b.op("Concat", [cv(o3, c3, c3, 3, 2), h4], axis=1), c3 + c4, c4, 1, False)
-        o5 = c2f(b.op("Concat", [cv(o4, c4, c4, 3, 2), p5], axis=1), c4 + c5, c5, 1, False)
+        h4 = c2f(b.op("Concat", [up(p5), p4], axis=1), c5 + c4, c4, n3, False)
+        o3 = c2f(b.op("Concat", [up(h4), p3], axis=1), c4 + c3, c3, n3, False)
+        o4 = c2f(b.op("Concat", [cv(o3, c3, c3, 3, 2), h4], axis=1), c3 + c4, c4, n3, False)
+        o5 = c2f(b.op("Concat", [cv(o4, c4, c4, 3, 2), p5], axis=1), c4 + c5, c5, n3, False)
         cb, cc = max(16, c3 // 4, 64), max(c3, 80)  # Detect: box (4 x 16 bins) and class branch widths
         levels = []
         for feat, ch in ((o3, c3), (o4, c4), (o5, c5)):
