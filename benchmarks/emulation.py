@@ -31,7 +31,15 @@ import numpy as np
 
 import edgekit
 from edgekit.devices import get_profile
-from edgekit.emulation.calibrate import CrossValidation, Fit, cross_validate, figure_samples, fit, select_runtime
+from edgekit.emulation.calibrate import (
+    CrossValidation,
+    Fit,
+    cross_validate,
+    figure_samples,
+    fit,
+    select_metric,
+    select_runtime,
+)
 from edgekit.emulation.figures import load_figures
 from edgekit.emulation.spec import accelerator_spec, load_spec
 from edgekit.testing.networks import NETWORKS, build_network
@@ -95,7 +103,7 @@ def calibration(folder: Path) -> list[tuple[str, CrossValidation, Fit, int]]:
 
     for device in load_figures(buildable=NETWORKS).devices():
         profile = get_profile(device)
-        kept, _ = select_runtime(load_figures(device, buildable=NETWORKS).figures, profile)
+        kept, _ = select_metric(select_runtime(load_figures(device, buildable=NETWORKS).figures, profile)[0])
         samples, _ = figure_samples(kept, profile, builder)
         spec = accelerator_spec(profile, samples[0].unit)
         base = load_spec(spec.extends).latency if spec.calibration and spec.extends else spec.latency

@@ -20,13 +20,15 @@ from edgekit.emulation.calibrate import (
     figure_samples,
     fit,
     predict_ms,
+    select_metric,
     select_runtime,
     unit_table,
 )
 from edgekit.emulation.calibration_toml import spec_table
+from edgekit.emulation.costs import cost_table
 from edgekit.emulation.figures import load_figures
 from edgekit.emulation.graph import onnx_graph, partition
-from edgekit.emulation.latency import cost_table, estimate_plan, op_class
+from edgekit.emulation.latency import estimate_plan, op_class
 from edgekit.emulation.spec import accelerator_spec, load_spec, parse_spec
 from edgekit.errors import ConfigError
 from edgekit.models.flops import count_onnx
@@ -166,48 +168,47 @@ def test_figures_that_include_post_processing_get_a_fixed_host_cost(graphs) -> N
 
 def _cross_validation(device: str, graphs) -> tuple[CrossValidation, bool]:
     prof = get_profile(device)
-    kept, _ = select_runtime(load_figures(device, buildable=NETWORKS).figures, prof)
+    kept, _ = select_metric(select_runtime(load_figures(device, buildable=NETWORKS).figures, prof)[0])
     samples, _ = figure_samples(kept, prof, graphs)
     spec = accelerator_spec(prof, samples[0].unit)
     base = load_spec(spec.extends).latency if spec.calibration and spec.extends else spec.latency
     return cross_validate(samples, base), bool(spec.calibration)
 
 
+SHIPPED = ("snapdragon-8-gen-3", "coral-edgetpu", "rockchip-rk3588", "hailo-8")
+
+
 @pytest.fixture(scope="module")
 def shipped(graphs) -> dict[str, tuple[CrossValidation, bool]]:
-    return {d: _cross_validation(d, graphs) for d in ("snapdragon-8-gen-3", "hailo-8", "coral-edgetpu")}
+    return {d: _cross_validation(d, graphs) for d in SHIPPED}
 
 
-def test_ten_networks_on_three_devices(shipped) -> None:
-    """Issue 17's data target: published figures on at least 10 buildable networks on each of 3 devices."""
+def test_ten_networks_on_four_devices(shipped) -> None:
+    """Issue 17's data target: published figures on at least 10 buildable networks on each of 3 devices (4 here)."""
     nets = {d: {s.network for s in cv.samples} for d, (cv, _) in shipped.items()}
     assert all(len(n) >= 10 for n in nets.values()), {d: len(n) for d, n in nets.items()}
 
 
 def test_leave_one_network_out_on_the_shipped_figures(shipped) -> None:
-    """Issue 17's target is median |error| <= 20 % and worst <= 50 %; held here to what the data allows
-    (benchmarks/emulation.py: hand-set -> calibrated, median and worst).
+    """Issue 17's target, median |error| <= 20 % and worst <= 50 % leave-one-network-out, on three devices of 10
+    networks or more (benchmarks/emulation.py: hand-set -> calibrated, median and worst):
 
-    - Snapdragon 8 Gen 3 (11 networks, 19 figures): 21 % -> 12 %, worst 55 % -> 56 %: median <= 15 %, worst
-      <= 60 % (YOLOv8n fp16 through ONNX Runtime is 0.52x: AI Hub's run is slower than its TFLite one by 1.4x).
-    - Hailo-8 (20 networks, throughput figures but one): 70 % -> 26 %, worst 499 % -> 87 %: median <= 28 %,
-      worst <= 100 %, with depthwise convolutions at their own fitted efficiency (about 1/90 of the dense one);
-      the worst are YOLOv8n at 640x640, whose 1.2 MB input the model sends over the profile's PCIe Gen 3 x1
-      link (the model zoo's host is faster), and ResNet-50's single-frame latency, which, left out, has no
-      latency figure to fit the throughput ratio to.
-    - Coral Edge TPU (11 networks): 29 % -> 13 %, worst 57 % -> 70 %: median <= 15 %, worst <= 75 %, with the USB
-      link's rate fitted (0.41 GB/s: VGG, ResNet-50 and Inception v4 stream their weights over it) and depthwise
-      convolutions at their own efficiency; GoogLeNet is the worst (1.7x), then the SSDs (0.5x: Coral's figures
-      include the CPU post-processing op, which the figure file does not yet mark)."""
-    for device, median, worst in (("snapdragon-8-gen-3", 0.15, 0.60), ("hailo-8", 0.28, 1.0),
-                                  ("coral-edgetpu", 0.15, 0.75)):
+    - Snapdragon 8 Gen 3 (11 networks, 19 ONNX Runtime figures): 16 % -> 8 %, worst 50 % -> 36 %.
+    - Coral Edge TPU (12 networks): 21 % -> 11 %, worst 58 % -> 27 %.
+    - RK3588 (12 networks, one NPU core): 8 % -> 5 %, worst 36 % -> 44 % (MobileNet v2, its one depthwise network).
+
+    Hailo-8 (18 networks, single-frame latencies of Model Zoo v2.10.0) misses it: 59 % -> 25 %, worst 91 % -> 71 %,
+    held to what it reaches; a dataflow chip compiled for throughput has latencies no roofline sum explains
+    (EfficientNet-Lite3 15.6 ms and Lite4 16.7 ms for 1.8x the MACs; GoogLeNet twice ResNet-18)."""
+    for device, median, worst in (("snapdragon-8-gen-3", 0.20, 0.50), ("coral-edgetpu", 0.20, 0.50),
+                                  ("rockchip-rk3588", 0.20, 0.50), ("hailo-8", 0.30, 0.80)):
         cv, calibrated = shipped[device]
         summ = cv.summary()
         assert calibrated, f"{device}: the shipped spec is not the calibrated one"
         assert len({s.network for s in cv.samples}) >= 10
         assert summ["after_median"] <= median and summ["after_worst"] <= worst, (device, summ)
         assert summ["after_median"] < summ["before_median"], (device, summ)
-    assert shipped["hailo-8"][0].summary()["before_median"] > 2 * 0.28
+    assert shipped["hailo-8"][0].summary()["before_median"] > 2 * 0.25
 
 
 def test_estimate_says_which_parameters_were_fitted_and_from_what(tmp_path: Path) -> None:
@@ -226,7 +227,7 @@ def test_estimate_says_which_parameters_were_fitted_and_from_what(tmp_path: Path
 
 def _coral_subset(tmp_path: Path) -> Path:
     """Five of Coral's classifiers and one network edgekit cannot build (a small, fast fit)."""
-    keep = {"mobilenet_v1", "mobilenet_v2", "resnet50_v1", "vgg16", "googlenet", "resnet50_v2"}
+    keep = {"mobilenet_v1", "mobilenet_v2", "resnet50_v1", "vgg16", "googlenet", "squeezenet"}
     head, *entries = (FIGURES / "coral-edgetpu.toml").read_text().split("[[figures]]")
     kept = [e for e in entries if e.split('network = "')[1].split('"')[0] in keep]
     path = tmp_path / "five.toml"
@@ -240,7 +241,7 @@ def test_cli_writes_a_profile_that_extends_the_shipped_one(tmp_path: Path) -> No
                    cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "Traceback" not in res.stderr
-    assert "edgekit cannot build network 'resnet50_v2'" in res.stderr  # skipped, with the reason
+    assert "edgekit cannot build network 'squeezenet'" in res.stderr  # skipped, with the reason
     rows = json.loads(res.stdout)
     assert {r["network"] for r in rows} == {"mobilenet_v1", "mobilenet_v2", "resnet50_v1", "vgg16", "googlenet"}
     prof = load_profile(tmp_path / "mine.toml")
@@ -291,3 +292,35 @@ def test_cli_calibrates_from_a_profile_report_of_the_same_device(tmp_path: Path)
     (tmp_path / "sq.onnx").unlink()  # the report's model is gone: the row is skipped, with the reason
     gone = _edgekit("devices", "calibrate", "generic-x86-64", "--from", "report.json", "-o", "y.toml", cwd=tmp_path)
     assert gone.returncode == 4 and "cannot be re-opened" in gone.stderr, gone.stderr
+
+
+def test_cli_calibrates_from_the_rows_of_a_fleet_report(tmp_path: Path) -> None:
+    """A fleet report (profile --fleet) is a valid input: the rows of the device calibrated, its models found by name
+    and sha256 beside the report (a node's private copy is not here); a fleet report without that device is refused."""
+    build_network("squeezenet1_1", tmp_path / "sq.onnx", 64)
+    prof = _edgekit("profile", "sq.onnx", "--device", "generic-x86-64", "--runtime", "onnxruntime", "--duration",
+                    "0.2", "--format", "json", "-o", "local.json", cwd=tmp_path)
+    assert prof.returncode == 0, prof.stderr
+    local = json.loads((tmp_path / "local.json").read_text())
+    fleet = dict(local)  # the layout merge_reports writes: rows by device, ids prefixed, node paths for models
+    fleet["provenance"] = {**local["provenance"], "device": None,
+                           "fleet": {"address": "10.0.0.1:6379", "devices": [{"device": "generic-x86-64"}]}}
+    other = {**local["results"][0], "id": "raspberry-pi-5:onnxruntime", "device": "raspberry-pi-5"}
+    fleet["results"] = [{**r, "id": f"generic-x86-64:{r['id']}", "device": "generic-x86-64"}
+                        for r in local["results"]] + [other]
+    fleet["models"] = [{**m, "path": "/tmp/ray/session/job/sq.onnx"} for m in local["models"]]
+    (tmp_path / "fleet").mkdir()
+    (tmp_path / "fleet" / "fleet.json").write_text(json.dumps(fleet))
+    (tmp_path / "sq.onnx").rename(tmp_path / "fleet" / "sq.onnx")
+    res = _edgekit("devices", "calibrate", "generic-x86-64", "--from", "fleet/fleet.json", "-o", "x86.toml",
+                   "--format", "json", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert [r["runtime"] for r in json.loads(res.stdout)] == [f"generic-x86-64:{local['results'][0]['id']}"]
+    refused = _edgekit("devices", "calibrate", "coral-edgetpu", "--from", "fleet/fleet.json", "-o", "c.toml",
+                       cwd=tmp_path)
+    assert refused.returncode == 2 and "no row measured on device 'coral-edgetpu'" in refused.stderr, refused.stderr
+    assert "generic-x86-64, raspberry-pi-5" in refused.stderr and not (tmp_path / "c.toml").exists()
+    (tmp_path / "fleet" / "sq.onnx").write_bytes(b"not the model")  # same name, other bytes: not taken for it
+    moved = _edgekit("devices", "calibrate", "generic-x86-64", "--from", "fleet/fleet.json", "-o", "y.toml",
+                     cwd=tmp_path)
+    assert moved.returncode == 4 and "no file of that name and sha256" in moved.stderr, moved.stderr

@@ -59,14 +59,14 @@ def test_figures_live_where_the_profile_catalog_does_not_look():
 
 
 def test_defaults_apply_and_unknown_network_is_skipped_with_reason(tmp_path):
-    second = GOOD.split("[[figures]]")[1].replace('"mobilenet_v2"', '"resnet50_v2"')
+    second = GOOD.split("[[figures]]")[1].replace('"mobilenet_v2"', '"densenet121"')
     _write(tmp_path, GOOD + "\n[[figures]]" + second)
     figs = load_figures(buildable=NETWORKS, folder=tmp_path)
     assert [f.network for f in figs.figures] == ["mobilenet_v2"]
     assert figs.figures[0].source == "https://coral.ai/docs/edgetpu/benchmarks/"
     (skipped,) = figs.skipped
-    assert skipped.figure.network == "resnet50_v2"
-    assert "[[figures]] #2" in skipped.reason and "cannot build network 'resnet50_v2'" in skipped.reason
+    assert skipped.figure.network == "densenet121"
+    assert "[[figures]] #2" in skipped.reason and "cannot build network 'densenet121'" in skipped.reason
 
 
 @pytest.mark.parametrize(("old", "new", "message"), [

@@ -130,8 +130,10 @@ def detect_cmd(fmt: str, output: str | None) -> None:
 @devices.command()
 @click.argument("device")
 @click.option("--from", "sources", required=True, multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="figures .toml (devices/emulation/calibration/ layout) or an `edgekit profile --device DEVICE "
-                   "--format json` report measured on the device; repeat it to pool several")
+              help="figures .toml (devices/emulation/calibration/ layout), an `edgekit profile --device DEVICE "
+                   "--format json` report measured on the device, or a fleet report (`profile --fleet`: its DEVICE "
+                   "rows; models not at the report's paths are looked up by name and sha256 beside the report and "
+                   "here); repeat it to pool several")
 @click.option("-o", "--out", "out", type=click.Path(dir_okay=False), default=None,
               help="user profile to write (default ./DEVICE-calibrated.toml); its fitted spec goes to emulation/ "
                    "beside it")
@@ -153,7 +155,7 @@ def _samples(profile: DeviceProfile, source: Path, runtime: str | None) -> tuple
     """``(samples, skipped reasons, data label)`` from a figures file or a profile report."""
     import json
 
-    from edgekit.emulation.calibrate import figure_samples, report_samples, select_runtime
+    from edgekit.emulation.calibrate import figure_samples, report_samples, select_metric, select_runtime
     from edgekit.emulation.figures import read_figures
     from edgekit.errors import InvalidOptionError
     from edgekit.testing.networks import NETWORKS, build_network
@@ -168,7 +170,7 @@ def _samples(profile: DeviceProfile, source: Path, runtime: str | None) -> tuple
             raise InvalidOptionError(f"--from {source}: not an edgekit profile report (no 'provenance' object); "
                                      f"expected the output of `edgekit profile --device {profile.name} --format json`.")
         try:
-            samples, skipped = report_samples(report, profile)
+            samples, skipped = report_samples(report, profile, search=(source.parent, Path.cwd()))
         except ValueError as exc:
             raise InvalidOptionError(f"--from {source}: {exc}") from exc
         return samples, skipped, f"{source.name} (edgekit profile report, p50 per model)"
@@ -181,7 +183,8 @@ def _samples(profile: DeviceProfile, source: Path, runtime: str | None) -> tuple
     skipped = [f"{f.where}: edgekit cannot build network {f.network!r} (buildable: {sorted(NETWORKS)})"
                for f in figures if f.network not in NETWORKS]
     kept, other_rt = select_runtime(known, profile, runtime)
-    skipped += [why for _, why in other_rt]
+    kept, other_metric = select_metric(kept)
+    skipped += [why for _, why in other_rt + other_metric]
     folder = Path(tempfile.mkdtemp(prefix="edgekit-calibrate-"))
 
     def builder(name: str, size: int) -> Path:  # the graph only: latency depends on shapes, not weight values

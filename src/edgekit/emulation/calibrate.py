@@ -4,7 +4,9 @@ The roofline model (:mod:`edgekit.emulation.latency`) has, per accelerator unit,
 per precision (effective peak = datasheet peak x efficiency), the fraction of it that depthwise
 convolutions reach (``op_efficiency[depthwise]``: no reduction over channels, so a matrix engine built
 for dot products down many channels idles), a memory efficiency (effective bandwidth), a per-op
-dispatch cost, a per-partition invoke cost and, where the spec names a separate link (USB), its
+dispatch cost and one for data-movement ops (``layout_us``), a per-partition invoke cost, where
+activations stay on chip up to a size the effective size an op gets (``onchip_mb``, a step in the cost:
+searched on a grid up to the datasheet's) and, where the spec names a separate link (USB), its
 effective rate. :func:`fit` finds the values that minimise a robust (soft-L1) least squares of
 ``log(predicted / measured)`` within physical bounds: effective peak <= datasheet peak, a class's
 efficiency <= the dense one, bandwidth and link <= the datasheet's, costs >= 0; a weak pull towards the
@@ -17,7 +19,7 @@ published timing includes post-processing that the built graph lacks (``includes
 SSD box decoding and NMS in Coral's table); it is a property of the figures, not of the unit, so it is
 reported in the provenance and not used for predictions.
 
-Each sample carries the :class:`~edgekit.emulation.latency.CostTable` of its network, computed once from
+Each sample carries the :class:`~edgekit.emulation.costs.CostTable` of its network, computed once from
 the graph (latency depends on topology and shapes, not on weight values: networks are built without
 weights), so a fit evaluates hundreds of parameter sets per second.
 
@@ -41,7 +43,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgekit.emulation.latency import CostTable, cost_table, estimate_plan
+from edgekit.emulation.costs import CostTable, cost_table
+from edgekit.emulation.latency import estimate_plan
 from edgekit.emulation.spec import LatencyParams, accelerator_spec, load_spec
 
 if TYPE_CHECKING:
@@ -49,15 +52,15 @@ if TYPE_CHECKING:
     from edgekit.emulation.figures import Figure
 
 __all__ = ["FIT_MEDIAN_LIMIT", "FIT_WORST_LIMIT", "CrossValidation", "Fit", "Sample", "cross_validate", "fit",
-           "figure_samples", "predict_ms", "report_samples", "select_runtime", "unit_table"]
+           "figure_samples", "predict_ms", "report_samples", "select_metric", "select_runtime", "unit_table"]
 
 #: a fit whose in-sample |error| exceeds these does not reach the data (the issue's targets)
 FIT_MEDIAN_LIMIT = 0.20
 FIT_WORST_LIMIT = 0.50
 #: physical bounds: (low, high) of each parameter; efficiencies <= 1 keep effective peak and bandwidth <= datasheet
-BOUNDS = {"compute_efficiency": (1e-3, 1.0), "op_efficiency": (1e-3, 1.0), "memory_efficiency": (1e-3, 1.0), "dispatch_us": (0.0, 1000.0),
+BOUNDS = {"compute_efficiency": (1e-3, 1.0), "op_efficiency": (1e-3, 1.0), "memory_efficiency": (1e-3, 1.0), "dispatch_us": (0.0, 1000.0), "layout_us": (0.0, 1000.0),
           "invoke_us": (0.0, 100000.0), "throughput_ratio": (1e-3, 1.0), "postprocess_ms": (0.0, 1000.0)}
-_SCALE = {"dispatch_us": 20.0, "invoke_us": 500.0, "postprocess_ms": 2.0}  # prior widths of the additive parameters
+_SCALE = {"dispatch_us": 20.0, "layout_us": 20.0, "invoke_us": 500.0, "postprocess_ms": 2.0}  # prior widths of the additive parameters
 #: prior widths of log parameters (default: a factor e); an op class's efficiency has no hand-set value (1 = as
 #: dense), so its pull is weaker: depthwise convolutions reach a few percent of the dense efficiency on NPUs
 _LOG_WIDTH = {"op_efficiency": 5.0}
@@ -175,25 +178,39 @@ def figure_samples(figures: Iterable[Figure], profile: DeviceProfile,
     return samples, skipped
 
 
-def report_samples(report: Mapping[str, Any], profile: DeviceProfile) -> tuple[list[Sample], list[str]]:
-    """``(samples, skipped reasons)`` from an ``edgekit profile --device X --format json`` report of ``profile``.
+def report_samples(report: Mapping[str, Any], profile: DeviceProfile,
+                   search: Sequence[Path] = ()) -> tuple[list[Sample], list[str]]:
+    """``(samples, skipped reasons)`` from an ``edgekit profile --device X --format json`` report of ``profile``,
+    or from a fleet report (``edgekit profile --fleet``): its rows measured on device ``profile``.
 
-    Each ``ok`` row gives its p50 for its model, re-opened from the report's path; ValueError when the report
-    was measured on another device.
+    Each ``ok`` row gives its p50 for its model, re-opened from the report's path or, when that path is not here
+    (a fleet node's private copy, a moved report), from a file of the same name and sha256 in ``search``;
+    ValueError when the report was measured on another device (or a fleet report has no row of this one).
     """
     from edgekit.emulation.core import prepare
     from edgekit.models.formats import open_model
 
     prov = report.get("provenance") or {}
-    device = prov.get("device")
-    if device != profile.name:
-        raise ValueError(f"the report was measured on device {device!r}, not {profile.name!r}: calibrate with a "
-                         f"report of `edgekit profile --device {profile.name}` run on that device.")
-    paths = {m.get("name"): m.get("path") for m in report.get("models", [])}
-    paths.update({m.get("path"): m.get("path") for m in report.get("models", [])})
+    rows = list(report.get("results", []))
+    fleet = prov.get("fleet")
+    if isinstance(fleet, dict):
+        devices = sorted({str(r.get("device")) for r in rows if r.get("device")})
+        rows = [r for r in rows if r.get("device") == profile.name]
+        if not rows:
+            raise ValueError(f"the fleet report has no row measured on device {profile.name!r} (its devices: "
+                             f"{', '.join(devices) or 'none'}): calibrate one of those, or profile "
+                             f"{profile.name} with `edgekit profile --fleet ... --device {profile.name}`.")
+    elif prov.get("device") != profile.name:
+        raise ValueError(f"the report was measured on device {prov.get('device')!r}, not {profile.name!r}: calibrate "
+                         f"with a report of `edgekit profile --device {profile.name}` run on that device.")
+    paths: dict[str, str] = {}
+    for m in report.get("models", []):
+        found = _model_file(m, search)
+        if found:
+            paths[str(m.get("name"))] = paths[str(m.get("path"))] = found
     samples: list[Sample] = []
     skipped: list[str] = []
-    for row in report.get("results", []):
+    for row in rows:
         rid = row.get("id", "?")
         p50 = (row.get("latency") or {}).get("p50")
         if row.get("status") != "ok" or not p50:
@@ -201,13 +218,14 @@ def report_samples(report: Mapping[str, Any], profile: DeviceProfile) -> tuple[l
             continue
         target = str(row.get("target") or "")
         unit = target.rsplit(" on ", 1)[-1].split()[0] if " on " in target else ""
-        path = paths.get(row.get("model"))
+        path = paths.get(str(row.get("model")))
         if not unit or unit not in {u.name for u in profile.units}:
             skipped.append(f"{rid}: no unit of {profile.name} in its target {target!r}")
             continue
-        if not path or not Path(path).is_file():
-            skipped.append(f"{rid}: its model {path or row.get('model')!r} cannot be re-opened (moved or deleted); "
-                           "run the calibration where the report's model paths exist")
+        if not path:
+            skipped.append(f"{rid}: its model {row.get('model')!r} cannot be re-opened (not at the report's path, "
+                           "and no file of that name and sha256 beside the report or here); run the calibration "
+                           "where the model is")
             continue
         try:
             prec = row.get("precision")
@@ -219,6 +237,20 @@ def report_samples(report: Mapping[str, Any], profile: DeviceProfile) -> tuple[l
             continue
         samples.append(Sample(Path(path).stem, emu.precision, "latency", float(p50), table, unit, rid))
     return samples, skipped
+
+
+def _model_file(model: Mapping[str, Any], search: Sequence[Path]) -> str | None:
+    """The report's model file: at its path, else a file of its name and sha256 in ``search``."""
+    import hashlib
+
+    path, name, digest = model.get("path"), Path(str(model.get("name") or "")).name, model.get("sha256")
+    if path and Path(path).is_file():
+        return str(path)
+    for folder in search:
+        cand = folder / name
+        if name and cand.is_file() and (not digest or hashlib.sha256(cand.read_bytes()).hexdigest() == digest):
+            return str(cand)
+    return None
 
 
 #: a figure's runtime as published -> the edgekit runtime that runs it
@@ -252,6 +284,26 @@ def select_runtime(figures: Iterable[Figure], profile: DeviceProfile,
     return kept, skipped
 
 
+#: a unit with latency figures for at least this many networks is calibrated on latencies alone: more networks
+#: than a latency fit has parameters (compute efficiency per precision, depthwise, memory, dispatch, layout,
+#: invoke, link), so the latencies determine them without the throughputs of a pipelined stream
+MIN_LATENCY_NETWORKS = 8
+
+
+def select_metric(figures: Iterable[Figure]) -> tuple[list[Figure], list[tuple[Figure, str]]]:
+    """``(kept, skipped)``: a unit's throughput figures are left out when its latency figures cover
+    :data:`MIN_LATENCY_NETWORKS` networks or more (the model predicts latency; a throughput is 1000 / FPS of a
+    pipelined stream, another quantity, often from another compiler release); otherwise all are kept."""
+    figs = list(figures)
+    enough = {u for u in {f.unit for f in figs}
+              if len({f.network for f in figs if f.unit == u and f.metric == "latency"}) >= MIN_LATENCY_NETWORKS}
+    kept = [f for f in figs if f.unit not in enough or f.metric == "latency"]
+    skipped = [(f, f"{f.where}: a throughput figure; {f.unit} has latency figures for {MIN_LATENCY_NETWORKS} "
+                   "networks or more, the quantity the latency model predicts, and is calibrated to those")
+               for f in figs if f.unit in enough and f.metric != "latency"]
+    return kept, skipped
+
+
 # --- the fit -------------------------------------------------------------------------------------
 
 def predict_ms(sample: Sample, params: LatencyParams, throughput_ratio: float = 1.0,
@@ -270,6 +322,8 @@ def _names(samples: Sequence[Sample], base_link: float | None = None) -> list[st
         if len({s.network for s in samples if cls in s.table.op_class}) >= 2:
             names.append(f"op_efficiency[{cls}]")
     names += ["memory_efficiency", "dispatch_us"]
+    if len({s.network for s in samples if "layout" in s.table.op_class}) >= 2:
+        names.append("layout_us")  # data movement (concat, split, transpose...) apart from compute ops' dispatch
     if base_link and any(s.table.stream_bytes or s.table.crossing_bytes for s in samples):
         names.append("link_gb_s")  # a separate link (USB) the spec names: tensors cross it, weights stream over it
     if any(s.table.invokes for s in samples):
@@ -322,7 +376,25 @@ def _start(base: LatencyParams, name: str) -> float:
         return base.op_efficiency.get(name[len("op_efficiency["):-1], 1.0)
     if name in ("throughput_ratio", "postprocess_ms"):
         return 0.5 if name == "throughput_ratio" else 0.0
+    if name == "layout_us":
+        return base.fixed_us("layout")
     return float(getattr(base, name))
+
+
+#: fractions of a unit's on-chip activation memory (``onchip_mb``, the datasheet's) tried as its effective size
+ONCHIP_FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
+
+
+def _onchip_grid(samples: Sequence[Sample], base: LatencyParams) -> list[float | None]:
+    """The ``onchip_mb`` values to try: where activations stay on chip up to a datasheet size, an op only gets part
+    of it (buffers, weight tiles and double-buffering share it), so the effective size is fitted on a grid up to the
+    datasheet's; ``[None]`` (keep it) when no op's activations come near any of the candidates."""
+    if base.activations != "onchip" or not math.isfinite(base.onchip_mb):
+        return [None]
+    grid = [base.onchip_mb * f for f in ONCHIP_FRACTIONS]
+    if not any(np.any(s.table.act_bytes > grid[0] * 1e6) for s in samples):
+        return [None]
+    return list(grid)
 
 
 def fit(samples: Sequence[Sample], base: LatencyParams) -> Fit:
@@ -340,31 +412,35 @@ def fit(samples: Sequence[Sample], base: LatencyParams) -> Fit:
     scale = np.array([_SCALE.get(_kind(n), _LOG_WIDTH.get(_kind(n), 1.0)) for n in names])
     measured = np.log([s.ms for s in samples])
 
-    def residuals(x: np.ndarray) -> np.ndarray:
-        p, ratio, post = _params(base, names, [_from_x(n, v) for n, v in zip(names, x, strict=True)])
+    def residuals(x: np.ndarray, b: LatencyParams) -> np.ndarray:
+        p, ratio, post = _params(b, names, [_from_x(n, v) for n, v in zip(names, x, strict=True)])
         pred = np.log([max(predict_ms(s, p, ratio, post), 1e-12) for s in samples])
         return np.concatenate([pred - measured, _PRIOR * (x - x0) / scale])
 
-    best = None
+    best, best_onchip = None, None
     # several starts: the max() of the roofline makes the cost piecewise, and an op class's efficiency has next to
     # no gradient where its ops take a small share of the time (the start, 1)
     starts = [(0.0, 0.0), (-1.5, 0.0), (1.5, 0.0)]
     if any(n.startswith("op_efficiency[") for n in names):
         starts.append((0.0, -4.0))
-    for shift, op_shift in starts:
-        start = x0.copy()
-        for i, n in enumerate(names):
-            if n.startswith("compute_efficiency[") or n == "memory_efficiency":
-                start[i] += shift
-            elif n.startswith("op_efficiency["):
-                start[i] += op_shift
-        res = least_squares(residuals, np.clip(start, lo, hi), bounds=(lo, hi), loss="soft_l1", f_scale=0.1,
-                            x_scale=scale, max_nfev=400)
-        if best is None or res.cost < best.cost:
-            best = res
+    for onchip in _onchip_grid(samples, base):  # a step in the cost: searched on a grid, not by the gradient
+        b = base if onchip is None else dataclasses.replace(base, onchip_mb=onchip)
+        for shift, op_shift in starts:
+            start = x0.copy()
+            for i, n in enumerate(names):
+                if n.startswith("compute_efficiency[") or n == "memory_efficiency":
+                    start[i] += shift
+                elif n.startswith("op_efficiency["):
+                    start[i] += op_shift
+            res = least_squares(residuals, np.clip(start, lo, hi), bounds=(lo, hi), loss="soft_l1", f_scale=0.1,
+                                x_scale=scale, max_nfev=400, args=(b,))
+            if best is None or res.cost < best.cost:
+                best, best_onchip = res, onchip
     assert best is not None
     values = [_from_x(n, v) for n, v in zip(names, best.x, strict=True)]
-    params, ratio, post = _params(base, names, values)
+    params, ratio, post = _params(base if best_onchip is None else dataclasses.replace(base, onchip_mb=best_onchip),
+                                  names, values)
+    fitted = dict(zip(names, values, strict=True)) | ({} if best_onchip is None else {"onchip_mb": best_onchip})
     ratios = tuple(predict_ms(s, params, ratio, post) / s.ms for s in samples)
     at = tuple(n for n, x, a, b in zip(names, best.x, lo, hi, strict=True)
                if abs(x - a) < 1e-6 * max(1.0, abs(a)) or abs(x - b) < 1e-6 * max(1.0, abs(b)))
@@ -372,7 +448,7 @@ def fit(samples: Sequence[Sample], base: LatencyParams) -> Fit:
     if "throughput" in {s.metric for s in samples} and "throughput_ratio" not in names:
         warnings.append("every figure is a throughput (1000 / FPS of a pipelined stream): the fitted parameters "
                         "predict the time per frame of a stream, which is below the latency of one inference")
-    result = Fit(params, base, dict(zip(names, values, strict=True)), ratio, ratios, at, (), post)
+    result = Fit(params, base, fitted, ratio, ratios, at, (), post)
     outliers = [f"{s.network} {s.precision} ({s.label}) {r:.2f}x" for s, r in zip(samples, ratios, strict=True)
                 if abs(r - 1) > FIT_WORST_LIMIT]
     if outliers:

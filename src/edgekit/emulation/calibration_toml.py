@@ -31,7 +31,7 @@ def spec_table(family: str, fit_: Fit, cv: CrossValidation | None, *, data: str,
                                                                p.compute_efficiency_by_precision.items()}}
     if p.op_efficiency:
         lat["op_efficiency"] = {k: round(v, 4) for k, v in p.op_efficiency.items()}
-    for name in ("memory_efficiency", "dispatch_us", "invoke_us", "link_gb_s"):
+    for name in ("memory_efficiency", "dispatch_us", "layout_us", "invoke_us", "link_gb_s", "onchip_mb"):
         if name in fit_.fitted:
             lat[name] = round(float(getattr(p, name)), 4)
     lat["sources"] = dict.fromkeys(lat, f"fitted by `edgekit devices calibrate` to {data} (see [calibration])")
@@ -40,8 +40,8 @@ def spec_table(family: str, fit_: Fit, cv: CrossValidation | None, *, data: str,
         "fit_median_error": round(fit_.median_error, 4), "fit_worst_error": round(fit_.worst_error, 4),
         "date": date, "edgekit": version,
         "method": "robust (soft-L1) least squares on log(predicted/measured), bounded: effective peak <= datasheet "
-                  "peak, an op class's efficiency <= the dense one, bandwidth and link <= the datasheet's, costs >= 0; "
-                  "weak pull towards the hand-set values"}
+                  "peak, an op class's efficiency <= the dense one, bandwidth and link <= the datasheet's, costs >= 0, "
+                  "on-chip activation memory <= the datasheet's (a grid); weak pull towards the hand-set values"}
     if "throughput_ratio" in fit_.fitted:
         cal["throughput_ratio"] = round(fit_.throughput_ratio, 4)
     if "postprocess_ms" in fit_.fitted:

@@ -3,14 +3,15 @@
 For each operator on unit *u* computing in precision *p* (``devices/README.md``, *Latency model*)::
 
     t_op = max(FLOPs / (peak_gops[u][p] x compute_efficiency[p] x op_efficiency[class]),
-               bytes / (bandwidth_gb_s[u] x memory_efficiency)) + dispatch_us
+               bytes / (bandwidth_gb_s[u] x memory_efficiency)) + dispatch_us    (layout_us: data movement)
 
 FLOPs come from :mod:`edgekit.models.flops`; an op's class (:func:`op_class`: depthwise, pointwise, conv,
 matmul) may run at a fraction of the precision's efficiency (``op_efficiency``, 1 when not given); bytes
 are the op's activation inputs and outputs plus its weights, at *p*'s element size (int8: 1, fp16/bf16: 2, fp32: 4); an ``onchip`` unit leaves
 out what stays on chip (activations: up to ``onchip_mb`` per op). Ops the compiler folds (``free_ops``) cost nothing; an activation
-fused into the op that feeds it (``fused_ops``) costs its compute only. Each accelerator
-partition adds ``invoke_us``; every tensor crossing a CPU<->accelerator boundary adds
+fused into the op that feeds it (``fused_ops``) costs its compute only. The fixed per-op costs of
+parallel branches overlap: an accelerator partition pays them along its longest dependency chain
+(:func:`fixed_chains`); a CPU partition pays every op's. Each accelerator partition adds ``invoke_us``; every tensor crossing a CPU<->accelerator boundary adds
 ``bytes / link_gb_s + sync_us``; weights that do not fit an ``onchip`` unit's memory stream over
 the link on every inference, overlapped with compute (a partition takes ``max(compute, streaming)``
 plus its fixed and transfer costs). CPU partitions use the profile's CPU unit and the ``cpu`` spec.
@@ -30,13 +31,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgekit.emulation.graph import Graph, Node, Plan, is_quantized
-from edgekit.emulation.spec import AcceleratorSpec, LatencyParams
+from edgekit.emulation.spec import LAYOUT_OPS, AcceleratorSpec, LatencyParams
 
 if TYPE_CHECKING:
     from edgekit.device_schema import Unit
 
-__all__ = ["CostTable", "Estimate", "OpEstimate", "PartitionEstimate", "calibration_notes", "cost_table",
-           "estimate_plan", "op_class"]
+__all__ = ["Estimate", "OpEstimate", "PartitionEstimate", "calibration_notes", "chain_s", "crossings",
+           "estimate_plan", "fixed_chains", "op_class"]
 
 _ELEM = {"int8": 1, "fp16": 2, "bf16": 2, "fp32": 4}
 
@@ -55,7 +56,8 @@ class OpEstimate:
     bound: str
     partition: int
     moved: int = 0  # bytes to and from the unit's memory (what stays on chip is not counted)
-    op_class: str = ""  # "depthwise", "pointwise", "conv", "matmul" or "" (LatencyParams.op_efficiency)
+    op_class: str = ""  # "depthwise", "pointwise", "conv", "matmul", "layout" or "" (LatencyParams.op_efficiency)
+    weight_bytes: int = 0  # of ``bytes``, the constant inputs (weights); the rest are activations
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,10 @@ _CONV_WEIGHT = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3, "CONV_2D": 1}
 
 def op_class(g: Graph, node: Node) -> str:
     """The operator's class for :attr:`LatencyParams.op_efficiency`: ``depthwise`` (one filter per channel, no
-    reduction over channels), ``pointwise`` (1x1 convolution), ``conv`` (any other convolution), ``matmul`` or ``""``."""
+    reduction over channels), ``pointwise`` (1x1 convolution), ``conv`` (any other convolution), ``matmul``; or
+    ``layout`` (data movement, :data:`~edgekit.emulation.spec.LAYOUT_OPS`: costs ``layout_us``); else ``""``."""
+    if node.op in LAYOUT_OPS:
+        return "layout"
     if node.op == "DEPTHWISE_CONV_2D":
         return "depthwise"
     if node.op in ("Gemm", "MatMul", "MatMulInteger", "QLinearMatMul", "FULLY_CONNECTED", "BATCH_MATMUL"):
@@ -200,21 +205,23 @@ def estimate_plan(plan: Plan, flops: Sequence[int | None], target_unit: Unit, cp
                 spills = params.activations == "dram" or act > params.onchip_mb * 1e6
                 moved = (act if spills else 0) + (wts if params.weights == "dram" else 0)
                 t_mem = moved / (unit.bandwidth_gb_s * 1e9 * params.memory_efficiency)
-                t_op = max(t_compute, t_mem) + params.dispatch_us * 1e-6
-                bound = "dispatch" if params.dispatch_us * 1e-6 > max(t_compute, t_mem) else (
+                fixed = params.fixed_us(cls) * 1e-6
+                t_op = max(t_compute, t_mem) + fixed
+                bound = "dispatch" if fixed > max(t_compute, t_mem) else (
                     "compute" if t_compute >= t_mem else "memory")
         k = plan.part_of[node.index]
-        compute[k] += t_op
+        compute[k] += t_op - (params.fixed_us(cls) * 1e-6 if bound not in ("free", "fused") else 0.0)
         ops.append(OpEstimate(node.name, node.op, unit.name, prec, int(f), int(act + wts), t_op, bound, k,
-                              int(moved) if bound not in ("free", "fused") else 0,
-                              cls))
+                              int(moved) if bound not in ("free", "fused") else 0, cls, int(wts)))
     if uncounted:
         notes.append(f"no FLOP count for {sorted(uncounted)}: their compute time is taken as zero")
+    for k, chains in enumerate(fixed_chains(plan, ops, same_unit)):
+        compute[k] += chain_s(chains, spec.latency if plan.partitions[k].on_accelerator else cpu_spec.latency)
 
     link = (spec.latency.link_gb_s or target_unit.bandwidth_gb_s * spec.latency.memory_efficiency) * 1e9
     transfer = [0.0] * len(plan.partitions)
     if not same_unit:
-        for k, nbytes in _crossings(plan, target_unit, precision, cpu_float):
+        for k, nbytes in crossings(plan, target_unit, precision, cpu_float):
             transfer[k] += nbytes / link + spec.latency.sync_us * 1e-6
     invoke = [spec.latency.invoke_us * 1e-6 if p.on_accelerator and not same_unit else 0.0 for p in plan.partitions]
     stream = [0.0] * len(plan.partitions)
@@ -239,7 +246,50 @@ def estimate_plan(plan: Plan, flops: Sequence[int | None], target_unit: Unit, cp
                     transfer_s=sum(transfer), notes=tuple(notes), parameters=fitted)
 
 
-def _crossings(plan: Plan, target_unit: Unit, precision: str, cpu_float: str) -> list[tuple[int, int]]:
+def fixed_chains(plan: Plan, ops: Sequence[OpEstimate], same_unit: bool) -> list[list[tuple[int, int]]]:
+    """Per partition, the ``(compute ops, layout ops)`` whose fixed costs it pays: one pair, or several to choose
+    the most expensive of once the per-op costs are known (:func:`chain_s`).
+
+    An accelerator issues an op's setup while independent ops compute, so the fixed costs of parallel branches
+    (an Inception block's four, a residual shortcut) overlap: an accelerator partition pays them along its
+    longest dependency chain, while arithmetic and memory traffic share the units and add up over every op.
+    Which chain is longest depends on ``dispatch_us`` against ``layout_us``, so every chain no other beats on
+    both counts is kept. A CPU partition, or a target that is the CPU, runs its ops one after another and pays
+    every one. ``ops`` are :func:`estimate_plan`'s, one per graph node in order.
+    """
+    g = plan.graph
+    best: dict[int, list[tuple[int, int]]] = {}  # node -> the undominated chains ending at it, in its partition
+    totals: list[list[tuple[int, int]]] = [[(0, 0)] for _ in plan.partitions]
+    for node, op in zip(g.nodes, ops, strict=True):
+        k = plan.part_of[node.index]
+        paid = op.bound not in ("free", "fused")
+        dc, dl = int(paid and op.op_class != "layout"), int(paid and op.op_class == "layout")
+        if not (plan.partitions[k].on_accelerator and not same_unit):
+            (c, lay), = totals[k]
+            totals[k] = [(c + dc, lay + dl)]
+            continue
+        prev = [ch for t in node.inputs if t and (p := g.producer.get(t)) is not None and p in best
+                and plan.part_of[p] == k for ch in best[p]]
+        best[node.index] = _undominated([(c + dc, lay + dl) for c, lay in prev or [(0, 0)]])
+        totals[k] = _undominated(totals[k] + best[node.index])
+    return totals
+
+
+def _undominated(chains: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    keep = sorted(set(chains), reverse=True)
+    out: list[tuple[int, int]] = []
+    for c, lay in keep:  # by compute ops, descending: a chain survives when it has more layout ops than all before
+        if not out or lay > max(x[1] for x in out):
+            out.append((c, lay))
+    return out
+
+
+def chain_s(chains: Sequence[tuple[int, int]], params: LatencyParams) -> float:
+    """The fixed costs (s) a partition pays: its most expensive chain (:func:`fixed_chains`) under ``params``."""
+    return max(c * params.dispatch_us + lay * params.fixed_us("layout") for c, lay in chains) * 1e-6
+
+
+def crossings(plan: Plan, target_unit: Unit, precision: str, cpu_float: str) -> list[tuple[int, int]]:
     """``(accelerator partition, bytes)`` of every tensor crossing a CPU<->accelerator boundary (each pays sync)."""
     g = plan.graph
     out: list[tuple[int, int]] = []
@@ -286,68 +336,7 @@ def _params(spec: AcceleratorSpec) -> dict[str, object]:
             "compute_efficiency_by_precision": dict(lat.compute_efficiency_by_precision),
             "op_efficiency": dict(lat.op_efficiency),
             "calibration": dict(spec.calibration),
-            "memory_efficiency": lat.memory_efficiency, "dispatch_us": lat.dispatch_us, "invoke_us": lat.invoke_us,
+            "memory_efficiency": lat.memory_efficiency, "dispatch_us": lat.dispatch_us, "layout_us": lat.layout_us,
+            "invoke_us": lat.invoke_us,
             "sync_us": lat.sync_us, "link_gb_s": lat.link_gb_s, "weights": lat.weights,
             "activations": lat.activations, "onchip_mb": lat.onchip_mb}
-
-
-@dataclass(frozen=True)
-class CostTable:
-    """The work of one plan on its accelerator, to re-evaluate its latency under other latency parameters fast.
-
-    What calibration varies (compute efficiency per precision and op class, memory efficiency, dispatch, invoke and
-    sync costs, the link) is kept apart from what it does not (the ops, their FLOPs and bytes, the partitions, the CPU
-    partitions' time). :meth:`total_s` with the spec's own parameters equals :func:`estimate_plan`'s total.
-    """
-
-    peak_gops: np.ndarray  # per accelerator op: the unit's datasheet peak at the op's precision
-    precision: tuple[str, ...]  # per accelerator op
-    flops: np.ndarray
-    moved: np.ndarray  # bytes to and from memory
-    fused: np.ndarray  # bool: compute only, no dispatch
-    op_class: tuple[str, ...]  # per accelerator op (LatencyParams.op_efficiency)
-    part: np.ndarray  # compact accelerator-partition index of each op
-    n_parts: int  # accelerator partitions
-    invokes: int  # partitions that pay invoke_us (none when the target is the CPU itself)
-    crossing_bytes: float  # CPU<->accelerator tensor bytes over the link
-    crossings: int  # each pays sync_us
-    stream_bytes: float  # weights streamed per accelerator partition on every inference
-    cpu_s: float  # CPU partitions (CPU spec, not calibrated here)
-    bandwidth_gb_s: float
-
-    def total_s(self, p: LatencyParams) -> float:
-        """Predicted latency (s) with latency parameters ``p`` for the accelerator."""
-        eff = np.array([p.efficiency(q, c) for q, c in zip(self.precision, self.op_class, strict=True)], dtype=float)
-        tc = self.flops / (self.peak_gops * 1e9 * eff) if len(eff) else np.zeros(0)
-        tm = self.moved / (self.bandwidth_gb_s * 1e9 * p.memory_efficiency)
-        t = np.where(self.fused, tc, np.maximum(tc, tm) + p.dispatch_us * 1e-6)
-        comp = np.bincount(self.part, weights=t, minlength=self.n_parts)
-        link = (p.link_gb_s or self.bandwidth_gb_s * p.memory_efficiency) * 1e9
-        acc = float(np.sum(np.maximum(comp, self.stream_bytes / link)))
-        return (acc + self.invokes * p.invoke_us * 1e-6 + self.crossing_bytes / link + self.crossings * p.sync_us
-                * 1e-6 + self.cpu_s)
-
-
-def cost_table(plan: Plan, est: Estimate, target_unit: Unit, cpu_unit: Unit, spec: AcceleratorSpec) -> CostTable:
-    """The :class:`CostTable` of ``plan`` from its estimate ``est`` (made with ``spec``)."""
-    same_unit = target_unit.name == cpu_unit.name
-    acc_parts = [p.index for p in plan.partitions if p.on_accelerator] if not same_unit else [
-        p.index for p in plan.partitions]
-    compact = {k: i for i, k in enumerate(acc_parts)}
-    acc_ops = [o for o in est.ops if o.partition in compact and o.bound != "free"]
-    cpu_s = sum(o.time_s for o in est.ops if o.partition not in compact)
-    cpu_float = "fp32" if "fp32" in cpu_unit.peak_gops else next(iter(cpu_unit.peak_gops))
-    cross = _crossings(plan, target_unit, est.precision, cpu_float) if not same_unit else []
-    lat = spec.latency
-    link = (lat.link_gb_s or target_unit.bandwidth_gb_s * lat.memory_efficiency) * 1e9
-    streams = [p.weight_stream_s for p in est.partitions if p.index in compact]
-    return CostTable(
-        peak_gops=np.array([target_unit.peak_gops[o.precision] for o in acc_ops], dtype=float),
-        precision=tuple(o.precision for o in acc_ops), flops=np.array([o.flops for o in acc_ops], dtype=float),
-        moved=np.array([o.moved for o in acc_ops], dtype=float),
-        fused=np.array([o.bound == "fused" for o in acc_ops], dtype=bool), op_class=tuple(o.op_class for o in acc_ops),
-        part=np.array([compact[o.partition] for o in acc_ops], dtype=int),
-        n_parts=len(acc_parts), invokes=0 if same_unit else len(acc_parts),
-        crossing_bytes=float(sum(b for _, b in cross)), crossings=len(cross),
-        stream_bytes=(max(streams) if streams else 0.0) * link, cpu_s=cpu_s,
-        bandwidth_gb_s=target_unit.bandwidth_gb_s)

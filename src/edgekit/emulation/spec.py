@@ -28,16 +28,22 @@ from edgekit.tomlfile import check_keys, expect, read_toml
 if TYPE_CHECKING:
     from edgekit.device_schema import DeviceProfile
 
-__all__ = ["AcceleratorSpec", "LatencyParams", "accelerator_spec", "load_spec", "spec_names"]
+__all__ = ["LAYOUT_OPS", "AcceleratorSpec", "LatencyParams", "accelerator_spec", "load_spec", "spec_names"]
 
 PARTITION_RULES = ("maximal", "prefix")
 #: operator classes an ``op_efficiency`` may name (edgekit.emulation.latency.op_class)
 OP_CLASSES = ("depthwise", "pointwise", "conv", "matmul")
+#: data-movement operators: no arithmetic, a pass over the tensor in the accelerator's tiled layout; each costs
+#: ``layout_us`` instead of ``dispatch_us`` (edgekit.emulation.latency.op_class calls them "layout")
+LAYOUT_OPS = frozenset({"Concat", "Split", "Slice", "Transpose", "Gather", "Pad", "Resize", "Upsample", "Tile",
+                        "DepthToSpace", "SpaceToDepth", "CONCATENATION", "SPLIT", "SPLIT_V", "SLICE",
+                        "STRIDED_SLICE", "TRANSPOSE", "GATHER", "PAD", "PADV2", "RESIZE_NEAREST_NEIGHBOR",
+                        "RESIZE_BILINEAR", "TILE", "DEPTH_TO_SPACE", "SPACE_TO_DEPTH"})
 _TOP = {"name", "title", "source", "partition", "min_partition_ops", "max_active_dims", "notes", "ops", "latency",
         "extends", "calibration"}
 _OPS = {"onnx", "tflite", "onnx_unsupported", "tflite_unsupported"}
 _LATENCY = {"compute_efficiency", "compute_efficiency_by_precision", "op_efficiency", "memory_efficiency",
-            "dispatch_us", "invoke_us", "sync_us", "link_gb_s", "weights", "activations", "onchip_mb", "free_ops", "fused_ops", "sources"}
+            "dispatch_us", "layout_us", "invoke_us", "sync_us", "link_gb_s", "weights", "activations", "onchip_mb", "free_ops", "fused_ops", "sources"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,12 @@ class LatencyParams:
     compute_efficiency_by_precision: Mapping[str, float] = field(default_factory=dict)
     #: operator class (latency.op_class: "depthwise", ...) -> fraction of the precision's efficiency it reaches
     op_efficiency: Mapping[str, float] = field(default_factory=dict)
+    #: fixed cost of a data-movement op (:data:`LAYOUT_OPS`) instead of ``dispatch_us``; None: ``dispatch_us``
+    layout_us: float | None = None
+
+    def fixed_us(self, op_class: str) -> float:
+        """The fixed per-op cost of an op of ``op_class``: ``layout_us`` for data movement, else ``dispatch_us``."""
+        return self.layout_us if op_class == "layout" and self.layout_us is not None else self.dispatch_us
 
     def efficiency(self, precision: str, op_class: str = "") -> float:
         """The fraction of the unit's datasheet peak reached at ``precision`` by an op of ``op_class``."""
@@ -174,6 +186,7 @@ def parse_spec(data: Mapping[str, Any], where: str, path: Path | None = None) ->
         memory_efficiency=_positive(lat, "memory_efficiency", lw, 0.6, upto=1.0, zero_ok=False),
         dispatch_us=_positive(lat, "dispatch_us", lw, 4.0), invoke_us=_positive(lat, "invoke_us", lw, 0.0),
         sync_us=_positive(lat, "sync_us", lw, 0.0), link_gb_s=None if link is None else float(link),
+        layout_us=None if "layout_us" not in lat else _positive(lat, "layout_us", lw, 0.0),
         weights=lat.get("weights", "dram"), activations=lat.get("activations", "dram"),
         onchip_mb=_positive(lat, "onchip_mb", lw, float("inf"), zero_ok=False),
         free_ops=_names(lat, "free_ops", lw), fused_ops=_names(lat, "fused_ops", lw),

@@ -1,0 +1,113 @@
+"""A plan's work on its accelerator, kept apart from the latency parameters, to re-price it fast.
+
+Calibration (:mod:`edgekit.emulation.calibrate`) evaluates hundreds of parameter sets per network:
+:func:`cost_table` keeps what the parameters do not change (each accelerator op's FLOPs, its activation
+and weight bytes, its class, its partition; the fixed-cost chain of each partition; the tensors crossing
+to the CPU; the CPU partitions' time) and :meth:`CostTable.total_s` prices it with any
+:class:`~edgekit.emulation.spec.LatencyParams`: compute efficiency per precision and op class, memory
+efficiency, the activation bytes an op keeps on chip (``onchip_mb``), dispatch, layout, invoke and sync
+costs, the link. With the spec's own parameters it equals :func:`~edgekit.emulation.latency.estimate_plan`.
+
+Example::
+
+    est = estimate_plan(plan, flops, unit, cpu_unit, "int8", spec, cpu_spec)
+    table = cost_table(plan, est, unit, cpu_unit, spec)
+    table.total_s(spec.latency) == est.total_s          # up to rounding
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edgekit.emulation.latency import Estimate, crossings, fixed_chains
+
+if TYPE_CHECKING:
+    from edgekit.device_schema import Unit
+    from edgekit.emulation.graph import Plan
+    from edgekit.emulation.spec import AcceleratorSpec, LatencyParams
+
+__all__ = ["CostTable", "cost_table"]
+
+
+@dataclass(frozen=True)
+class CostTable:
+    """The work of one plan on its accelerator (see the module docstring)."""
+
+    peak_gops: np.ndarray  # per accelerator op: the unit's datasheet peak at the op's precision
+    precision: tuple[str, ...]  # per accelerator op
+    flops: np.ndarray
+    act_bytes: np.ndarray  # activations in and out of each op (on chip when they fit onchip_mb)
+    weight_moved: np.ndarray  # weight bytes each op reads from memory (0 where weights stay on chip)
+    fused: np.ndarray  # bool: compute only, no fixed cost
+    op_class: tuple[str, ...]  # per accelerator op (LatencyParams.op_efficiency; "layout" pays layout_us)
+    part: np.ndarray  # compact accelerator-partition index of each op
+    n_parts: int  # accelerator partitions
+    chain_part: np.ndarray  # the fixed-cost chains (latency.fixed_chains): each one's compact partition,
+    chain_ops: np.ndarray  # ... its compute ops
+    chain_layout: np.ndarray  # ... and its layout ops; a partition pays its most expensive chain
+    invokes: int  # partitions that pay invoke_us (none when the target is the CPU itself)
+    crossing_bytes: float  # CPU<->accelerator tensor bytes over the link
+    crossings: int  # each pays sync_us
+    stream_bytes: float  # weights streamed per accelerator partition on every inference
+    cpu_s: float  # CPU partitions (CPU spec, not calibrated here)
+    bandwidth_gb_s: float
+    #: the distinct (precision, op class) pairs, and each op's index into them: efficiencies are looked up per pair
+    pairs: tuple[tuple[str, str], ...] = field(init=False, repr=False)
+    pair_of: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        ops = list(zip(self.precision, self.op_class, strict=True))
+        pairs = tuple(sorted(set(ops)))
+        object.__setattr__(self, "pairs", pairs)
+        object.__setattr__(self, "pair_of", np.array([pairs.index(k) for k in ops], dtype=int))
+
+    def total_s(self, p: LatencyParams) -> float:
+        """Predicted latency (s) with latency parameters ``p`` for the accelerator."""
+        eff = np.array([p.efficiency(q, c) for q, c in self.pairs], dtype=float)[self.pair_of] if self.pairs else (
+            np.zeros(0))
+        tc = self.flops / (self.peak_gops * 1e9 * eff) if len(eff) else np.zeros(0)
+        spill = self.act_bytes > p.onchip_mb * 1e6 if p.activations == "onchip" else np.ones(len(tc), dtype=bool)
+        moved = np.where(spill, self.act_bytes, 0.0) + self.weight_moved
+        tm = moved / (self.bandwidth_gb_s * 1e9 * p.memory_efficiency)
+        t = np.where(self.fused, tc, np.maximum(tc, tm))
+        fixed = np.zeros(self.n_parts)
+        np.maximum.at(fixed, self.chain_part, (self.chain_ops * p.dispatch_us + self.chain_layout
+                                               * p.fixed_us("layout")) * 1e-6)
+        comp = np.bincount(self.part, weights=t, minlength=self.n_parts) + fixed
+        link = (p.link_gb_s or self.bandwidth_gb_s * p.memory_efficiency) * 1e9
+        acc = float(np.sum(np.maximum(comp, self.stream_bytes / link)))
+        return (acc + self.invokes * p.invoke_us * 1e-6 + self.crossing_bytes / link + self.crossings * p.sync_us
+                * 1e-6 + self.cpu_s)
+
+
+def cost_table(plan: Plan, est: Estimate, target_unit: Unit, cpu_unit: Unit, spec: AcceleratorSpec) -> CostTable:
+    """The :class:`CostTable` of ``plan`` from its estimate ``est`` (made with ``spec``)."""
+    same_unit = target_unit.name == cpu_unit.name
+    acc_parts = [p.index for p in plan.partitions if p.on_accelerator] if not same_unit else [
+        p.index for p in plan.partitions]
+    compact = {k: i for i, k in enumerate(acc_parts)}
+    acc_ops = [o for o in est.ops if o.partition in compact and o.bound != "free"]
+    chains = [(compact[k], c, lay) for k, ch in enumerate(fixed_chains(plan, est.ops, same_unit)) if k in compact
+              for c, lay in ch]
+    cpu_s = sum(p.time_s for p in est.partitions if p.index not in compact)
+    cpu_float = "fp32" if "fp32" in cpu_unit.peak_gops else next(iter(cpu_unit.peak_gops))
+    cross = crossings(plan, target_unit, est.precision, cpu_float) if not same_unit else []
+    lat = spec.latency
+    link = (lat.link_gb_s or target_unit.bandwidth_gb_s * lat.memory_efficiency) * 1e9
+    streams = [p.weight_stream_s for p in est.partitions if p.index in compact]
+    return CostTable(
+        peak_gops=np.array([target_unit.peak_gops[o.precision] for o in acc_ops], dtype=float),
+        precision=tuple(o.precision for o in acc_ops), flops=np.array([o.flops for o in acc_ops], dtype=float),
+        act_bytes=np.array([o.bytes - o.weight_bytes for o in acc_ops], dtype=float),
+        weight_moved=np.array([o.weight_bytes if lat.weights == "dram" else 0 for o in acc_ops], dtype=float),
+        fused=np.array([o.bound == "fused" for o in acc_ops], dtype=bool), op_class=tuple(o.op_class for o in acc_ops),
+        part=np.array([compact[o.partition] for o in acc_ops], dtype=int), n_parts=len(acc_parts),
+        chain_part=np.array([k for k, _, _ in chains], dtype=int),
+        chain_ops=np.array([c for _, c, _ in chains], dtype=float),
+        chain_layout=np.array([lay for _, _, lay in chains], dtype=float),
+        invokes=0 if same_unit else len(acc_parts), crossing_bytes=float(sum(b for _, b in cross)),
+        crossings=len(cross), stream_bytes=(max(streams) if streams else 0.0) * link, cpu_s=cpu_s,
+        bandwidth_gb_s=target_unit.bandwidth_gb_s)
