@@ -125,6 +125,11 @@ def test_depthwise_convolutions_get_their_own_efficiency(graphs) -> None:
     bad = {"name": "x", "title": "x", "source": "x", "ops": {"onnx": ["*"]}, "latency": {"op_efficiency": {"depthwise": 2}}}
     with pytest.raises(ConfigError, match="op_efficiency"):
         parse_spec(bad, "x.toml")
+    spec = {**bad, "latency": {"dispatch_us": 3.0, "layout_us": 7.5}}
+    assert parse_spec(spec, "x.toml").latency.fixed_us("layout") == 7.5
+    assert parse_spec({**bad, "latency": {"dispatch_us": 3.0}}, "x.toml").latency.fixed_us("layout") == 3.0
+    with pytest.raises(ConfigError, match="layout_us"):
+        parse_spec({**bad, "latency": {"layout_us": -1}}, "x.toml")
 
 
 def test_the_link_rate_is_fitted_where_the_spec_names_a_link(graphs) -> None:
@@ -324,3 +329,72 @@ def test_cli_calibrates_from_the_rows_of_a_fleet_report(tmp_path: Path) -> None:
     moved = _edgekit("devices", "calibrate", "generic-x86-64", "--from", "fleet/fleet.json", "-o", "y.toml",
                      cwd=tmp_path)
     assert moved.returncode == 4 and "no file of that name and sha256" in moved.stderr, moved.stderr
+
+
+def test_fit_finds_layout_cost_and_on_chip_size_from_the_models_own_latencies(graphs) -> None:
+    """layout_us (data movement) and the on-chip activation size (a grid up to the spec's 8 MB VTCM) are recovered."""
+    prof = get_profile("snapdragon-8-gen-3")
+    base = load_spec("qnn-htp").latency
+    truth = dataclasses.replace(base, compute_efficiency_by_precision={"fp16": 0.4, "int8": 0.6}, dispatch_us=1.0,
+                                layout_us=20.0, onchip_mb=2.0, invoke_us=200.0)
+    samples = []
+    for net, size in (("shufflenet_v2_x0_5", 224), ("googlenet", 224), ("squeezenet1_1", 224), ("resnet18", 224),
+                      ("yolov8n", 640), ("mobilenet_v2", 224)):
+        for prec in ("fp16", "int8"):
+            s = Sample(net, prec, "latency", 1.0, unit_table(graphs(net, size), prof, "npu", prec), "npu", "synthetic")
+            samples.append(dataclasses.replace(s, ms=predict_ms(s, truth)))
+    f = fit(samples, base)
+    assert f.worst_error < 0.05, f.ratios
+    assert f.fitted["onchip_mb"] == 2.0 and f.params.onchip_mb == 2.0
+    assert f.fitted["layout_us"] == pytest.approx(20.0, rel=0.25)
+    table = spec_table("qnn-htp", f, None, data="x", runtime="y", date="d", version="v")
+    assert table["latency"]["onchip_mb"] == 2.0 and "layout_us" in table["latency"]
+
+
+def _branches(path: Path, n: int) -> Path:
+    """An input, ``n`` parallel 3x3 convolutions and a Concat: one chain of 2 fixed costs, n + 1 ops."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.zeros((8, 8, 3, 3), np.float32), f"w{i}") for i in range(n)]
+    nodes = [helper.make_node("Conv", ["x", f"w{i}"], [f"y{i}"], pads=[1, 1, 1, 1]) for i in range(n)]
+    nodes.append(helper.make_node("Concat", [f"y{i}" for i in range(n)], ["out"], axis=1))
+    graph = helper.make_graph(nodes, "branches", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 16, 16])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 8 * n, 16, 16])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return path
+
+
+@pytest.mark.parametrize(("device", "unit", "chain"), [("snapdragon-8-gen-3", "npu", (1, 1)),
+                                                      ("generic-x86-64", "cpu", (4, 1))])
+def test_parallel_branches_overlap_their_fixed_costs_on_an_accelerator_only(tmp_path, device, unit, chain) -> None:
+    """Four parallel convolutions and their Concat: an accelerator pays one branch's dispatch and the Concat's layout
+    cost (the longest chain), a CPU target pays every op's."""
+    path = _branches(tmp_path / "b.onnx", 4)
+    prof = get_profile(device)
+    u, cpu = prof.unit(unit), next(x for x in prof.units if x.kind == "cpu")
+    spec, cpu_spec = accelerator_spec(prof, unit), accelerator_spec(prof, cpu.name)
+    plan = partition(onnx_graph(onnx.load(str(path))), spec, accelerator_is_cpu=u.kind == "cpu")
+    assert [op_class(plan.graph, n) for n in plan.graph.nodes] == ["conv"] * 4 + ["layout"]
+    flops = [o.flops for o in count_onnx(path).ops]
+
+    def total(dispatch: float, layout: float) -> float:
+        lat = dataclasses.replace(spec.latency, dispatch_us=dispatch, layout_us=layout)
+        s = dataclasses.replace(spec, latency=lat)
+        cs = s if u.kind == "cpu" else cpu_spec
+        est = estimate_plan(plan, flops, u, cpu, "fp16" if u.kind != "cpu" else "fp32", s, cs)
+        assert cost_table(plan, est, u, cpu, s).total_s(lat) == pytest.approx(est.total_s, rel=1e-9)
+        return est.total_s
+
+    base = total(0.0, 0.0)
+    assert total(100.0, 0.0) - base == pytest.approx(chain[0] * 100e-6, rel=1e-6)
+    assert total(0.0, 100.0) - base == pytest.approx(chain[1] * 100e-6, rel=1e-6)
+
+
+def test_latencies_are_preferred_over_throughputs_where_a_unit_has_enough(tmp_path) -> None:
+    figs = load_figures("hailo-8", buildable=NETWORKS).figures
+    kept, skipped = select_metric(figs)
+    assert {f.metric for f in kept} == {"latency"} and len({f.network for f in kept}) >= 8
+    assert skipped and all("throughput figure" in why for _, why in skipped)
+    few = [f for f in figs if f.metric == "throughput" or f.network in ("resnet18", "mobilenet_v1")]
+    assert select_metric(few) == (few, [])  # two latency networks: the throughputs stay (with a fitted ratio)
