@@ -238,7 +238,10 @@ def test_profile_on_fleet_returns_a_report_per_device(cluster: Any) -> None:
     assert [(o.device, o.status) for o in outcomes] == [("jetson-orin-nano", "ok"), ("coral-edgetpu", "unavailable")]
     report = outcomes[0].value
     assert isinstance(report, ProfileReport) and outcomes[0].host == "h3"
-    assert [(r.runtime, r.status) for r in report.results] == [("onnxruntime", "ok")]
+    assert report.provenance["device"] == "jetson-orin-nano"  # the node profiled its device profile's targets
+    assert [(r.id, r.status) for r in report.results] == [
+        ("onnxruntime/tensorrt/fp16", "skipped"), ("onnxruntime/cuda", "skipped"), ("onnxruntime/cpu", "ok")]
+    assert (report.results[-1].target or "").endswith("on cpu (threads=6)")
 
 
 def _kill_when_started(cluster: Any, nodes: list[Any], marker: Path) -> Any:
@@ -335,6 +338,10 @@ def fleet_reports(cluster: Any, tmp_path_factory: Any) -> dict[str, Any]:
     return {"first": first, "second": second, "seconds": seconds, "tmp": tmp}
 
 
+#: the rows of the devices' CPU targets (each node profiles its device profile's targets with --runtime onnxruntime)
+JETSON, PI = "jetson-orin-nano:onnxruntime/cpu", "raspberry-pi-5:onnxruntime/cpu"
+
+
 def test_profile_fleet_routes_rows_and_merges_them(fleet_reports: dict[str, Any]) -> None:
     from edgekit.profiling import ProfileReport
     from edgekit.profiling.schema import validate
@@ -347,8 +354,9 @@ def test_profile_fleet_routes_rows_and_merges_them(fleet_reports: dict[str, Any]
     assert data["schema_version"] == "1.2"
     report = ProfileReport.from_dict(data)
     rows = {r.id: r for r in report.results}
-    assert set(rows) == {"jetson-orin-nano:onnxruntime", "raspberry-pi-5:onnxruntime", "coral-edgetpu:onnxruntime"}
-    for rid in ("jetson-orin-nano:onnxruntime", "raspberry-pi-5:onnxruntime"):
+    assert set(rows) == {"jetson-orin-nano:onnxruntime/tensorrt/fp16", "jetson-orin-nano:onnxruntime/cuda",
+                         JETSON, PI, "coral-edgetpu:onnxruntime"}  # each node measured its profile's targets
+    for rid in (JETSON, PI):
         r = rows[rid]
         assert r.status == "ok" and r.latency is not None and r.node
         assert r.device == rid.split(":")[0] and DEVICES[r.host or ""] == r.device  # ran on a node of its label
@@ -360,7 +368,7 @@ def test_profile_fleet_routes_rows_and_merges_them(fleet_reports: dict[str, Any]
         "jetson-orin-nano", "raspberry-pi-5", "coral-edgetpu"]
     ok = [d for d in fleet["devices"] if d["status"] == "ok"]
     assert all(d["edgekit"] == __version__ and d["node"] and d["host"] and "onnxruntime" in d["runtimes"] for d in ok)
-    assert "1 of 3 rows could not be measured: coral-edgetpu:onnxruntime" in res.output
+    assert "3 of 5 rows could not be measured" in res.output and "coral-edgetpu:onnxruntime" in res.output
 
 
 def test_profile_fleet_strict_and_compare_per_device(fleet_reports: dict[str, Any]) -> None:
@@ -373,15 +381,15 @@ def test_profile_fleet_strict_and_compare_per_device(fleet_reports: dict[str, An
     one = ProfileReport.read(fleet_reports["tmp"] / "one.json")
     two = ProfileReport.read(fleet_reports["tmp"] / "two.json")
     rows = {r.id: r.status for r in compare(two, one, 10.0)}
-    assert rows["jetson-orin-nano:onnxruntime"] in ("ok", "faster")  # matched with the same device's row
-    assert rows["raspberry-pi-5:onnxruntime"] == "missing"
+    assert rows[JETSON] in ("ok", "faster")  # matched with the same device's row
+    assert rows[PI] == "missing"
     import dataclasses
 
     # the same runtime on another device never matches
     moved = dataclasses.replace(two, results=[dataclasses.replace(r, device="hailo-8", id="hailo-8:" + r.runtime)
                                               for r in two.results])
     statuses = {r.id: r.status for r in compare(moved, one, 10.0)}
-    assert "ok" not in statuses.values() and statuses["jetson-orin-nano:onnxruntime"] == "missing"
+    assert "ok" not in statuses.values() and statuses[JETSON] == "missing"
 
 
 def test_fleet_report_renders_a_device_column(fleet_reports: dict[str, Any]) -> None:
@@ -424,3 +432,23 @@ def test_tune_fleet_writes_a_plan_per_device(cluster: Any, tmp_path: Path, capsy
         assert pred.placement.runtime == "onnxruntime"
     code, _, err = _cli(args, capsys)  # never over existing plans without --force, refused before any job
     assert code == 2 and "already exist" in err and "--force" in err
+
+
+def test_a_fleet_report_calibrates_the_latency_model_of_a_device_it_measured(fleet_reports: dict[str, Any],
+                                                                              capsys: Any) -> None:
+    """`edgekit devices calibrate DEVICE --from fleet.json`: the device's rows (its nodes profiled its targets), the
+    model found by name and sha256 beside the report (the report's path is the node's private copy)."""
+    import shutil
+
+    from edgekit.devices import load_profile
+    from edgekit.emulation.spec import accelerator_spec
+    from edgekit.models.sample import sample_model
+
+    tmp = fleet_reports["tmp"]
+    shutil.copy(sample_model("onnx"), tmp / Path(sample_model("onnx")).name)
+    code, out, err = _cli(["devices", "calibrate", "raspberry-pi-5", "--from", str(tmp / "one.json"),
+                           "-o", str(tmp / "pi.toml"), "--format", "json"], capsys)
+    assert code == 0, err
+    assert [r["runtime"] for r in json.loads(out)] == [PI] and "Traceback" not in err
+    spec = accelerator_spec(load_profile(tmp / "pi.toml"), "cpu")
+    assert "one.json" in spec.calibration["data"] and "compute_efficiency[fp32]" in spec.calibration["fitted"]

@@ -3,7 +3,8 @@
 The model files (several formats of one model; OpenVINO weights and ONNX external data beside
 them) and the ``inputs`` files are shipped through the object store; each device runs the normal
 profiler (:func:`edgekit.profiling.profile`: isolated workers, adaptive stopping, parity against
-that device's own float32 reference) on its own copy, devices in parallel, and returns its report
+that device's own float32 reference) with the node's device profile (its targets, as ``edgekit profile
+--device``) on its own copy, devices in parallel, and returns its report
 as JSON, read back here with the report schema's checks. :func:`profile` merges them
 (:func:`edgekit.fleet.merge.merge_reports`): one :class:`ProfileReport` with ``device``, ``node``
 and ``host`` per row, and an ``unavailable``/``failed`` row for each device whose job did not run.
@@ -39,13 +40,18 @@ ModelArg = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None
 
 def _profile_job(files: dict[str, Path], models: list[str], inputs: list[InputItem],
                  kwargs: dict[str, Any]) -> str:
-    """Runs on the node: profile the shipped model files with the shipped inputs; the report as JSON."""
+    """Runs on the node: profile the shipped model files with the shipped inputs on this node's device profile (its
+    ``edgekit/device`` label: the profile's targets, as ``edgekit profile --device``); the report as JSON."""
+    import ray
+
+    from edgekit.fleet.cluster import DEVICE_LABEL
     from edgekit.profiling import profile as run_profile
     from edgekit.profiling.inputs import parse_input_args
 
     paths = [files[name] for name in models]
+    device = ray.get_runtime_context().get_node_labels().get(DEVICE_LABEL)
     report = run_profile(paths[0] if len(paths) == 1 else paths,
-                         inputs=parse_input_args(local_inputs(files, inputs)), **kwargs)
+                         inputs=parse_input_args(local_inputs(files, inputs)), **{"device": device, **kwargs})
     return report.to_json()
 
 
@@ -86,7 +92,7 @@ def profile(model: ModelArg, address: str, devices: Sequence[str], *,
     """Profile ``model`` on each of ``devices`` of the fleet at ``address`` and merge the rows into one report.
 
     Arguments as for :func:`profile_on_fleet`. Rows carry ``device``, ``node`` and ``host``, ids are
-    prefixed by the device (``raspberry-pi-5:onnxruntime``), and a device that did not run is one
+    prefixed by the device (``raspberry-pi-5:onnxruntime/cpu``), and a device that did not run is one
     ``unavailable``/``failed`` row (``interrupted`` after Ctrl-C, with ``report.partial`` set).
     Raises :class:`~edgekit.errors.FleetUnreachableError` when no head answers at ``address``.
     """
