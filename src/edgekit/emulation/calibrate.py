@@ -417,25 +417,29 @@ def fit(samples: Sequence[Sample], base: LatencyParams) -> Fit:
         pred = np.log([max(predict_ms(s, p, ratio, post), 1e-12) for s in samples])
         return np.concatenate([pred - measured, _PRIOR * (x - x0) / scale])
 
-    best, best_onchip = None, None
     # several starts: the max() of the roofline makes the cost piecewise, and an op class's efficiency has next to
     # no gradient where its ops take a small share of the time (the start, 1)
     starts = [(0.0, 0.0), (-1.5, 0.0), (1.5, 0.0)]
     if any(n.startswith("op_efficiency[") for n in names):
         starts.append((0.0, -4.0))
-    for onchip in _onchip_grid(samples, base):  # a step in the cost: searched on a grid, not by the gradient
+    def solve(onchip: float | None, shift: float, op_shift: float) -> Any:
         b = base if onchip is None else dataclasses.replace(base, onchip_mb=onchip)
-        for shift, op_shift in starts:
-            start = x0.copy()
-            for i, n in enumerate(names):
-                if n.startswith("compute_efficiency[") or n == "memory_efficiency":
-                    start[i] += shift
-                elif n.startswith("op_efficiency["):
-                    start[i] += op_shift
-            res = least_squares(residuals, np.clip(start, lo, hi), bounds=(lo, hi), loss="soft_l1", f_scale=0.1,
-                                x_scale=scale, max_nfev=400, args=(b,))
-            if best is None or res.cost < best.cost:
-                best, best_onchip = res, onchip
+        start = x0.copy()
+        for i, n in enumerate(names):
+            if n.startswith("compute_efficiency[") or n == "memory_efficiency":
+                start[i] += shift
+            elif n.startswith("op_efficiency["):
+                start[i] += op_shift
+        return least_squares(residuals, np.clip(start, lo, hi), bounds=(lo, hi), loss="soft_l1", f_scale=0.1,
+                             x_scale=scale, max_nfev=400, args=(b,))
+
+    # the on-chip size is a step in the cost: each value of the grid from the first start, then the two best from all
+    grid = _onchip_grid(samples, base)
+    first = sorted(((solve(c, *starts[0]), c) for c in grid), key=lambda t: t[0].cost)
+    best, best_onchip = first[0]
+    for res, onchip in [(solve(c, *st), c) for _, c in first[:2] for st in starts[1:]]:
+        if res.cost < best.cost:
+            best, best_onchip = res, onchip
     assert best is not None
     values = [_from_x(n, v) for n, v in zip(names, best.x, strict=True)]
     params, ratio, post = _params(base if best_onchip is None else dataclasses.replace(base, onchip_mb=best_onchip),
