@@ -253,3 +253,16 @@ def test_an_in_place_first_layer_on_the_input_does_not_crash_in_light_mode(tmp_p
     x = np.random.default_rng(0).standard_normal((3, 4, 5)).astype(np.float32)
     with edgekit.load(path, runtime="ncnn", threads=1) as m:
         np.testing.assert_array_equal(m(x)["y"], np.maximum(x, 0))
+
+
+def test_pnnx_is_pinned_for_x86_64_and_aarch64_linux_and_refused_elsewhere_with_what_to_do() -> None:
+    from edgekit.errors import RuntimeNotInstalledError
+    from edgekit.runtimes.ncnn_convert import PNNX_VERSION, pnnx_pin
+
+    x86, arm = pnnx_pin("x86_64", "Linux"), pnnx_pin("aarch64", "Linux")
+    assert pnnx_pin("AMD64", "Linux") == x86 and pnnx_pin("arm64", "Linux") == arm
+    assert x86[0].platform_args()[1] == "manylinux2014_x86_64" and arm[0].platform_args()[1] == "manylinux2014_aarch64"
+    assert x86[0].sha256 != arm[0].sha256 and x86[1] != arm[1] and PNNX_VERSION in arm[0].filename
+    for machine, system in (("riscv64", "Linux"), ("arm64", "Darwin")):
+        with pytest.raises(RuntimeNotInstalledError, match=r"convert model\.onnx --to ncnn.*\.param and \.bin"):
+            pnnx_pin(machine, system)

@@ -44,6 +44,8 @@ class PinnedWheel:
 
         >>> PinnedWheel("a==1", "a-1-py3-none-manylinux2014_x86_64.whl", "0").platform_args()[:2]
         ['--platform', 'manylinux2014_x86_64']
+        >>> PinnedWheel("a==1", "a-1-py3-none-manylinux2014_aarch64.manylinux_2_17_aarch64.whl", "0").platform_args()[1]
+        'manylinux2014_aarch64'
         >>> PinnedWheel("a==1", "a-1-py3-none-any.whl", "0").platform_args()
         []
         """
@@ -51,7 +53,8 @@ class PinnedWheel:
             return []
         tag = self.filename.split("-")[-3]  # python tag: cp311 (one interpreter) or py3 (any CPython)
         version = f"{tag[2]}.{tag[3:]}" if tag.startswith("cp") else "3.11"
-        return ["--platform", "manylinux2014_x86_64", "--python-version", version, "--implementation", "cp"]
+        platform = self.filename.removesuffix(".whl").split("-")[-1].split(".")[0]  # the first platform tag
+        return ["--platform", platform, "--python-version", version, "--implementation", "cp"]
 
 
 def cached_wheel(wheel: PinnedWheel) -> Path | None:

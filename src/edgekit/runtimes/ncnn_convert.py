@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import shutil
 import signal
 import subprocess
@@ -45,17 +46,44 @@ from edgekit.models.ncnn_param import parse
 from edgekit.tensors import TensorSpec
 from edgekit.wheels import PinnedWheel, download, extract
 
-__all__ = ["FETCH_COMMAND", "PNNX", "PNNX_SHA256", "PNNX_VERSION", "blob_name", "cached_conversion",
-           "convert_to_ncnn", "copy_pnnx", "fetch_pnnx", "pnnx_path"]
+__all__ = ["FETCH_COMMAND", "PNNX_PINS", "PNNX_VERSION", "blob_name", "cached_conversion", "convert_to_ncnn",
+           "copy_pnnx", "fetch_pnnx", "pnnx_path", "pnnx_pin"]
 
 PNNX_VERSION = "20261020"
-PNNX = PinnedWheel(f"pnnx=={PNNX_VERSION}", f"pnnx-{PNNX_VERSION}-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
-                   "d50d921e5897293d616444191c1a2dc5366423c81bdb4bd22a985fe8071cf17c")
-PNNX_SHA256 = "4db234cb90a27dc15e04e0d0edf5706c7a488ab8e6235cf8c146c6ec80fd9355"  # of pnnx/pnnx inside the wheel
+#: Linux machine -> the pinned pnnx wheel and the sha256 of the ``pnnx/pnnx`` binary inside it
+PNNX_PINS: dict[str, tuple[PinnedWheel, str]] = {
+    "x86_64": (PinnedWheel(f"pnnx=={PNNX_VERSION}",
+                           f"pnnx-{PNNX_VERSION}-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
+                           "d50d921e5897293d616444191c1a2dc5366423c81bdb4bd22a985fe8071cf17c"),
+               "4db234cb90a27dc15e04e0d0edf5706c7a488ab8e6235cf8c146c6ec80fd9355"),
+    "aarch64": (PinnedWheel(f"pnnx=={PNNX_VERSION}",
+                            f"pnnx-{PNNX_VERSION}-py3-none-manylinux2014_aarch64.manylinux_2_17_aarch64.whl",
+                            "13727adb291bf8061a4cc95c8b911ff2459b406144ad3c86e755b6e3f8953427"),
+                "1f55df74080eabb048cb122215f290d16e1bf82309c1a67662c91c437e96471e"),
+}
 FETCH_COMMAND = "edgekit fetch pnnx"
 #: bumped when edgekit's post-processing of pnnx's output changes (part of the cache key)
 _FORMAT = 1
 _OPTIONS = ("fp16=0",)
+
+
+def pnnx_pin(machine: str | None = None, system: str | None = None) -> tuple[PinnedWheel, str]:
+    """The pinned pnnx wheel for this machine (or ``machine`` on ``system``) and its binary's sha256.
+
+    >>> pnnx_pin("arm64", "Linux")[0].filename.split("-")[-1]
+    'manylinux_2_17_aarch64.whl'
+
+    Raises RuntimeNotInstalledError where no wheel is pinned (not Linux on x86-64 or aarch64).
+    """
+    machine = (machine or platform.machine()).lower()
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+    system = system or platform.system()
+    if system != "Linux" or machine not in PNNX_PINS:
+        raise RuntimeNotInstalledError(
+            f"edgekit pins the pnnx converter (ONNX -> ncnn) for Linux on {' and '.join(sorted(PNNX_PINS))}; this is "
+            f"{system} on {machine}. Convert on such a machine (`edgekit convert model.onnx --to ncnn`) and bring "
+            "the .param and .bin here: ncnn runs them without pnnx.")
+    return PNNX_PINS[machine]
 
 
 def _binary_target() -> Path:
@@ -67,7 +95,11 @@ def pnnx_path() -> Path | None:
     from edgekit.cache import file_sha256
 
     target = _binary_target()
-    if target.is_file() and os.access(target, os.X_OK) and file_sha256(target) == PNNX_SHA256:
+    try:
+        digest = pnnx_pin()[1]
+    except RuntimeNotInstalledError:
+        return None
+    if target.is_file() and os.access(target, os.X_OK) and file_sha256(target) == digest:
         return target
     return None
 
@@ -94,11 +126,13 @@ def fetch_pnnx() -> Path:
     have = pnnx_path()
     if have is not None:
         return have
-    wheel = download(PNNX, purpose="the pnnx converter (ONNX -> ncnn)")
-    return extract(wheel, "pnnx/pnnx", PNNX_SHA256, _binary_target(), mode=0o755)
+    pinned, digest = pnnx_pin()
+    wheel = download(pinned, purpose="the pnnx converter (ONNX -> ncnn)")
+    return extract(wheel, "pnnx/pnnx", digest, _binary_target(), mode=0o755)
 
 
 def _require_pnnx(name: str) -> Path:
+    pnnx_pin()  # a machine with no pinned wheel: say so, not "fetch it"
     path = pnnx_path()
     if path is None:
         raise RuntimeNotInstalledError(
