@@ -102,7 +102,7 @@ def test_fp16_is_offered_only_where_the_device_computes_it() -> None:
 
 _FALLBACK = """
 import json, sys, edgekit
-from edgekit.errors import AcceleratorUnavailableError
+from edgekit.errors import AcceleratorUnavailableError, DeviceUnavailableError
 from edgekit.models.sample import sample_model
 m = edgekit.load(sample_model("onnx"), runtime="opencv", accelerator="opencl", threads=1)
 out = {"accelerator": m.placement.accelerator, "fallback": m.placement.options.get("fallback")}
@@ -111,6 +111,17 @@ try:
     out["strict"] = "opened"
 except AcceleratorUnavailableError as exc:
     out["strict"] = str(exc)
+try:
+    edgekit.load(sample_model("onnx"), runtime="opencv", accelerator="opencl", threads=1, strict=True)
+    out["runtime_strict"] = "opened"
+except AcceleratorUnavailableError as exc:
+    out["runtime_strict"] = str(exc)
+try:  # a device target under strict=True: the adapter's switch to the CPU is a fallback strict refuses
+    edgekit.load(sample_model("onnx"), device="rockchip-rk3588", runtime="opencv", accelerator="opencl",
+                 precision="fp32", threads=1, strict=True)
+    out["device_strict"] = "opened"
+except DeviceUnavailableError as exc:
+    out["device_strict"] = str(exc)
 print(json.dumps(out))
 """
 
@@ -127,3 +138,5 @@ def test_opencvs_switch_to_the_cpu_is_detected_not_silent() -> None:
     assert got["accelerator"] == "cpu"
     assert "not on the opencl target" in got["fallback"]
     assert "allow_fallback=False" in got["strict"]
+    assert "strict=True" in got["device_strict"] and "not on the opencl target" in got["device_strict"]
+    assert "allow_fallback=False" in got["runtime_strict"]

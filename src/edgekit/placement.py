@@ -154,6 +154,8 @@ def _place(model: ModelFile, *, runtime: str | None, device: Any, accelerator: s
         return place_on_device(model, device, runtime=runtime, accelerator=accelerator, threads=threads,
                                precision=precision, strict=strict, options=options, profile_ops=profile_ops)
     rt = choose_runtime(model, runtime)
+    if strict and "allow_fallback" in rt.options_help:  # no switch to the CPU inside the runtime either
+        options = {"allow_fallback": False, **options}
     session = rt.open(model, accelerator=accelerator, threads=threads, precision=precision, options=options,
                       profile_ops=profile_ops)
     return Decision(session, Placement(runtime=rt.name, version=rt.version(), accelerator=session.accelerator,
@@ -391,8 +393,10 @@ def place_on_device(model: ModelFile, device: Any, *, runtime: str | None = None
 
     Targets are tried in order; ``runtime=``/``accelerator=`` keep only matching ones. Each
     rejected target is a :class:`Rejection` in ``Placement.trail``; a fallback logs a warning on
-    the ``edgekit`` logger; ``strict=True`` raises DeviceUnavailableError instead of falling back.
-    ``edgekit.load(..., device=...)`` calls this (through :func:`place`).
+    the ``edgekit`` logger; ``strict=True`` raises DeviceUnavailableError instead of falling back, to another
+    target or, inside a runtime that may switch to the CPU on its own (OpenCV's opencl), to its CPU
+    (``allow_fallback=False`` is passed to such adapters). ``edgekit.load(..., device=...)`` calls this (through
+    :func:`place`).
 
     >>> d = place_on_device(open_model("face.tflite"), "coral-edgetpu")   # doctest: +SKIP
     >>> print(d.placement.explain())                                     # doctest: +SKIP
@@ -431,6 +435,8 @@ def place_on_device(model: ModelFile, device: Any, *, runtime: str | None = None
             if t.delegate and t.accelerator == "delegate" and rt.has("delegate"):
                 opts.setdefault("delegate", t.delegate)
             opts.update(options or {})
+            if strict and "allow_fallback" in rt.options_help:  # an adapter that may switch to the CPU on its own
+                opts.setdefault("allow_fallback", False)
             try:
                 session = rt.open(model, accelerator=t.accelerator, threads=threads or t.options.get("threads"),
                                   precision=None if mprec == "int8" else (precision or t.precision), options=opts,

@@ -170,6 +170,8 @@ def load(
     ``plan``: a deployment plan (file or :class:`~edgekit.plan.Plan`): its chosen configuration
     runs when the plan applies here; otherwise a warning says why and placement falls back
     (``strict=True``: PlanError). ``Placement.explain()`` says which plan was used, or why none.
+    ``strict=True`` also refuses every fallback: to a later device target, and inside a runtime that would
+    switch to the CPU on its own (OpenCV's opencl on a device it will not use).
     ``threads`` defaults to the number of cores. Remaining keyword ``options`` go to the runtime.
     ``emulate=True`` (or ``runtime="emulated"``) runs the model as ``device``'s accelerator would, on this
     CPU (see :mod:`edgekit.runtimes.emulated`); ``Predictor.estimate()`` then predicts device latency.
