@@ -31,16 +31,9 @@ import numpy as np
 
 import edgekit
 from edgekit.devices import get_profile
-from edgekit.emulation.calibrate import (
-    CrossValidation,
-    Fit,
-    cross_validate,
-    figure_samples,
-    fit,
-    select_metric,
-    select_runtime,
-)
+from edgekit.emulation.calibrate import CrossValidation, Fit, cross_validate, fit
 from edgekit.emulation.figures import load_figures
+from edgekit.emulation.samples import figure_samples, select_metric, select_runtime
 from edgekit.emulation.spec import accelerator_spec, load_spec
 from edgekit.testing.networks import NETWORKS, build_network
 

@@ -12,23 +12,13 @@ import onnx
 import pytest
 
 from edgekit.devices import get_profile, load_profile
-from edgekit.emulation.calibrate import (
-    FIT_MEDIAN_LIMIT,
-    CrossValidation,
-    Sample,
-    cross_validate,
-    figure_samples,
-    fit,
-    predict_ms,
-    select_metric,
-    select_runtime,
-    unit_table,
-)
+from edgekit.emulation.calibrate import FIT_MEDIAN_LIMIT, CrossValidation, cross_validate, fit, predict_ms
 from edgekit.emulation.calibration_toml import spec_table
 from edgekit.emulation.costs import cost_table
 from edgekit.emulation.figures import load_figures
 from edgekit.emulation.graph import onnx_graph, partition
 from edgekit.emulation.latency import estimate_plan, op_class
+from edgekit.emulation.samples import Sample, figure_samples, select_metric, select_runtime, unit_table
 from edgekit.emulation.spec import accelerator_spec, load_spec, parse_spec
 from edgekit.errors import ConfigError
 from edgekit.models.flops import count_onnx

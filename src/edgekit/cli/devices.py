@@ -155,8 +155,8 @@ def _samples(profile: DeviceProfile, source: Path, runtime: str | None) -> tuple
     """``(samples, skipped reasons, data label)`` from a figures file or a profile report."""
     import json
 
-    from edgekit.emulation.calibrate import figure_samples, report_samples, select_metric, select_runtime
     from edgekit.emulation.figures import read_figures
+    from edgekit.emulation.samples import figure_samples, report_samples, select_metric, select_runtime
     from edgekit.errors import InvalidOptionError
     from edgekit.testing.networks import NETWORKS, build_network
 
