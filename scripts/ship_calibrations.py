@@ -21,11 +21,12 @@ from pathlib import Path
 from edgekit._version import __version__
 from edgekit.devices import get_profile
 from edgekit.emulation.calibrate import cross_validate, fit
-from edgekit.emulation.calibration_toml import spec_table, toml_text
+from edgekit.emulation.calibration_toml import spec_table
 from edgekit.emulation.figures import load_figures
 from edgekit.emulation.samples import figure_samples, select_metric, select_runtime
 from edgekit.emulation.spec import accelerator_spec, load_spec
 from edgekit.testing.networks import NETWORKS, build_network
+from edgekit.tomlfile import toml_text
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "devices" / "emulation" / "calibrated"

@@ -67,7 +67,6 @@ plans, and placement, which uses them.)
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 import platform
@@ -81,7 +80,7 @@ from edgekit.cache import atomic_path
 from edgekit.errors import ConfigError, InvalidOptionError, PlanError, UnknownRuntimeError
 from edgekit.models.formats import ModelFile
 from edgekit.runtime import PRECISIONS
-from edgekit.tomlfile import check_keys, expect, read_toml
+from edgekit.tomlfile import check_keys, expect, read_toml, toml_key, toml_value
 
 __all__ = ["MAX_PLAN_BYTES", "PLAN_VERSION", "Config", "Plan", "check", "host_facts"]
 
@@ -92,7 +91,6 @@ PLAN_VERSION = "1.0"
 MAX_PLAN_BYTES = 64 << 10
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")  # runtime, accelerator and device names
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _SCALAR = (str, int, float, bool)
 
 
@@ -441,32 +439,7 @@ def _config_table(name: str, config: Config, figures: dict[str, Any], accuracy: 
 
 def _key_values(table: Mapping[str, Any]) -> list[str]:
     """``key = value`` lines; None values are left out (TOML has no null)."""
-    return [f"{_key(k)} = {_value(v)}" for k, v in table.items() if v is not None]
-
-
-def _key(k: str) -> str:
-    return k if _BARE_KEY.fullmatch(k) else _string(k)
-
-
-def _string(s: str) -> str:
-    # JSON's escapes are TOML's (\" \\ \n \uXXXX); DEL is the one control character JSON leaves raw
-    return json.dumps(s, ensure_ascii=False).replace("\x7f", "\\u007f")
-
-
-def _value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(int(v))
-    if isinstance(v, float):  # numpy's float64 is a float whose repr() is "np.float64(...)": go through float()
-        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf") if math.isinf(v) else repr(float(v))
-    if isinstance(v, str):
-        return _string(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_value(x) for x in v if x is not None) + "]"
-    if isinstance(v, Mapping):
-        return "{" + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items() if x is not None) + "}"
-    if hasattr(v, "item"):  # a numpy scalar
-        return _value(v.item())
-    raise InvalidOptionError(f"a plan cannot hold a {type(v).__name__} ({v!r}); expected strings, numbers, "
-                             "true/false, lists and tables.")
+    try:
+        return [f"{toml_key(k)} = {toml_value(v)}" for k, v in table.items() if v is not None]
+    except ConfigError as exc:
+        raise InvalidOptionError(f"a plan cannot hold this value: {exc}") from exc

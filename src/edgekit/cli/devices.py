@@ -203,9 +203,10 @@ def _run_calibration(device: str, sources: tuple[str, ...], out: str | None, for
     from edgekit._version import __version__
     from edgekit.cli.codes import INCOMPLETE, NOTHING, OK
     from edgekit.emulation.calibrate import cross_validate, fit, predict_ms
-    from edgekit.emulation.calibration_toml import spec_table, toml_text
+    from edgekit.emulation.calibration_toml import spec_table
     from edgekit.emulation.spec import accelerator_spec, load_spec
     from edgekit.errors import InvalidOptionError
+    from edgekit.tomlfile import toml_text
 
     profile = get_profile(device)
     target = Path(out or f"{profile.name}-calibrated.toml")

@@ -1,9 +1,9 @@
-"""Write a calibration: the spec table that extends a family's spec with fitted values, and TOML text.
+"""Write a calibration: the spec table that extends a family's spec with fitted values and their provenance.
 
 :func:`spec_table` turns a :class:`~edgekit.emulation.calibrate.Fit` (and its cross-validation) into
 the table of ``devices/emulation/calibrated/<device>-<unit>.toml``: ``extends``, the fitted
-``[latency]`` values with their sources, and the provenance in ``[calibration]``; :func:`toml_text`
-writes it (the standard library reads TOML but does not write it).
+``[latency]`` values with their sources, and the provenance in ``[calibration]``;
+:func:`edgekit.tomlfile.toml_text` writes it.
 
 Example::
 
@@ -15,13 +15,11 @@ Example::
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from typing import Any
 
 from edgekit.emulation.calibrate import CrossValidation, Fit
 
-__all__ = ["spec_table", "toml_text"]
+__all__ = ["spec_table"]
 
 def spec_table(family: str, fit_: Fit, cv: CrossValidation | None, *, data: str, runtime: str, date: str,
                version: str) -> dict[str, Any]:
@@ -53,52 +51,3 @@ def spec_table(family: str, fit_: Fit, cv: CrossValidation | None, *, data: str,
                     "before_worst_error": round(summ["before_worst"], 4),
                     "networks": sorted({s.network for s in cv.samples})})
     return {"extends": family, "latency": lat, "calibration": cal}
-
-
-def toml_text(table: Mapping[str, Any], header: str = "") -> str:
-    """``table`` as TOML (strings, numbers, booleans, lists, tables, arrays of tables): enough for profiles."""
-    lines = [f"# {h}" for h in header.splitlines()] if header else []
-    _emit(table, (), lines)
-    return "\n".join(lines).lstrip("\n") + "\n"
-
-
-def _key(k: str) -> str:
-    return k if k and all(c.isalnum() or c in "-_" for c in k) else _value(k)
-
-
-def _value(v: Any) -> str:
-    import json
-
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v) if not (isinstance(v, float) and math.isinf(v)) else ("inf" if v > 0 else "-inf")
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, Mapping):
-        return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()) + " }"
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    return json.dumps(str(v))
-
-
-def _emit(table: Mapping[str, Any], path: tuple[str, ...], lines: list[str]) -> None:
-    def is_tables(v: Any) -> bool:
-        return isinstance(v, list) and bool(v) and all(isinstance(x, Mapping) for x in v)
-
-    def as_table(v: Any) -> bool:  # top-level tables, and long flat ones ([units.sources]); the rest inline
-        return isinstance(v, Mapping) and (not path or (len(v) > 3 and not any(
-            isinstance(x, Mapping) for x in v.values())))
-
-    for k, v in table.items():
-        if not as_table(v) and not is_tables(v):
-            lines.append(f"{_key(k)} = {_value(v)}")
-    for k, v in table.items():
-        name = ".".join(_key(p) for p in (*path, k))
-        if as_table(v):
-            lines.extend(["", f"[{name}]"])
-            _emit(v, (*path, k), lines)
-        elif is_tables(v):
-            for item in v:
-                lines.extend(["", f"[[{name}]]"])
-                _emit(item, (*path, k), lines)

@@ -32,6 +32,7 @@ from edgekit.models.formats import ModelFile
 from edgekit.pipeline.config import BUNDLE_FORMAT, CONFIG_NAME, MAX_PLANS, PLAN_FILE, PLANS_DIR
 from edgekit.plan import Plan
 from edgekit.tensors import TensorSpec
+from edgekit.tomlfile import toml_value
 
 __all__ = ["create_bundle", "preset_names", "preset_text"]
 
@@ -50,15 +51,11 @@ def preset_text(name: str) -> str:
     return (resources.files("edgekit.pipeline") / "presets" / f"{name}.toml").read_text(encoding="utf-8")
 
 
-def _toml_str(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def _inputs_block(inputs: list[TensorSpec]) -> str:
     lines = []
     for s in inputs:
         dims = ", ".join(str(d) if isinstance(d, int) and d >= 0 else "-1" for d in s.shape)
-        lines += ["[[inputs]]", f"name = {_toml_str(s.name)}", f"shape = [{dims}]", f'dtype = "{s.dtype.name}"']
+        lines += ["[[inputs]]", f"name = {toml_value(s.name)}", f"shape = [{dims}]", f'dtype = "{s.dtype.name}"']
         if s.quantization:
             lines += [f"scale = {s.quantization[0]!r}", f"zero_point = {s.quantization[1]}"]
         lines.append("")
@@ -87,8 +84,8 @@ def bundle_text(preset: str, model_name: str, inputs: list[TensorSpec], labels_f
         tables = tables.replace("[preprocess]\n", f"[preprocess]\nsize = [{size[0]}, {size[1]}]\n", 1)
     if labels_file is not None:
         tables = re.sub(r"(?m)^labels = .*\n", "", tables)
-        tables = tables.replace("[postprocess]\n", f"[postprocess]\nlabels = {_toml_str(labels_file)}\n", 1)
-    return "\n".join([*comments, f"format = {BUNDLE_FORMAT}", *keys, f"model = {_toml_str(model_name)}", "",
+        tables = tables.replace("[postprocess]\n", f"[postprocess]\nlabels = {toml_value(labels_file)}\n", 1)
+    return "\n".join([*comments, f"format = {BUNDLE_FORMAT}", *keys, f"model = {toml_value(model_name)}", "",
                       _inputs_block(inputs), tables])
 
 
