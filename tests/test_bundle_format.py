@@ -10,6 +10,7 @@ import os
 import stat
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from edgekit.pipeline.archive import Limits, safe_extract, unpack_bundle
 from edgekit.pipeline.config import Preprocess
 from edgekit.pipeline.preprocess import plan_resize, preprocess
 from edgekit.tensors import TensorSpec
+from edgekit.testing.bundles import write_bundle
 from edgekit.testing.onnx_models import save_onnx
 
 cv2 = pytest.importorskip("cv2")
@@ -44,34 +46,17 @@ def _color_model(path: Path, head: str) -> Path:
     return save_onnx(helper.make_graph(nodes, head, [x], [y], inits), path)
 
 
-def _write_bundle(folder: Path, model: Path, post: str, pre: str = "") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / model.name).write_bytes(model.read_bytes())
-    (folder / "edgekit.toml").write_text(f"""format = 1
-model = "{model.name}"
-
-[[inputs]]
-name = "image"
-shape = [1, 3, 32, 32]
-dtype = "float32"
-
-[preprocess]
-color = "rgb"
-resize = "letterbox"
-mean = 0
-std = 255
-layout = "NCHW"
-{pre}
-[postprocess]
-{post}
-""")
-    return folder
+def _write_bundle(folder: Path, model: Path, post: dict[str, Any]) -> Path:
+    """A bundle of a [1, 3, 32, 32] RGB model, letterboxed, pixels scaled to [0, 1]."""
+    return write_bundle(folder, model, inputs=[{"name": "image", "shape": [1, 3, 32, 32], "dtype": "float32"}],
+                        preprocess={"color": "rgb", "resize": "letterbox", "mean": 0, "std": 255, "layout": "NCHW"},
+                        postprocess=post)
 
 
 @pytest.fixture()
 def classifier(tmp_path: Path) -> Path:
     model = _color_model(tmp_path / "color.onnx", "classify")
-    post = 'kind = "classification"\ntop_k = 2\nlabels = ["red", "green", "blue"]'
+    post = {"kind": "classification", "top_k": 2, "labels": ["red", "green", "blue"]}
     return _write_bundle(tmp_path / "cls", model, post)
 
 
@@ -86,7 +71,7 @@ def test_classification_top_k_with_labels(classifier: Path) -> None:
 
 def test_segmentation_mask_is_in_frame_pixels(tmp_path: Path) -> None:
     model = _color_model(tmp_path / "seg.onnx", "segment")
-    bundle = _write_bundle(tmp_path / "seg", model, 'kind = "segmentation"\nlabels = ["background", "red"]')
+    bundle = _write_bundle(tmp_path / "seg", model, {"kind": "segmentation", "labels": ["background", "red"]})
     frame = np.full((100, 200, 3), 128, np.uint8)  # wide: letterboxed top and bottom
     frame[30:70, 120:180] = (0, 0, 255)
     with edgekit.load_bundle(bundle, runtime="onnxruntime") as pipe:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from click.testing import CliRunner
 from edgekit.cli import cli, main
 from edgekit.cli.output import FORMATS
 from edgekit.cli.params import SHAPE, ShapeParam
+from edgekit.testing.cli import walk_commands
 from edgekit.testing.onnx_models import build_onnx
 
 ALL_FORMATS = (*FORMATS, "html")
@@ -37,17 +37,6 @@ EXPECTED_FORMATS: dict[str, tuple[str, ...]] = {
 }
 
 SHAPE_COMMANDS = {"profile", "inspect", "convert", "tune", "run"}
-
-
-def _commands(group: click.Group = cli, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
-    ctx = click.Context(group)
-    for name in group.list_commands(ctx):
-        cmd = group.get_command(ctx, name)
-        assert cmd is not None, name
-        path = f"{prefix}{name}"
-        yield path, cmd
-        if isinstance(cmd, click.Group):
-            yield from _commands(cmd, f"{path} ")
 
 
 def _option(cmd: click.Command, flag: str) -> click.Option | None:
@@ -82,9 +71,9 @@ def test_shape_param_rejects_with_a_usage_error(text: str) -> None:
 
 
 def test_every_shape_option_uses_the_one_parser() -> None:
-    found = {path for path, cmd in _commands() if _option(cmd, "--shape") is not None}
+    found = {path for path, cmd in walk_commands(cli) if _option(cmd, "--shape") is not None}
     assert found == SHAPE_COMMANDS
-    for path, cmd in _commands():
+    for path, cmd in walk_commands(cli):
         opt = _option(cmd, "--shape")
         if opt is not None:
             assert isinstance(opt.type, ShapeParam), path
@@ -166,12 +155,12 @@ def _required_args(path: str, tmp_path: Path) -> list[str]:
 
 
 def test_the_commands_with_format_are_the_expected_ones() -> None:
-    assert {path for path, cmd in _commands() if _option(cmd, "--format") is not None} == set(EXPECTED_FORMATS)
+    assert {path for path, cmd in walk_commands(cli) if _option(cmd, "--format") is not None} == set(EXPECTED_FORMATS)
 
 
 @pytest.mark.parametrize("path", sorted(EXPECTED_FORMATS))
 def test_format_is_the_shared_option(path: str) -> None:
-    cmd = dict(_commands())[path]
+    cmd = dict(walk_commands(cli))[path]
     opt = _option(cmd, "--format")
     assert opt is not None
     assert opt.name == "fmt" and opt.opts == ["--format"] and opt.default == "table" and opt.show_default
@@ -181,7 +170,7 @@ def test_format_is_the_shared_option(path: str) -> None:
 
 @pytest.mark.parametrize("path", sorted(EXPECTED_FORMATS))
 def test_format_accepts_exactly_what_the_command_renders(path: str, tmp_path: Path) -> None:
-    cmd = dict(_commands())[path]
+    cmd = dict(walk_commands(cli))[path]
     args = _required_args(path, tmp_path)
     accepted = set()
     for fmt in (*ALL_FORMATS, "bogus"):

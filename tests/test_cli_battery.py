@@ -10,13 +10,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import click
 import numpy as np
 import pytest
 
 from edgekit.cli import cli, main
 from edgekit.cli.codes import USAGE
 from edgekit.models.sample import sample_model
+from edgekit.testing.cli import walk_commands
 
 #: the files each case may refer to, by placeholder
 FILES = {
@@ -157,21 +157,9 @@ def test_bad_input_is_a_usage_error(line: str, fragment: str, workdir: Path, cap
     assert (workdir / "existing.onnx").read_bytes() == b"precious"
 
 
-def _leaf_commands(group: click.Group = cli, prefix: str = "") -> list[str]:
-    ctx = click.Context(group)
-    out = []
-    for name in group.list_commands(ctx):
-        cmd = group.get_command(ctx, name)
-        if isinstance(cmd, click.Group):
-            out += _leaf_commands(cmd, f"{prefix}{name} ")
-        else:
-            out.append(f"{prefix}{name}")
-    return out
-
-
 def test_battery_covers_every_command() -> None:
     covered = {" ".join(w for w in line.split()[:2] if not w.startswith(("{", "-"))) for line, _ in CASES}
     covered |= {line.split()[0] for line, _ in CASES}
-    missing = [c for c in _leaf_commands() if c not in covered and c not in {"devices", "bundle presets",
-                                                                              "devices detect"}]
+    missing = [c for c, _ in walk_commands(cli, leaves_only=True)
+               if c not in covered and c not in {"devices", "bundle presets", "devices detect"}]
     assert not missing, f"commands without a bad-input case: {missing}"

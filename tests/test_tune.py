@@ -25,6 +25,7 @@ from edgekit.models.formats import ModelFile, open_model
 from edgekit.plan import Config, Plan, check
 from edgekit.registry import get_runtime, register_runtime, unregister_runtime
 from edgekit.runtime import Runtime, RuntimeInfo, Session
+from edgekit.testing.bundles import write_bundle
 from edgekit.testing.onnx_models import build_onnx
 from edgekit.tuning import TuneReport, tune
 from edgekit.tuning.accuracy import judge, output_metrics, parse_tolerance, rule_for
@@ -291,37 +292,13 @@ def _tiny_ssd(folder: Path) -> Path:
                                helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, 4, 1])], inits)
     folder.mkdir(parents=True)
     save_onnx(graph, folder / "tiny_ssd.onnx")
-    (folder / "edgekit.toml").write_text("""format = 1
-model = "tiny_ssd.onnx"
-
-[[inputs]]
-name = "image"
-shape = [1, 3, 32, 32]
-dtype = "float32"
-
-[preprocess]
-color = "rgb"
-resize = "stretch"
-mean = 0
-std = 255
-layout = "NCHW"
-
-[postprocess]
-kind = "ssd"
-boxes = "boxes"
-scores = "scores"
-box_scale = [32.0, 32.0, 32.0, 32.0]
-score_threshold = 0.5
-nms = "plain"
-iou_threshold = 0.3
-max_detections = 10
-labels = ["thing"]
-
-[postprocess.anchors]
-strides = [16]
-aspect_ratios = [1.0]
-interpolated_scale_aspect_ratio = 0.0
-""")
+    anchors = {"strides": [16], "aspect_ratios": [1.0], "interpolated_scale_aspect_ratio": 0.0}
+    write_bundle(folder, folder / "tiny_ssd.onnx",
+                 inputs=[{"name": "image", "shape": [1, 3, 32, 32], "dtype": "float32"}],
+                 preprocess={"color": "rgb", "resize": "stretch", "mean": 0, "std": 255, "layout": "NCHW"},
+                 postprocess={"kind": "ssd", "boxes": "boxes", "scores": "scores", "box_scale": [32.0] * 4,
+                              "score_threshold": 0.5, "nms": "plain", "iou_threshold": 0.3, "max_detections": 10,
+                              "labels": ["thing"], "anchors": anchors})
     return folder
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.errors import CorruptModelError, ModelNotFoundError, UnknownFormatError
+from edgekit.models.weights_file import weights_beside
 
 __all__ = ["FORMATS", "ModelFile", "a_model", "open_model", "quantize_hint"]
 
@@ -233,12 +234,7 @@ def _validate_tflite(path: Path) -> None:
 def _validate_ir(path: Path) -> Path:
     import xml.etree.ElementTree as ET
 
-    weights = path.with_suffix(".bin")
-    if not weights.is_file():
-        raise ModelNotFoundError(
-            f"{path}: OpenVINO IR needs its weights file {weights.name} beside the .xml; it is missing. "
-            "Copy the .bin next to the .xml (same name)."
-        )
+    weights = weights_beside(path, "OpenVINO IR")
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as exc:

@@ -26,7 +26,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgekit.errors import CorruptModelError, ModelNotFoundError
+from edgekit.errors import CorruptModelError
+from edgekit.models.weights_file import weights_beside
 
 __all__ = ["MAGIC", "NcnnLayer", "NcnnParam", "input_dims", "parse", "validate"]
 
@@ -211,12 +212,7 @@ def parse(text: str, where: str = ".param") -> NcnnParam:
 
 def validate(path: Path) -> Path:
     """Check ``path`` (a ``.param``) and the ``.bin`` beside it; return the ``.bin``'s path."""
-    weights = path.with_suffix(".bin")
-    if not weights.is_file():
-        raise ModelNotFoundError(
-            f"{path}: an ncnn model needs its weights file {weights.name} beside the .param; it is missing. "
-            "Copy the .bin next to the .param (same name)."
-        )
+    weights = weights_beside(path, "an ncnn model")
     if path.stat().st_size > _MAX_BYTES:
         raise CorruptModelError(f"{path}: {path.stat().st_size} bytes is too large for an ncnn .param (text); "
                                 "expected the .param of a .param + .bin pair.")
