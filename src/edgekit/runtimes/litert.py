@@ -326,7 +326,7 @@ def _quietly(create: Callable[[], Any]) -> Any:
     back to stderr (MNN's capture, so one lock serialises both adapters' redirections)."""
     if _XNNPACK_SEEN:
         return create()
-    from edgekit.runtimes.mnn import captured_output
+    from edgekit.runtimes._capture import captured_output
 
     cap = captured_output()
     try:

@@ -20,11 +20,7 @@ Example::
 
 from __future__ import annotations
 
-import os
 import re
-import sys
-import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +38,11 @@ from edgekit.errors import (
 from edgekit.models.formats import ModelFile
 from edgekit.models.model_io import model_io
 from edgekit.runtime import Runtime, Session
+from edgekit.runtimes._capture import captured_output
 from edgekit.runtimes.mnn_convert import cached_conversion, convert_to_mnn
 from edgekit.tensors import TensorSpec
 
-__all__ = ["MNNRuntime", "convert_to_mnn", "captured_output"]
+__all__ = ["MNNRuntime", "convert_to_mnn"]
 
 #: edgekit accelerator name -> MNN backend name in a runtime-manager config
 BACKENDS = {"cpu": "CPU", "opencl": "OPENCL", "vulkan": "VULKAN", "cuda": "CUDA", "metal": "METAL"}
@@ -53,63 +50,7 @@ BACKENDS = {"cpu": "CPU", "opencl": "OPENCL", "vulkan": "VULKAN", "cuda": "CUDA"
 _PRECISION = {"fp32": 1, "fp16": 2}  # Precision_High, Precision_Low
 _LAYOUT = {"onnx": "NCHW", "tflite": "NHWC"}
 _WINOGRAD_HINT = 3  # Interpreter::HintMode::WINOGRAD_MEMORY_LEVEL
-_FD_LOCK = threading.RLock()
 _STATE: dict[str, Any] = {}
-
-
-class captured_output:
-    """Capture what native code writes to file descriptors 1 and 2; ``.text`` holds it after.
-
-    Only this process's own fds are redirected, for the duration of the block (a
-    re-entrant lock serialises blocks across threads). Without fds 1/2 nothing is captured.
-    """
-
-    def __enter__(self) -> captured_output:
-        self.text = ""
-        self._saved: list[int] = []
-        _FD_LOCK.acquire()
-        try:
-            for stream in (sys.stdout, sys.stderr):
-                try:
-                    stream.flush()
-                except Exception:  # noqa: BLE001 - a closed or odd stream must not stop us
-                    pass
-            self._tmp = tempfile.TemporaryFile()
-            try:
-                for fd in (1, 2):
-                    self._saved.append(os.dup(fd))
-            except OSError:  # fd 1 or 2 closed (some embedded interpreters): nothing to protect
-                for saved in self._saved:
-                    os.close(saved)
-                self._saved = []
-            for fd in range(1, len(self._saved) + 1):
-                os.dup2(self._tmp.fileno(), fd)
-        except BaseException:
-            _FD_LOCK.release()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self._saved:
-                _fflush_libc()
-                for fd, saved in zip((1, 2), self._saved):
-                    os.dup2(saved, fd)
-                    os.close(saved)
-            self._tmp.seek(0)
-            self.text = self._tmp.read().decode("utf-8", "replace")
-            self._tmp.close()
-        finally:
-            _FD_LOCK.release()
-
-
-def _fflush_libc() -> None:
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError, TypeError):  # no libc by that name (Windows): MNN flushes itself
-        pass
 
 
 def _mnn() -> Any:

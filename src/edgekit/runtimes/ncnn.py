@@ -37,7 +37,7 @@ from edgekit.errors import CorruptModelError, InferenceError, InputError, Invali
 from edgekit.models.formats import ModelFile
 from edgekit.models.ncnn_param import NcnnParam, input_dims, parse
 from edgekit.runtime import Runtime, Session
-from edgekit.runtimes.mnn import captured_output
+from edgekit.runtimes._capture import captured_output
 from edgekit.runtimes.ncnn_convert import cached_conversion
 from edgekit.tensors import TensorSpec
 

@@ -266,7 +266,7 @@ def _ir(mf: ModelFile) -> ModelSummary:
 
 def _mnn(mf: ModelFile) -> ModelSummary:
     try:
-        from edgekit.runtimes.mnn import captured_output
+        from edgekit.runtimes._capture import captured_output
 
         with captured_output():
             import MNN
