@@ -18,21 +18,23 @@ Example::
 from __future__ import annotations
 
 import fnmatch
+import functools
 import glob
 import os
 import platform
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["HostInfo"]
+__all__ = ["HostInfo", "find_library", "library_dirs"]
 
 _LIB_DIRS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib", "/usr/lib/*-linux-gnu", "/lib/*-linux-gnu",
-             "/usr/lib/aarch64-linux-gnu/tegra", "/usr/local/cuda/lib64", "/system/lib64", "/system/lib",
+             "/usr/lib/*-linux-gnueabihf", "/usr/lib/aarch64-linux-gnu/tegra", "/usr/local/cuda/lib64", "/system/lib64", "/system/lib",
              "/vendor/lib64", "/opt/homebrew/lib")
 _RECORD_KEYS = {"machine", "system", "soc", "gpus", "usb", "device_nodes", "libraries", "accelerators", "source",
                 "notes", "expect"}
@@ -201,8 +203,63 @@ def _run(cmd: list[str]) -> str:
 
 
 def _libraries() -> tuple[str, ...]:
-    dirs = [d for v in ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH") for d in os.environ.get(v, "").split(os.pathsep) if d]
+    names = {n for d in library_dirs() for n in _listdir(d) if ".so" in n or n.endswith(".dylib")}
+    return tuple(sorted(names))
+
+
+def library_dirs() -> list[str]:
+    """The folders shared libraries are looked up in: ``LD_LIBRARY_PATH``/``DYLD_LIBRARY_PATH``, the usual system
+    folders (Jetson's tegra and Android's included), the folders in /etc/ld.so.conf and this Python's lib/."""
+    env = tuple(os.environ.get(var, "") for var in ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH"))
+    return list(_library_dirs(env))
+
+
+@functools.lru_cache(maxsize=16)
+def _library_dirs(env: tuple[str, ...]) -> tuple[str, ...]:
+    dirs = [d for value in env for d in value.split(os.pathsep) if d]
     for pattern in _LIB_DIRS:
         dirs.extend(glob.glob(pattern))
-    names = {n for d in dict.fromkeys(dirs) for n in _listdir(d) if ".so" in n or n.endswith(".dylib")}
-    return tuple(sorted(names))
+    dirs += _ld_so_conf_folders()
+    dirs.append(str(Path(sys.prefix) / "lib"))
+    return tuple(dict.fromkeys(dirs))
+
+
+def find_library(names: list[str]) -> str | None:
+    """Path of the first library in ``names`` found in :func:`library_dirs`, without loading it.
+
+    >>> find_library(["libedgetpu.so.1"]) is None     # on a host without a Coral runtime
+    True
+    """
+    for name in names:
+        for folder in library_dirs():
+            if (Path(folder) / name).is_file():
+                return str(Path(folder) / name)
+    return None
+
+
+def _ld_so_conf_folders(conf: str = "/etc/ld.so.conf") -> list[str]:
+    """Folders the dynamic loader searches, read from ld.so.conf and its includes.
+
+    Not ``ctypes.util.find_library``: on Linux that spawns ``ldconfig``, ``gcc`` and ``ld``
+    (9 processes here), too costly on a small device at every first load.
+    """
+    import glob
+
+    out: list[str] = []
+    pending, seen = [conf], set()
+    while pending:
+        path = pending.pop()
+        if path in seen or not os.path.isfile(path):
+            continue
+        seen.add(path)
+        try:
+            lines = Path(path).read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("include "):
+                pending.extend(sorted(glob.glob(line.split(None, 1)[1])))
+            elif line.startswith("/"):
+                out.append(line)
+    return out

@@ -23,14 +23,11 @@ Example::
 from __future__ import annotations
 
 import ctypes
-import functools
 import importlib.util
-import os
 import platform
 import re
 import sys
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,11 +39,12 @@ from edgekit.errors import (
     RuntimeNotInstalledError,
     UnsupportedModelError,
 )
+from edgekit.hostinfo import find_library
 from edgekit.models.formats import ModelFile
 from edgekit.runtime import Runtime, Session
 from edgekit.tensors import TensorSpec
 
-__all__ = ["LiteRT", "find_library"]
+__all__ = ["LiteRT"]
 
 #: accelerator -> shared libraries that provide its delegate, per platform
 DELEGATE_LIBRARIES = {
@@ -64,60 +62,6 @@ _INSTALL_HINTS = {
 }
 _KERNELS = {"optimized": "BUILTIN_WITHOUT_DEFAULT_DELEGATES", "reference": "BUILTIN_REF"}
 _QUANTIZED = {np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16)}
-
-
-def find_library(names: list[str]) -> str | None:
-    """Path (or loader name) of the first library in ``names`` found, without loading it.
-
-    Looks in ``LD_LIBRARY_PATH``/``DYLD_LIBRARY_PATH``, the usual system folders and the
-    folders in /etc/ld.so.conf; cached per library path setting.
-
-    >>> find_library(["libedgetpu.so.1"]) is None     # on a host without a Coral runtime
-    True
-    """
-    env = tuple(os.environ.get(var, "") for var in ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH"))
-    return _find_library(tuple(names), env)
-
-
-@functools.lru_cache(maxsize=64)
-def _find_library(names: tuple[str, ...], env: tuple[str, ...]) -> str | None:
-    folders = [p for value in env for p in value.split(os.pathsep)]
-    folders += ["/usr/lib", "/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
-                "/usr/lib/arm-linux-gnueabihf", "/opt/homebrew/lib", str(Path(sys.prefix) / "lib")]
-    folders += _ld_so_conf_folders()
-    for name in names:
-        for folder in filter(None, folders):
-            if (Path(folder) / name).is_file():
-                return str(Path(folder) / name)
-    return None
-
-
-def _ld_so_conf_folders(conf: str = "/etc/ld.so.conf") -> list[str]:
-    """Folders the dynamic loader searches, read from ld.so.conf and its includes.
-
-    Not ``ctypes.util.find_library``: on Linux that spawns ``ldconfig``, ``gcc`` and ``ld``
-    (9 processes here), too costly on a small device at every first load.
-    """
-    import glob
-
-    out: list[str] = []
-    pending, seen = [conf], set()
-    while pending:
-        path = pending.pop()
-        if path in seen or not os.path.isfile(path):
-            continue
-        seen.add(path)
-        try:
-            lines = Path(path).read_text(errors="replace").splitlines()
-        except OSError:
-            continue
-        for line in lines:
-            line = line.split("#", 1)[0].strip()
-            if line.startswith("include "):
-                pending.extend(sorted(glob.glob(line.split(None, 1)[1])))
-            elif line.startswith("/"):
-                out.append(line)
-    return out
 
 
 def _spec(detail: dict[str, Any], name: str) -> TensorSpec:
