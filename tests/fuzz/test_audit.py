@@ -27,7 +27,7 @@ ALLOWED = {
     ("runtime.py", "importlib.import_module"): "Runtime.import_library: a runtime's module name from its catalog entry",
     ("runtimes/mnn_convert.py", "subprocess.run"): "sys.executable running MNN's native converter "
                                                   "(_tools.mnnconvert), never its pip-installing Python wrapper",
-    ("runtimes/mnn.py", "ctypes.CDLL"): "CDLL(None): this process's own libc, to fflush stdout",
+    ("runtimes/_capture.py", "ctypes.CDLL"): "CDLL(None): this process's own libc, to fflush stdout",
     ("runtimes/litert.py", "ctypes.CDLL"): "a delegate library the caller (or their device profile) named",
     ("runtimes/litert.py", "mod.load_delegate"): "same library, after the CDLL check",
     ("runtimes/onnxruntime.py", "so.register_custom_ops_library"): "only the paths passed as custom_ops=",
