@@ -151,6 +151,34 @@ def test_a_raising_job_fails_without_retry(cluster: Any) -> None:
     [o] = run_on_devices(cluster.address, ["jetson-orin-nano"], boom)
     assert o.status == "failed" and o.attempts == 1
     assert "ValueError: the model does not fit" in (o.reason or "")
+    assert isinstance(o.error, ValueError)
+    from edgekit.fleet.measure import usage_error
+
+    assert usage_error([o]) is None  # not a mistake in what was passed: failed rows, the usual exit codes
+
+
+def test_a_job_error_names_the_files_shipped_from_here(cluster: Any, tmp_path: Path) -> None:
+    """What a job raised comes back as its class, its message naming this machine's files, not the node's copies."""
+    from edgekit.fleet import Outcome, run_on_devices
+    from edgekit.fleet.measure import usage_error
+
+    frame = tmp_path / "frame.npy"
+    frame.write_bytes(b"not an array")
+
+    def refuse(files: dict[str, Path]) -> None:
+        raise InputError(f"--input x={files['inputs/0/frame.npy']}: not a readable .npy array")
+
+    first, second = run_on_devices(cluster.address, ["jetson-orin-nano", "raspberry-pi-5"], refuse,
+                                   {"inputs/0/frame.npy": frame})
+    for o in (first, second):
+        assert o.status == "failed" and isinstance(o.error, InputError), o
+        assert str(o.error) == f"--input x={frame}: not a readable .npy array"
+        assert o.reason == f"InputError: --input x={frame}: not a readable .npy array"
+    # every device that ran failed with it: a usage error; one device that measured makes them failed rows
+    assert usage_error([first, second, Outcome("hailo-8", "unavailable")]) is first.error
+    assert usage_error([first, Outcome("raspberry-pi-5", "ok")]) is None
+    other = Outcome("raspberry-pi-5", "failed", error=InputError("input 'y' has no data"))
+    assert usage_error([first, other]) is None and usage_error([Outcome("hailo-8", "unavailable")]) is None
 
 
 def test_version_refusal_names_both_versions(cluster: Any) -> None:
@@ -314,6 +342,78 @@ def test_profile_fleet_usage_errors_and_unreachable_head(capsys: Any) -> None:
     code, out, err = _cli(["profile", "--fleet", address, "--device", "all", "-q"], capsys)
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and address in lines[0] and "Traceback" not in err, err
+
+
+def _wrong_input(tmp: Path, case: str) -> list[str]:
+    """``--input``/``--shape`` options the sample ONNX model (one input ``image``, float32 [1, 3, 96, 96]) refuses."""
+    import numpy as np
+
+    frame = tmp / f"{case}.npy"
+    if case == "shape":
+        np.save(frame, np.zeros((1, 3, 50, 50), np.float32))
+    elif case == "dtype":
+        np.save(frame, np.zeros((1, 3, 96, 96), np.float64))
+    else:
+        return ["--shape", "pixels=1x3x96x96"]
+    return ["--input", f"image={frame}"]
+
+
+@pytest.mark.parametrize("case", ["shape", "dtype", "shape-name"])
+def test_profile_fleet_refuses_a_wrong_input_as_a_local_run_before_shipping(cluster: Any, tmp_path: Path,
+                                                                            capsys: Any, case: str) -> None:
+    from edgekit.models.sample import sample_model
+
+    model = str(sample_model("onnx"))
+    args = ["profile", model, "-r", "onnxruntime", "-q", *_wrong_input(tmp_path, case), "--format", "json"]
+    report = tmp_path / "fleet.json"
+    report.write_text("an earlier report")
+    code, out, local = _cli([*args, "-o", str(tmp_path / "local.json")], capsys)
+    assert code == 2 and local.startswith("error: ") and "Traceback" not in local, local
+    fleet = ["--fleet", cluster.address, "--device", "jetson-orin-nano", "--device", "raspberry-pi-5"]
+    code, out, err = _cli([*args, *fleet, "-o", str(report)], capsys)
+    assert code == 2 and err == local and not out, err  # the local message, and only it
+    assert report.read_text() == "an earlier report"  # refused before any report is written
+    if case == "shape":
+        assert "'image'" in err and "(1, 3, 50, 50)" in err and "(1, 3, 96, 96)" in err, err
+    # refused before anything is shipped: a fleet that is not there is not even asked
+    code, _, err = _cli([*args, "--fleet", f"127.0.0.1:{_free_port()}", "--device", "all"], capsys)
+    assert code == 2 and err == local, err
+
+
+def test_profile_fleet_refuses_a_runtime_no_one_knows(cluster: Any, capsys: Any) -> None:
+    from edgekit.models.sample import sample_model
+
+    args = ["profile", str(sample_model("onnx")), "-r", "onnxrntime", "-q"]
+    code, _, local = _cli(args, capsys)
+    assert code == 2 and "no runtime named 'onnxrntime'" in local, local
+    code, out, err = _cli([*args, "--fleet", cluster.address, "--device", "all"], capsys)
+    assert code == 2 and err == local and not out, err
+
+
+def test_an_input_error_only_the_nodes_see_exits_2_with_the_rows_written(cluster: Any, tmp_path: Path,
+                                                                          capsys: Any) -> None:
+    """An OpenVINO IR's inputs are read by loading it, which the nodes do: each node's profiler refuses the input,
+    and as every device that ran refused it the same way, the run is a usage error like a local one."""
+    ov = pytest.importorskip("openvino")
+    from edgekit.models.sample import sample_model
+
+    xml = tmp_path / "sample.xml"
+    ov.save_model(ov.Core().read_model(str(sample_model("onnx"))), str(xml), compress_to_fp16=False)
+    args = ["profile", str(xml), "-r", "openvino", "-q", *_wrong_input(tmp_path, "shape"), "--format", "json"]
+    report = tmp_path / "fleet.json"
+    code, out, err = _cli([*args, "--fleet", cluster.address, "--device", "jetson-orin-nano", "--device",
+                           "raspberry-pi-5", "--device", "coral-edgetpu", "--unavailable-after", "5",
+                           "-o", str(report)], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and not out and len(lines) == 1, err
+    assert lines[0].startswith("error: input 'image'") and "(1, 3, 50, 50)" in err and "1, 3, 96, 96" in err, err
+    data = json.loads(report.read_text())  # asked for a report: its rows say what each device did
+    rows = {r["id"]: (r["status"], r["error"]) for r in data["results"]}
+    assert rows["coral-edgetpu:openvino"][0] == "unavailable"
+    for device in ("jetson-orin-nano", "raspberry-pi-5"):
+        status, error = rows[f"{device}:openvino"]
+        assert status == "failed" and error == lines[0].replace("error: ", "InputError: ", 1), rows
+    assert [d.get("error_type") for d in data["provenance"]["fleet"]["devices"]] == ["InputError", "InputError", None]
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,11 @@ Exit codes (:mod:`edgekit.cli.codes`), the first that applies:
 * 3 INCOMPLETE: with ``--strict``, some rows could not be measured; without ``--strict`` such a
   run exits 0 and says on stderr how many rows could not be measured;
 * 2 USAGE: usage or input error (``--emulate`` without ``--device`` is refused before measuring;
-  ``--fleet`` without ``--device``; a fleet head that does not answer);
+  ``--fleet`` without ``--device``; a fleet head that does not answer). With ``--fleet``, the
+  ``--input``/``--shape``/``--runtime`` a local run would refuse are refused before anything is
+  shipped, with the same message; an input error only the nodes can see is exit code 2 when every
+  device that ran failed with that same error (the report with its ``failed`` rows is still
+  written to ``-o``, never to stdout);
 * 0 OK: every row was measured.
 
 The report is written (stdout or ``-o``) whatever the code.
@@ -243,7 +247,12 @@ def profile(model: str | None, devices: tuple[str, ...], fleet: str | None, unav
         "op_profile": not no_op_profile, "reference": reference, "atol": ATOL if atol is None else atol,
         "rtol": RTOL if rtol is None else rtol, "rule": rule}
     if fleet is not None:
-        report = _profile_fleet(model, fleet, devices, parse_input_args(inputs), unavailable_after, quiet, kwargs)
+        report, refused = _profile_fleet(model, fleet, devices, parse_input_args(inputs), unavailable_after, quiet,
+                                         kwargs)
+        if refused is not None and not report.partial:  # every device refused what was passed: as a local run
+            if output:
+                _render(report, fmt, output)
+            raise refused
     else:
         warned = _warn_threads(threads)
         with _Progress(quiet) as progress:
@@ -279,11 +288,16 @@ def profile(model: str | None, devices: tuple[str, ...], fleet: str | None, unav
 
 
 def _profile_fleet(model: str | None, address: str, devices: tuple[str, ...], inputs: list[Any],
-                   unavailable_after: float, quiet: bool, kwargs: dict[str, Any]) -> Any:
-    """``--fleet``: the merged report of every device (one line per device on stderr as it finishes)."""
+                   unavailable_after: float, quiet: bool, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """``--fleet``: the merged report of every device (one line per device on stderr as it finishes), and the
+    usage error every device that ran failed with, if they did (:func:`edgekit.fleet.measure.usage_error`)."""
     from edgekit.fleet import profile as fleet_profile
+    from edgekit.fleet.measure import usage_error
+
+    outcomes: list[Any] = []
 
     def said(o: Any) -> None:
+        outcomes.append(o)
         if quiet:
             return
         if o.ok:
@@ -296,8 +310,9 @@ def _profile_fleet(model: str | None, address: str, devices: tuple[str, ...], in
 
     if not quiet:
         click.echo(f"profiling on {', '.join(devices)} of the fleet at {address} ...", err=True)
-    return fleet_profile(model, address, list(devices), inputs=inputs, unavailable_after=unavailable_after,
-                         on_outcome=said, **kwargs)
+    report = fleet_profile(model, address, list(devices), inputs=inputs, unavailable_after=unavailable_after,
+                           on_outcome=said, **kwargs)
+    return report, usage_error(outcomes)
 
 
 def exit_code(report: Any, *, regressed: bool = False, strict: bool = False) -> int:

@@ -13,10 +13,14 @@ status      meaning
 =========== ========================================================================================
 ok          ``value`` is what ``fn`` returned; ``node``/``host`` say where it ran
 unavailable no live node carries ``edgekit/device=NAME`` (at the start, or for ``unavailable_after`` s)
-failed      ``fn`` raised (no retry: it would raise again), or its node died and the one retry found
-            no other node with the label, or died too; ``reason`` says which
+failed      ``fn`` raised (no retry: it would raise again; ``error`` is what it raised), or its node
+            died and the one retry found no other node with the label, or died too; ``reason`` says which
 cancelled   Ctrl-C arrived first; the remote job was cancelled
 =========== ========================================================================================
+
+A path into the node's private folder in ``reason`` (or in the message of ``error``, when it is an
+edgekit error) is written as the path of the file shipped from here, so a message about an
+``--input`` file names the file the user gave.
 
 Example::
 
@@ -31,6 +35,7 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -40,13 +45,15 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from edgekit.errors import InputError
+from edgekit.errors import EdgekitError, InputError
 from edgekit.fleet.cluster import DEVICE_LABEL, HOST_LABEL, SLOT, connect, list_nodes, ray_module
 
-__all__ = ["STATUSES", "Outcome", "run_on_devices", "safe_name"]
+__all__ = ["JOB_FOLDER_PREFIX", "STATUSES", "Outcome", "paths_here", "run_on_devices", "safe_name"]
 
 #: every outcome status, in the order reports list them
 STATUSES = ("ok", "unavailable", "failed", "cancelled")
+#: how the name of a job's private folder on the node begins
+JOB_FOLDER_PREFIX = "edgekit-fleet-"
 
 
 @dataclass
@@ -62,6 +69,8 @@ class Outcome:
     attempts: int = 0
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
+    #: what ``fn`` raised when it raised (status ``failed``), e.g. an ``InputError``; None otherwise
+    error: BaseException | None = None
 
     @property
     def ok(self) -> bool:
@@ -109,7 +118,7 @@ def _job(fn: Callable[..., Any], names: list[str], args: tuple[Any, ...], kwargs
 
     ctx = ray.get_runtime_context()
     labels = ctx.get_node_labels()
-    folder = Path(tempfile.mkdtemp(prefix="edgekit-fleet-"))
+    folder = Path(tempfile.mkdtemp(prefix=JOB_FOLDER_PREFIX))
     try:
         files: dict[str, Path] = {}
         for name, blob in zip(names, blobs):
@@ -144,6 +153,43 @@ class _Job:
     missing_since: float | None = None
 
 
+def paths_here(shipped: Mapping[str, str | os.PathLike[str]]) -> Callable[[str], str]:
+    """A function that rewrites, in a message from a node, each path into the job's private folder as the path here
+    of the file shipped under that name.
+
+    >>> here = paths_here({"inputs/0/x.npy": "frames/x.npy"})
+    >>> here("cannot read /tmp/edgekit-fleet-k2j_9/inputs/0/x.npy: truncated")
+    'cannot read frames/x.npy: truncated'
+    """
+    folder = r"[^\s'\"=(\[]*" + re.escape(JOB_FOLDER_PREFIX) + r"[^/\\\s'\"]*[/\\]"
+    # the replacement as a template: its backslashes (a Windows path) escaped, so that re inserts them as they are
+    subs = [(re.compile(folder + r"[/\\]".join(map(re.escape, name.split("/")))), os.fspath(path).replace("\\", "\\\\"))
+            for name, path in sorted(shipped.items(), key=lambda item: -len(item[0]))]
+
+    def here(text: str) -> str:
+        for pattern, template in subs:
+            text = pattern.sub(template, text)
+        return text
+
+    return here
+
+
+def _raised(exc: BaseException, here: Callable[[str], str]) -> BaseException | None:
+    """What ``fn`` raised on the node (Ray's ``cause``); an edgekit error with the paths in its message as here."""
+    cause = getattr(exc, "cause", None)
+    if not isinstance(cause, BaseException):
+        return None
+    text = str(cause)
+    if isinstance(cause, EdgekitError) and here(text) != text:
+        try:
+            local = type(cause)(here(text))
+        except Exception:  # noqa: BLE001 - a subclass with another signature keeps the node's wording
+            return cause
+        local.__dict__.update(cause.__dict__)
+        return local
+    return cause
+
+
 def _reason(exc: BaseException) -> str:
     cause = getattr(exc, "cause", None)
     if isinstance(cause, BaseException):
@@ -166,6 +212,7 @@ def run_on_devices(address: str, devices: Sequence[str], fn: Callable[..., Any],
     ray = ray_module()
     connect(address)
     shipped = _payload(payload_files)
+    here = paths_here(shipped)
     live = _live_devices()
     wanted = list(dict.fromkeys(d for name in devices for d in (sorted(live) if name == "all" else [name])))
     names = list(shipped)
@@ -209,7 +256,7 @@ def run_on_devices(address: str, devices: Sequence[str], fn: Callable[..., Any],
                 try:
                     res = ray.get(ref)
                 except ray.exceptions.RayTaskError as exc:  # fn raised: the same inputs would raise again
-                    finish(job, "failed", reason=_reason(exc))
+                    finish(job, "failed", reason=here(_reason(exc)), error=_raised(exc, here))
                 except ray.exceptions.TaskCancelledError as exc:
                     finish(job, "cancelled", reason=_reason(exc))
                 except ray.exceptions.RayError as exc:  # the node or its worker died mid-job

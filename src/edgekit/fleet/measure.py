@@ -12,6 +12,12 @@ and ``host`` per row, and an ``unavailable``/``failed`` row for each device whos
 This is the Python API of ``edgekit profile --fleet``. It lives here, above the profiler, rather
 than as ``edgekit.profiling.profile(..., fleet=)``: the profiler must not depend on Ray.
 
+Mistakes in what the caller passed are refused here, before anything is shipped, by the checks the
+local profiler makes (:func:`check_inputs`: ``inputs`` and ``shapes`` bound to the model's declared
+inputs; a runtime name neither this machine nor any node knows): the same error as a local run.
+What only a node can see (the inputs of a format read through a runtime) fails its job;
+:func:`usage_error` says when every device that ran failed with the same such error.
+
 Example::
 
     import edgekit.fleet
@@ -25,17 +31,93 @@ Example::
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from edgekit.errors import EdgekitError, InputError, InvalidOptionError, UnknownRuntimeError
+from edgekit.fleet.cluster import FleetNode, connect, label_value
 from edgekit.fleet.jobs import Outcome, run_on_devices
-from edgekit.fleet.payload import InputItem, input_payload, local_inputs, model_payload
+from edgekit.fleet.payload import InputItem, input_payload, local_inputs, model_files, model_payload
 from edgekit.profiling.results import ProfileReport
 
-__all__ = ["profile", "profile_on_fleet"]
+__all__ = ["USAGE_ERRORS", "check_inputs", "profile", "profile_on_fleet", "usage_error"]
 
 ModelArg = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None
+InputArg = Sequence[tuple[str | None, str | os.PathLike[str]]]
+
+#: errors in what the caller passed, not in a device: a node that raises one would raise it anywhere
+USAGE_ERRORS = (InputError, InvalidOptionError, UnknownRuntimeError)
+
+
+def check_inputs(model: ModelArg, inputs: InputArg = (), *, shapes: Mapping[str, Sequence[int]] | None = None,
+                 seed: int = 0) -> None:
+    """Raise here what the profiler would raise on every node for ``inputs`` and ``shapes``, before anything is shipped.
+
+    The profiler's own functions bind them to the inputs each model file declares, in order, as a
+    local ``edgekit profile`` does before measuring (:func:`edgekit.profiling.inputs.make_inputs`):
+    a missing file, an input the model does not have, a shape or dtype that does not fit, a
+    ``shapes`` entry for no input or of the wrong rank are an :class:`~edgekit.errors.InputError` or
+    :class:`~edgekit.errors.InvalidOptionError` with the local message. The check stops at the
+    first model file whose inputs only a runtime can read (not ONNX or TFLite), or when this
+    machine lacks what reading an input needs (OpenCV for images): the nodes check the rest.
+
+    >>> check_inputs(None, shapes={"imagee": (1, 3, 96, 96)})
+    Traceback (most recent call last):
+    ...
+    edgekit.errors.InvalidOptionError: shapes= for ['imagee']: the model has no such input; its inputs are ['image'].
+    """
+    import numpy as np
+
+    from edgekit.models.model_io import model_io
+    from edgekit.profiling.inputs import make_inputs, parse_input_args
+
+    given = parse_input_args([f"{name}={os.fspath(path)}" if name else os.fspath(path) for name, path in inputs])
+    shared: dict[str, np.ndarray] = {}
+    for mf in model_files(model):
+        io = model_io(mf)
+        if io is None:
+            return
+        try:
+            feeds, _ = make_inputs(io[0], given=given, shared=shared, seed=seed, shapes=shapes)
+        except ImportError as exc:
+            if isinstance(exc, EdgekitError):
+                raise
+            return
+        for name, arr in feeds.items():
+            shared.setdefault(name, arr)
+
+
+def _check_runtimes(runtimes: Sequence[str] | None, nodes: Sequence[FleetNode]) -> None:
+    """Refuse, as a local run does (:class:`~edgekit.errors.UnknownRuntimeError`), a runtime name that no plugin
+    registers here and no node of the fleet has installed."""
+    from edgekit.profiling.engine import get_runtime_names_check
+
+    on_nodes = {name for node in nodes for name in node.runtimes}
+    for name in runtimes or ():
+        if name != "all" and label_value(name) not in on_nodes:
+            get_runtime_names_check(name)
+
+
+def usage_error(outcomes: Sequence[Outcome]) -> EdgekitError | None:
+    """The error every device that ran failed with, when it is one of :data:`USAGE_ERRORS` and the same on all
+    (class and message): a mistake in what was passed, which a local run reports as a usage error. None when a
+    device measured, failed otherwise, or no device ran (all unavailable or cancelled).
+
+    >>> bad = InputError("input 'x': the given array has shape (1, 3), expected [1, 4]")
+    >>> usage_error([Outcome("a", "failed", error=bad), Outcome("b", "unavailable")]) is bad
+    True
+    >>> usage_error([Outcome("a", "failed", error=bad), Outcome("b", "ok")]) is None
+    True
+    """
+    ran = [o for o in outcomes if o.status in ("ok", "failed")]
+    if not ran:
+        return None
+    first = ran[0].error
+    for o in ran:
+        if not (isinstance(o.error, USAGE_ERRORS) and type(o.error) is type(first) and str(o.error) == str(first)):
+            return None
+    return first if isinstance(first, EdgekitError) else None
 
 
 def _profile_job(files: dict[str, Path], models: list[str], inputs: list[InputItem],
@@ -56,8 +138,7 @@ def _profile_job(files: dict[str, Path], models: list[str], inputs: list[InputIt
 
 
 def profile_on_fleet(model: ModelArg, address: str, devices: Sequence[str], *,
-                     extra_files: Sequence[str | os.PathLike[str]] = (),
-                     inputs: Sequence[tuple[str | None, str | os.PathLike[str]]] = (),
+                     extra_files: Sequence[str | os.PathLike[str]] = (), inputs: InputArg = (),
                      unavailable_after: float = 10.0, retries: int = 1,
                      on_outcome: Callable[[Outcome], None] | None = None, **profile_kwargs: Any) -> list[Outcome]:
     """Profile ``model`` on each device (``["all"]``: every device of the fleet); an ok outcome's ``value`` is its
@@ -68,12 +149,18 @@ def profile_on_fleet(model: ModelArg, address: str, devices: Sequence[str], *,
     anyway. ``inputs`` are ``(input name or None, path)`` as for ``profile``; ``profile_kwargs``
     go to :func:`edgekit.profiling.profile` on the node (``runtimes=``, ``duration=``, ...);
     ``on_outcome`` is called as each device finishes.
+
+    Before anything is shipped, ``inputs``, ``shapes=`` and ``runtimes=`` are checked as a local run
+    checks them (see the module docstring): the same :class:`~edgekit.errors.InputError`,
+    :class:`~edgekit.errors.InvalidOptionError` or :class:`~edgekit.errors.UnknownRuntimeError`.
     """
     payload, models = model_payload(model)
+    check_inputs(model, inputs, shapes=profile_kwargs.get("shapes"), seed=profile_kwargs.get("seed", 0))
     first = models[0].rpartition("/")[0]
     payload.update({f"{first}/{Path(p).name}": Path(p) for p in extra_files})
     shipped_inputs, items = input_payload(list(inputs))
     payload.update(shipped_inputs)
+    _check_runtimes(profile_kwargs.get("runtimes"), connect(address))
 
     def read(o: Outcome) -> None:
         if o.ok and isinstance(o.value, str):
@@ -85,16 +172,18 @@ def profile_on_fleet(model: ModelArg, address: str, devices: Sequence[str], *,
                           unavailable_after=unavailable_after, retries=retries, on_outcome=read)
 
 
-def profile(model: ModelArg, address: str, devices: Sequence[str], *,
-            inputs: Sequence[tuple[str | None, str | os.PathLike[str]]] = (), unavailable_after: float = 10.0,
-            retries: int = 1, on_outcome: Callable[[Outcome], None] | None = None,
+def profile(model: ModelArg, address: str, devices: Sequence[str], *, inputs: InputArg = (),
+            unavailable_after: float = 10.0, retries: int = 1, on_outcome: Callable[[Outcome], None] | None = None,
             **profile_kwargs: Any) -> ProfileReport:
     """Profile ``model`` on each of ``devices`` of the fleet at ``address`` and merge the rows into one report.
 
     Arguments as for :func:`profile_on_fleet`. Rows carry ``device``, ``node`` and ``host``, ids are
     prefixed by the device (``raspberry-pi-5:onnxruntime/cpu``), and a device that did not run is one
     ``unavailable``/``failed`` row (``interrupted`` after Ctrl-C, with ``report.partial`` set).
-    Raises :class:`~edgekit.errors.FleetUnreachableError` when no head answers at ``address``.
+    Raises :class:`~edgekit.errors.FleetUnreachableError` when no head answers at ``address``, and what
+    :func:`profile_on_fleet` refuses before shipping. A device whose job raised (e.g. an ``InputError`` only
+    its node could see) is a ``failed`` row; :func:`usage_error` of the outcomes (``on_outcome``) tells
+    whether every device failed that way.
     """
     from edgekit.fleet.merge import merge_reports
 

@@ -15,7 +15,8 @@ The merged report has the same schema as a local one, with three things added pe
 ``provenance`` is this machine's (``edgekit``, ``python``, ``host``: where the report was merged),
 ``cpu`` lists each device's CPU, ``method`` is the devices' (the same options everywhere), and
 ``fleet`` holds the address and one entry per device: status, node, host, edgekit, python, cpu,
-runtime library versions, reference, attempts, seconds and reason.
+runtime library versions, reference, attempts, seconds, reason and, when its job raised, the
+class of what it raised (``error_type``, e.g. ``InputError``).
 
 Example::
 
@@ -87,6 +88,8 @@ def _device_entry(o: Outcome, report: ProfileReport | None) -> dict[str, Any]:
                                       "version": report.reference_run.version}
     if o.reason:
         entry["reason"] = o.reason
+    if o.error is not None:
+        entry["error_type"] = type(o.error).__name__
     if o.failures:
         entry["failures"] = list(o.failures)
     return entry

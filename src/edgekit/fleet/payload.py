@@ -19,31 +19,35 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from edgekit.errors import InvalidOptionError
+from edgekit.models.formats import ModelFile, open_model
 
-__all__ = ["InputItem", "input_payload", "local_inputs", "model_payload"]
+__all__ = ["InputItem", "input_payload", "local_inputs", "model_files", "model_payload"]
 
 #: one shipped ``--input`` item: (input name or None, payload name of the file or folder, whether a folder)
 InputItem = tuple[str | None, str, bool]
 
 
-def model_payload(model: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None
-                  ) -> tuple[dict[str, Path], list[str]]:
-    """The files to ship for ``model`` (None: the bundled sample, ONNX and TFLite) and the payload name of each model.
-
-    Each model is opened (``open_model``: exists, known format, sound structure) here, before any job starts.
-    """
-    from edgekit.models.formats import open_model
-
+def model_files(model: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None) -> list[ModelFile]:
+    """``model`` opened (``open_model``: exists, known format, sound structure); None: the bundled sample, ONNX and
+    TFLite, as the profiler reads it."""
     if model is None:
         from edgekit.models.sample import sample_model
 
         paths = [sample_model("onnx"), sample_model("tflite")]
     else:
         paths = [Path(model)] if isinstance(model, (str, os.PathLike)) else [Path(m) for m in model]
+    return [open_model(path) for path in paths]
+
+
+def model_payload(model: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None
+                  ) -> tuple[dict[str, Path], list[str]]:
+    """The files to ship for ``model`` (None: the bundled sample, ONNX and TFLite) and the payload name of each model.
+
+    Each model is opened (:func:`model_files`) here, before any job starts.
+    """
     payload: dict[str, Path] = {}
     names: list[str] = []
-    for i, path in enumerate(paths):
-        mf = open_model(path)
+    for i, mf in enumerate(model_files(model)):
         root = mf.path.parent
         for f in [mf.path, *([mf.weights] if mf.weights else []), *mf.external]:
             rel = os.path.relpath(f, root).replace(os.sep, "/")
