@@ -83,6 +83,16 @@ def test_emulate_without_device_is_refused_before_measuring(sample: dict[str, Pa
     assert "--device" in res.output and "edgekit profile:" not in res.output  # nothing was measured or printed
 
 
+@pytest.mark.parametrize(("runtime", "says"), [("onnxrntime", "onnxruntime"), ("openvino", "its targets run")])
+def test_a_runtime_the_device_has_no_target_for_is_a_usage_error(sample: dict[str, Path], runtime: str, says: str,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """--device with an unknown --runtime, or one none of the device's targets runs: exit 2 before measuring (it was
+    4, nothing measured), saying what the device's targets run."""
+    code, out, err = _main(["profile", str(sample["onnx"]), "--device", "coral-edgetpu", "-r", runtime, *FAST], capsys)
+    assert code == USAGE, err
+    assert says in err and "Traceback" not in err and not out
+
+
 # -- item 2: --emulate, check --device and placement agree ------------------------------------------
 
 @pytest.mark.parametrize("fmt", ["tflite", "onnx"])

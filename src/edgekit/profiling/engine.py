@@ -75,6 +75,8 @@ def plan(models: list[ModelFile], runtimes: Sequence[str] | None, *, device: str
     from edgekit.registry import iter_runtimes, runtime_names
 
     if device is not None:
+        for name in dict.fromkeys(r for r in runtimes or [] if r != "all"):
+            get_runtime_names_check(name)
         return device_jobs(models, device, runtimes=runtimes, precision=precision)
     wanted = list(runtimes or [])
     everything = "all" in wanted

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgekit.errors import InvalidOptionError, option
 from edgekit.models.formats import ModelFile
 
 __all__ = ["Job", "device_jobs", "label_model", "own_format", "pick_model", "resolve_runtime", "unreadable"]
@@ -143,4 +144,9 @@ def device_jobs(models: list[ModelFile], device: str, *, runtimes: Sequence[str]
             job.id = f"{job.id}#{t.index}"
         ids.add(job.id)
         jobs.append(job)
+    if wanted and not any(t.runtime in wanted for t in profile.targets):
+        raise InvalidOptionError(
+            f"device {profile.name!r} has no target with {option('runtime', ', '.join(wanted))}; its targets run "
+            f"{sorted({t.runtime for t in profile.targets})}. Name one of those, or leave out {option('runtime')} to "
+            "measure every target of the device.")
     return jobs
