@@ -392,8 +392,8 @@ def test_profile_fleet_refuses_a_runtime_no_one_knows(cluster: Any, capsys: Any)
 
 def test_an_input_error_only_the_nodes_see_exits_2_with_the_rows_written(cluster: Any, tmp_path: Path,
                                                                           capsys: Any) -> None:
-    """An OpenVINO IR's inputs are read by loading it, which the nodes do: each node's profiler refuses the input,
-    and as every device that ran refused it the same way, the run is a usage error like a local one."""
+    """An OpenVINO IR's inputs are read by loading it, which the nodes do: the node's profiler refuses the input, and
+    as every device that ran refused it the same way, the run is a usage error like a local one."""
     ov = pytest.importorskip("openvino")
     from edgekit.models.sample import sample_model
 
@@ -401,19 +401,17 @@ def test_an_input_error_only_the_nodes_see_exits_2_with_the_rows_written(cluster
     ov.save_model(ov.Core().read_model(str(sample_model("onnx"))), str(xml), compress_to_fp16=False)
     args = ["profile", str(xml), "-r", "openvino", "-q", *_wrong_input(tmp_path, "shape"), "--format", "json"]
     report = tmp_path / "fleet.json"
-    code, out, err = _cli([*args, "--fleet", cluster.address, "--device", "jetson-orin-nano", "--device",
-                           "raspberry-pi-5", "--device", "coral-edgetpu", "--unavailable-after", "5",
-                           "-o", str(report)], capsys)
+    code, out, err = _cli([*args, "--fleet", cluster.address, "--device", "raspberry-pi-5", "--device",
+                           "coral-edgetpu", "--unavailable-after", "5", "-o", str(report)], capsys)  # the Pi runs OpenVINO
     lines = err.strip().splitlines()
     assert code == 2 and not out and len(lines) == 1, err
     assert lines[0].startswith("error: input 'image'") and "(1, 3, 50, 50)" in err and "1, 3, 96, 96" in err, err
     data = json.loads(report.read_text())  # asked for a report: its rows say what each device did
     rows = {r["id"]: (r["status"], r["error"]) for r in data["results"]}
     assert rows["coral-edgetpu:openvino"][0] == "unavailable"
-    for device in ("jetson-orin-nano", "raspberry-pi-5"):
-        status, error = rows[f"{device}:openvino"]
-        assert status == "failed" and error == lines[0].replace("error: ", "InputError: ", 1), rows
-    assert [d.get("error_type") for d in data["provenance"]["fleet"]["devices"]] == ["InputError", "InputError", None]
+    status, error = rows["raspberry-pi-5:openvino"]
+    assert status == "failed" and error == lines[0].replace("error: ", "InputError: ", 1), rows
+    assert [d.get("error_type") for d in data["provenance"]["fleet"]["devices"]] == ["InputError", None]
 
 
 @pytest.fixture(scope="module")
@@ -552,3 +550,81 @@ def test_a_fleet_report_calibrates_the_latency_model_of_a_device_it_measured(fle
     assert [r["runtime"] for r in json.loads(out)] == [PI] and "Traceback" not in err
     spec = accelerator_spec(load_profile(tmp / "pi.toml"), "cpu")
     assert "one.json" in spec.calibration["data"] and "compute_efficiency[fp32]" in spec.calibration["fitted"]
+
+
+def _sample_bundle(folder: Path) -> Path:
+    """A classification bundle around the sample ONNX model (input image [1, 3, 96, 96], output probs [1, 10])."""
+    from edgekit.models.sample import sample_model
+    from edgekit.testing.bundles import write_bundle
+
+    return write_bundle(folder, Path(sample_model("onnx")),
+                        inputs=[{"name": "image", "shape": [1, 3, 96, 96], "dtype": "float32"}],
+                        preprocess={"color": "rgb", "resize": "stretch", "mean": 0, "std": 255, "layout": "NCHW"},
+                        postprocess={"kind": "classification", "top_k": 1})
+
+
+def test_tune_fleet_embeds_a_plan_per_device_into_a_bundle(cluster: Any, tmp_path: Path, capsys: Any) -> None:
+    pytest.importorskip("onnxruntime")
+    from edgekit.pipeline import load_bundle
+    from edgekit.pipeline.config import read_bundle_config
+
+    bundle = _sample_bundle(tmp_path / "cls")
+    args = ["tune", "--bundle", str(bundle), "--fleet", cluster.address, "--device", "raspberry-pi-5", "--device",
+            "jetson-orin-nano", "--embed", "--budget", "20s", "-r", "onnxruntime", "-t", "1", "--format", "json"]
+    copies = tmp_path / "copies"
+    code, out, err = _cli([*args, "-o", str(copies)], capsys)  # -o too: each plan written there and embedded
+    assert code in (0, 3), out + err  # 3: a winner not confirmed on the shared cores; its plan is embedded still
+    rows = {r["device"]: r for r in json.loads(out)}
+    plans = bundle / "plans"
+    assert sorted(p.name for p in plans.iterdir()) == ["jetson-orin-nano.toml", "raspberry-pi-5.toml"]
+    for device in ("raspberry-pi-5", "jetson-orin-nano"):
+        assert rows[device]["status"] == "ok" and rows[device]["plan"] == str(copies / f"{device}.toml"), rows
+        assert rows[device]["embedded"] == str(plans / f"{device}.toml")
+        assert (copies / f"{device}.toml").read_text() == (plans / f"{device}.toml").read_text()
+        report = rows[device]["report"]
+        assert report["device"] == device and report["bundle"]["kind"] == "classification"  # the task-aware gate
+    config = read_bundle_config(bundle)  # the bundle's own checks: plain files, named by the device they name
+    assert sorted(config.plans) == ["jetson-orin-nano", "raspberry-pi-5"]
+    assert all(plan.device == device and plan.chosen.runtime == "onnxruntime" for device, plan in config.plans.items())
+    with load_bundle(bundle, device="raspberry-pi-5") as pipe:  # the device's embedded plan is used
+        assert pipe.placement.plan is not None and pipe.placement.runtime == "onnxruntime"
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in plans.iterdir()}
+    code, out, err = _cli(args, capsys)  # never over the bundle's plans without --force, refused before any job
+    assert code == 2 and "already exist" in err and "--force" in err and not out, err
+    assert str(plans / "raspberry-pi-5.toml") in err and str(plans / "jetson-orin-nano.toml") in err
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in plans.iterdir()} == before
+
+
+def test_tune_fleet_bundle_usage_errors_before_anything_is_submitted(tmp_path: Path, capsys: Any) -> None:
+    """Each refusal comes before the fleet is asked: a head that is not there is never reached (exit 2, its message)."""
+    import zipfile
+
+    from edgekit.pipeline.config import MAX_PLANS
+
+    bundle = _sample_bundle(tmp_path / "cls")
+    fleet = ["--fleet", f"127.0.0.1:{_free_port()}", "--device", "raspberry-pi-5", "-q"]
+    archive = tmp_path / "cls.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for f in sorted(bundle.iterdir()):
+            z.write(f, f.name)
+    code, _, local = _cli(["tune", "--bundle", str(archive), "--device", "raspberry-pi-5", "--embed", "-q"], capsys)
+    assert code == 2 and "is an archive" in local, local
+    code, out, err = _cli(["tune", "--bundle", str(archive), *fleet, "--embed"], capsys)
+    assert code == 2 and err == local and not out, err  # the local --embed message, word for word
+
+    code, _, err = _cli(["tune", "--bundle", str(bundle), *fleet, "--format", "html"], capsys)
+    assert code == 2 and "per device" in err and "--format table" in err, err
+
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not the bundle's")
+    linked = _sample_bundle(tmp_path / "linked")
+    (linked / "labels.txt").symlink_to(outside)
+    code, _, err = _cli(["tune", "--bundle", str(linked), *fleet], capsys)
+    assert code == 2 and "symbolic link" in err and str(linked / "labels.txt") in err, err
+
+    full = _sample_bundle(tmp_path / "full")
+    (full / "plans").mkdir()
+    for i in range(MAX_PLANS):
+        (full / "plans" / f"device-{i}.toml").write_text("")
+    code, _, err = _cli(["tune", "--bundle", str(full), *fleet, "--embed"], capsys)
+    assert code == 2 and f"at most {MAX_PLANS}" in err and not (full / "plans" / "raspberry-pi-5.toml").exists(), err

@@ -10,9 +10,16 @@ choose: no configuration runs here and passes the accuracy gate (every candidate
 With ``--fleet HEAD --device A --device B`` (or ``--device all``) the model is tuned on a node of
 each device of the fleet (``edgekit.tuning.tune`` there, with the device's profile as
 ``--device``), devices in parallel, and ``-o DIR`` receives one plan per device,
-``DIR/<device>.toml`` (never over an existing file without ``--force``). The exit code is the worst
+``DIR/<device>.toml`` (never over an existing file without ``--force``). ``--bundle B`` instead of
+MODEL ships the bundle (a folder: its regular files, a symbolic link refused; or the ``.zip``) and
+tunes its model through its pre- and post-processing on each node; ``--embed`` (a folder bundle)
+writes each device's plan into it as ``B/plans/<device>.toml`` as the plans arrive (with or
+without ``-o``; existing plans of named devices refused before anything runs unless ``--force``,
+at most ``MAX_PLANS`` plans in a bundle). ``--format html`` renders one tune report, so it is
+refused with ``--fleet``, whose summary is per device (table or json). The exit code is the worst
 device's: 130 interrupted; 4 when no device produced a plan; 3 when some device did not confirm
-its winner, had nothing to choose, or was unavailable or failed; 0 when every device confirmed.
+its winner, had nothing to choose, or was unavailable or failed (or its plan could not be
+written); 0 when every device confirmed; 2 for a usage error, before anything is submitted.
 
 Example::
 
@@ -22,6 +29,7 @@ Example::
     $ edgekit tune --bundle bundles/blazeface --input faces/ --device auto --embed
     $ edgekit tune --bundle ppocr-det.zip --input page.jpg --tolerance iou=0.8 -o det.plan.toml
     $ edgekit tune det.onnx --fleet 10.0.0.5:6379 --device all --budget 5m -o plans/
+    $ edgekit tune --bundle bundles/blazeface --fleet 10.0.0.5:6379 --device all --input faces/ --embed
 """
 
 from __future__ import annotations
@@ -110,7 +118,7 @@ def _render(report: Any, fmt: str, dest: str | None) -> None:
               "its post-processing (detections: same label and box IoU >= 0.9; classification: top-1; segmentation: "
               "mask IoU >= 0.9; --tolerance iou=...). No --input: a synthetic image.")
 @click.option("--embed", is_flag=True, help="With --bundle (a folder) and --device: also write the plan into the "
-              "bundle as plans/<device>.toml (--force replaces one).")
+              "bundle as plans/<device>.toml (--force replaces one). With --fleet: each device's plan, as it arrives.")
 @click.option("--device", "-d", "devices", multiple=True, help="Device profile: a name, a .toml path, or 'auto'. Its "
               "targets are the runtimes searched. Default: every installed runtime that reads the model, on this "
               "host. With --fleet: a device of the fleet to tune on (repeatable), or 'all'.")
@@ -167,9 +175,12 @@ def tune(model: str | None, bundle: str | None, embed: bool, devices: tuple[str,
         if not devices:
             raise click.UsageError("--fleet needs the devices to tune on: --device NAME (repeatable) or --device all "
                                    "(one job per distinct device of the fleet).")
-        if model is None or fmt == "html":
-            raise click.UsageError("--fleet tunes a MODEL (not --bundle) and renders --format table or json.")
-        code = _tune_fleet(model, fleet, devices, output, force=force, fmt=fmt, report_path=report_path, quiet=quiet,
+        if fmt == "html":
+            raise click.UsageError("--format html renders one device's tune report, but --fleet prints one summary "
+                                   "entry per device; use --format table, or --format json (which holds each "
+                                   "device's full report).")
+        code = _tune_fleet(model, fleet, devices, output, bundle=bundle, embed=embed, force=force, fmt=fmt,
+                          report_path=report_path, quiet=quiet,
                           unavailable_after=unavailable_after, inputs=list(inputs), budget=seconds,
                           objective=objective, tolerance=list(tolerance) or None, reference=reference,
                           runtimes=list(runtimes) or None, threads=list(threads) or None,
@@ -202,10 +213,11 @@ def tune(model: str | None, bundle: str | None, embed: bool, devices: tuple[str,
         raise SystemExit(code)
 
 
-def _tune_fleet(model: str, address: str, devices: tuple[str, ...], output: str | None, *, force: bool,
-                fmt: str, report_path: str | None, quiet: bool, unavailable_after: float, inputs: list[str],
-                **kwargs: Any) -> int:
-    """``--fleet``: tune on each device, write ``output/<device>.toml``, print a summary; the exit code."""
+def _tune_fleet(model: str | None, address: str, devices: tuple[str, ...], output: str | None, *,
+                bundle: str | None, embed: bool, force: bool, fmt: str, report_path: str | None, quiet: bool,
+                unavailable_after: float, inputs: list[str], **kwargs: Any) -> int:
+    """``--fleet``: tune on each device, write ``output/<device>.toml`` (and, with ``--embed``, the bundle's
+    ``plans/<device>.toml``), print a summary; the exit code."""
     import json
 
     from edgekit.cli.codes import INCOMPLETE, INTERRUPTED, NOTHING, OK
@@ -213,17 +225,19 @@ def _tune_fleet(model: str, address: str, devices: tuple[str, ...], output: str 
 
     def said(p: Any) -> None:
         if not quiet:
-            what = (f"exit code {p.code}, " + (f"plan {p.plan}" if p.plan else "no plan")) if p.code is not None \
-                else f"{p.status}: {p.reason}"
+            written = ", ".join(f"plan {w}" for w in (p.plan, p.embedded) if w) or "no plan"
+            what = f"exit code {p.code}, {written}" if p.code is not None else f"{p.status}: {p.reason}"
             click.echo(f"{p.device}: {what}", err=True)
 
     if not quiet:
         click.echo(f"tuning on {', '.join(devices)} of the fleet at {address} ...", err=True)
-    plans = tune_on_fleet(model, address, list(devices), output, inputs=inputs, force=force,
-                          unavailable_after=unavailable_after, on_outcome=said, **kwargs)
+    plans = tune_on_fleet(model, address, list(devices), output, bundle=bundle, embed=embed, inputs=inputs,
+                          force=force, unavailable_after=unavailable_after, on_outcome=said, **kwargs)
     if fmt == "json":
-        text = json.dumps([{"device": p.device, "status": p.status, "code": p.code, "plan": p.plan, "host": p.host,
-                            "node": p.node, "reason": p.reason, "report": p.report} for p in plans], indent=2) + "\n"
+        rows = [{"device": p.device, "status": p.status, "code": p.code, "plan": p.plan,
+                 **({"embedded": p.embedded} if embed else {}), "host": p.host, "node": p.node, "reason": p.reason,
+                 "report": p.report} for p in plans]
+        text = json.dumps(rows, indent=2) + "\n"
         if report_path:
             Path(report_path).write_text(text, encoding="utf-8")
         else:
@@ -243,4 +257,5 @@ def _tune_fleet(model: str, address: str, devices: tuple[str, ...], output: str 
         return INTERRUPTED
     if not any(p.plan_text for p in plans):
         return NOTHING
-    return OK if all(p.code == OK and (p.plan or output is None) for p in plans) else INCOMPLETE
+    return OK if all(p.code == OK and (p.plan or output is None) and (p.embedded or not embed) for p in plans) \
+        else INCOMPLETE

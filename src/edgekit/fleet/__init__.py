@@ -14,7 +14,8 @@ Three pieces, bottom up:
   This is the Python API of ``edgekit profile --fleet`` (here, above the profiler, which must not
   depend on Ray: not ``edgekit.profiling.profile(..., fleet=)``).
 - :mod:`edgekit.fleet.plans`: :func:`tune_on_fleet`, ``edgekit.tuning.tune`` on each device with
-  its profile as ``device=``, one plan per device written as ``DIR/<device>.toml``.
+  its profile as ``device=`` (a model, or a bundle shipped whole), one plan per device written as
+  ``DIR/<device>.toml`` and, with ``embed=True``, into the bundle as ``plans/<device>.toml``.
 
 ``import edgekit.fleet`` does not import Ray: each function imports it when called, and a
 missing Ray is a :class:`~edgekit.errors.RuntimeNotInstalledError` naming ``edgekit[fleet]``.

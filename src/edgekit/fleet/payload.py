@@ -1,4 +1,4 @@
-"""What a fleet job ships: the model files with what they reference, and ``--input`` files or folders.
+"""What a fleet job ships: the model files with what they reference, a bundle, and ``--input`` files or folders.
 
 Names in the payload are relative POSIX paths (:func:`edgekit.fleet.jobs.safe_name`): model ``i``
 goes under ``model/i/`` with its OpenVINO/ncnn weights and ONNX external-data files at the same
@@ -6,22 +6,35 @@ relative places as beside the original (so the runtime finds them), input item `
 ``inputs/i/``. On the node, :func:`local_inputs` turns the shipped items back into ``NAME=PATH``
 strings, folders included.
 
+A bundle (:func:`bundle_payload`) is untrusted input: a folder ships every regular file under it at
+its relative place under ``bundle/`` — a symbolic link or a special file anywhere in it is refused,
+so nothing outside the folder is ever read — within the limits a bundle archive is unpacked with
+(:class:`edgekit.pipeline.archive.Limits`: members, bytes per file, bytes in all); a ``.zip`` ships
+as ``bundle.zip``, checked and unpacked here first as a local run would (the node unpacks its copy
+within the same limits).
+
 Example::
 
     payload, models = model_payload(["det.onnx"])       # {"model/0/det.onnx": Path(...), ...}, ["model/0/det.onnx"]
     extra, items = input_payload(["images=frames/"])     # every file of frames/, and ("images", "inputs/0", True)
+    files, key = bundle_payload("bundles/blazeface")     # {"bundle/edgekit.toml": Path(...), ...}, "bundle"
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from edgekit.errors import InvalidOptionError
+from edgekit.errors import BundleError, InvalidOptionError
 from edgekit.models.formats import ModelFile, open_model
 
-__all__ = ["InputItem", "input_payload", "local_inputs", "model_files", "model_payload"]
+__all__ = ["BUNDLE_KEY", "InputItem", "bundle_payload", "input_payload", "local_inputs", "model_files",
+           "model_payload"]
+
+#: where a folder bundle goes in the payload (``bundle/<relative path>``); a ``.zip`` goes as ``BUNDLE_KEY.zip``
+BUNDLE_KEY = "bundle"
 
 #: one shipped ``--input`` item: (input name or None, payload name of the file or folder, whether a folder)
 InputItem = tuple[str | None, str, bool]
@@ -54,6 +67,54 @@ def model_payload(model: str | os.PathLike[str] | Sequence[str | os.PathLike[str
             payload[f"model/{i}/{rel}"] = Path(f)
         names.append(f"model/{i}/{mf.path.name}")
     return payload, names
+
+
+def bundle_payload(bundle: str | os.PathLike[str]) -> tuple[dict[str, Path], str]:
+    """The files to ship for ``bundle`` (a folder, its ``edgekit.toml`` or a ``.zip``) and its payload name.
+
+    The payload name is ``"bundle"`` for a folder (its files are ``bundle/<relative path>``) and
+    ``"bundle.zip"`` for an archive. The bundle is validated here first (BundleError, as a local
+    run gives it); then a symbolic link, a special file, more files or bytes than
+    :class:`~edgekit.pipeline.archive.Limits` allow are refused with a BundleError naming the path.
+    """
+    from edgekit.pipeline.archive import Limits
+    from edgekit.pipeline.bundle import resolve_bundle
+    from edgekit.pipeline.config import CONFIG_NAME, read_bundle_config
+
+    p = Path(bundle).expanduser()
+    if p.is_file() and p.name != CONFIG_NAME:
+        resolve_bundle(p)  # a .zip: unpacked (cached) within Limits and its edgekit.toml checked, or BundleError
+        return {f"{BUNDLE_KEY}.zip": p}, f"{BUNDLE_KEY}.zip"
+    root = resolve_bundle(p)  # a folder (or the folder of edgekit.toml), or BundleError: no such bundle
+    read_bundle_config(root)  # edgekit.toml, the model inside the folder, plans/: as a local run checks them
+    payload: dict[str, Path] = {}
+    total = 0
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        dirs.sort()
+        for name in dirs + sorted(names):
+            path = Path(folder) / name
+            st = path.lstat()
+            if stat.S_ISDIR(st.st_mode):
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "a special file"
+                raise BundleError(f"bundle {root}: {path} is {kind}; a bundle shipped to the fleet may hold only "
+                                  "regular files and folders, so that nothing outside it is read. Replace it with "
+                                  "the file itself, or remove it.")
+            if len(payload) == Limits.max_members:
+                raise BundleError(f"bundle {root}: more than {Limits.max_members} files, expected at most that many "
+                                  "in a bundle (the model, edgekit.toml, labels, plans). Remove what the bundle "
+                                  "does not need.")
+            total += st.st_size
+            if st.st_size > Limits.max_member_bytes or total > Limits.max_total_bytes:
+                what = f"{path} holds {st.st_size} bytes" if st.st_size > Limits.max_member_bytes \
+                    else f"its files hold more than {Limits.max_total_bytes} bytes"
+                raise BundleError(f"bundle {root}: {what}, expected at most {Limits.max_member_bytes} per file and "
+                                  f"{Limits.max_total_bytes} in all (EDGEKIT_BUNDLE_MAX_MB sets the total). Remove "
+                                  "what the bundle does not need.")
+            rel = path.relative_to(root).as_posix()
+            payload[f"{BUNDLE_KEY}/{rel}"] = path
+    return payload, BUNDLE_KEY
 
 
 def input_payload(items: Sequence[str | tuple[str | None, str | os.PathLike[str]]]

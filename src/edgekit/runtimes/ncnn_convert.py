@@ -70,8 +70,8 @@ _OPTIONS = ("fp16=0",)
 def pnnx_pin(machine: str | None = None, system: str | None = None) -> tuple[PinnedWheel, str]:
     """The pinned pnnx wheel for this machine (or ``machine`` on ``system``) and its binary's sha256.
 
-    >>> pnnx_pin("arm64", "Linux")[0].filename.split("-")[-1]
-    'manylinux_2_17_aarch64.whl'
+    >>> pnnx_pin("arm64", "Linux")[0].platform_args()[1]
+    'manylinux2014_aarch64'
 
     Raises RuntimeNotInstalledError where no wheel is pinned (not Linux on x86-64 or aarch64).
     """

@@ -58,7 +58,7 @@ from edgekit.tuning.report import CandidateReport, TuneReport
 from edgekit.tuning.search import OBJECTIVES, Outcome, Search, Settings, Trial
 from edgekit.tuning.space import search_space
 
-__all__ = ["bundle_samples", "prepare_samples", "reference_config", "tune"]
+__all__ = ["bundle_samples", "embed_target", "prepare_samples", "reference_config", "tune"]
 
 RANDOM_SAMPLES = 2
 Inputs = str | os.PathLike[str] | Sequence[str] | Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
@@ -161,7 +161,7 @@ def bundle_samples(bundle: str | os.PathLike[str], inputs: Any, reference: str |
     return mf, samples, described, synthetic, TaskCheck(pipe, [tf for _, tf in pairs], source)
 
 
-def _embed_target(bundle: str | os.PathLike[str], device: str | None) -> Path:
+def embed_target(bundle: str | os.PathLike[str], device: str | None) -> Path:
     """The bundle folder ``--embed`` writes into; InvalidOptionError for a .zip or without a device."""
     from edgekit.pipeline.bundle import resolve_bundle
 
@@ -218,7 +218,7 @@ def tune(model: str | os.PathLike[str] | ModelFile | None = None, *, bundle: str
                                  "bundle's.")
     if embed and bundle is None:
         raise InvalidOptionError("embed=True (--embed) writes the plan into a bundle; pass bundle= (--bundle B).")
-    embed_root = _embed_target(bundle, device) if embed and bundle is not None else None
+    embed_root = embed_target(bundle, device) if embed and bundle is not None else None
     if objective not in OBJECTIVES:
         raise InvalidOptionError(f"objective {objective!r} is not one of {list(OBJECTIVES)}; pass e.g. "
                                  "objective='latency'.")
