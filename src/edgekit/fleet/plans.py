@@ -127,12 +127,9 @@ def tune_on_fleet(model: str | os.PathLike[str] | None, address: str, devices: S
         if key in tune_kwargs:
             raise InvalidOptionError(f"tune_on_fleet sets {key}= itself (the node's device, the plan beside the "
                                      "model); pass devices and output_dir instead")
-    if (model is None) == (bundle is None):
-        raise InvalidOptionError("give either a model or bundle= (`edgekit tune MODEL --fleet` or `edgekit tune "
-                                 f"--bundle B --fleet`), not {'both' if model is not None else 'neither'}: with a "
-                                 "bundle the model is the bundle's.")
-    if embed and bundle is None:
-        raise InvalidOptionError("embed=True (--embed) writes the plans into a bundle; pass bundle= (--bundle B).")
+    from edgekit.tuning.tuner import check_model_or_bundle
+
+    check_model_or_bundle(model, bundle, embed, "`edgekit tune MODEL --fleet` or `edgekit tune --bundle B --fleet`")
     named = [d for d in devices if d != "all"]
     if output_dir is not None and not force:
         _refuse_existing([plan_path(output_dir, d) for d in named], "Choose another folder, or pass --force "

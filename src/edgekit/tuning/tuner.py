@@ -58,7 +58,7 @@ from edgekit.tuning.report import CandidateReport, TuneReport
 from edgekit.tuning.search import OBJECTIVES, Outcome, Search, Settings, Trial
 from edgekit.tuning.space import search_space
 
-__all__ = ["bundle_samples", "embed_target", "prepare_samples", "reference_config", "tune"]
+__all__ = ["bundle_samples", "check_model_or_bundle", "embed_target", "prepare_samples", "reference_config", "tune"]
 
 RANDOM_SAMPLES = 2
 Inputs = str | os.PathLike[str] | Sequence[str] | Mapping[str, Any] | Sequence[Mapping[str, Any]] | None
@@ -161,6 +161,18 @@ def bundle_samples(bundle: str | os.PathLike[str], inputs: Any, reference: str |
     return mf, samples, described, synthetic, TaskCheck(pipe, [tf for _, tf in pairs], source)
 
 
+def check_model_or_bundle(model: Any, bundle: Any, embed: bool, how: str = "`edgekit tune MODEL` or "
+                          "`edgekit tune --bundle B`") -> None:
+    """InvalidOptionError unless exactly one of ``model`` and ``bundle`` is given, and ``embed`` only with a bundle;
+    ``how`` shows the two command lines (``--fleet`` ones for the fleet)."""
+    if (model is None) == (bundle is None):
+        raise InvalidOptionError(f"give either a model or bundle= ({how}), not "
+                                 f"{'both' if model is not None else 'neither'}: with a bundle the model is the "
+                                 "bundle's.")
+    if embed and bundle is None:
+        raise InvalidOptionError("embed=True (--embed) writes plans into a bundle; pass bundle= (--bundle B).")
+
+
 def embed_target(bundle: str | os.PathLike[str], device: str | None) -> Path:
     """The bundle folder ``--embed`` writes into; InvalidOptionError for a .zip or without a device."""
     from edgekit.pipeline.bundle import resolve_bundle
@@ -212,12 +224,7 @@ def tune(model: str | os.PathLike[str] | ModelFile | None = None, *, bundle: str
     >>> report = tune("det.onnx", budget=60, output="det.plan.toml")     # doctest: +SKIP
     >>> report = tune(bundle="bundles/blazeface", inputs="faces/", budget=60)  # doctest: +SKIP
     """
-    if (model is None) == (bundle is None):
-        raise InvalidOptionError("give either a model or bundle= (`edgekit tune MODEL` or `edgekit tune --bundle B`), "
-                                 f"not {'both' if model is not None else 'neither'}: with a bundle the model is the "
-                                 "bundle's.")
-    if embed and bundle is None:
-        raise InvalidOptionError("embed=True (--embed) writes the plan into a bundle; pass bundle= (--bundle B).")
+    check_model_or_bundle(model, bundle, embed)
     embed_root = embed_target(bundle, device) if embed and bundle is not None else None
     if objective not in OBJECTIVES:
         raise InvalidOptionError(f"objective {objective!r} is not one of {list(OBJECTIVES)}; pass e.g. "
