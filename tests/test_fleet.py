@@ -152,7 +152,7 @@ def test_a_raising_job_fails_without_retry(cluster: Any) -> None:
     assert o.status == "failed" and o.attempts == 1
     assert "ValueError: the model does not fit" in (o.reason or "")
     assert isinstance(o.error, ValueError)
-    from edgekit.fleet.measure import usage_error
+    from edgekit.fleet.jobs import usage_error
 
     assert usage_error([o]) is None  # not a mistake in what was passed: failed rows, the usual exit codes
 
@@ -160,7 +160,7 @@ def test_a_raising_job_fails_without_retry(cluster: Any) -> None:
 def test_a_job_error_names_the_files_shipped_from_here(cluster: Any, tmp_path: Path) -> None:
     """What a job raised comes back as its class, its message naming this machine's files, not the node's copies."""
     from edgekit.fleet import Outcome, run_on_devices
-    from edgekit.fleet.measure import usage_error
+    from edgekit.fleet.jobs import usage_error
 
     frame = tmp_path / "frame.npy"
     frame.write_bytes(b"not an array")
@@ -561,6 +561,23 @@ def _sample_bundle(folder: Path) -> Path:
                         inputs=[{"name": "image", "shape": [1, 3, 96, 96], "dtype": "float32"}],
                         preprocess={"color": "rgb", "resize": "stretch", "mean": 0, "std": 255, "layout": "NCHW"},
                         postprocess={"kind": "classification", "top_k": 1})
+
+
+def test_tune_fleet_exits_2_when_every_device_refuses_the_input_the_same_way(cluster: Any, tmp_path: Path,
+                                                                              capsys: Any) -> None:
+    """A wrong --input refused by the tuner on every device that ran is a usage error, as in a local `edgekit tune`;
+    no plan is written."""
+    pytest.importorskip("onnxruntime")
+    from edgekit.models.sample import sample_model
+
+    plans = tmp_path / "plans"
+    args = ["tune", str(sample_model("onnx")), *_wrong_input(tmp_path, "shape"), "--fleet", cluster.address,
+            "--device", "raspberry-pi-5", "--device", "coral-edgetpu", "-r", "onnxruntime", "-t", "1", "--budget", "4",
+            "-o", str(plans), "--unavailable-after", "5", "-q"]
+    code, out, err = _cli(args, capsys)
+    assert code == 2, out + err
+    assert "error: " in err and "(1, 3, 50, 50)" in err and "Traceback" not in err and "edgekit-fleet-" not in err
+    assert not plans.exists() or not list(plans.iterdir())
 
 
 def test_tune_fleet_embeds_a_plan_per_device_into_a_bundle(cluster: Any, tmp_path: Path, capsys: Any) -> None:

@@ -290,9 +290,9 @@ def profile(model: str | None, devices: tuple[str, ...], fleet: str | None, unav
 def _profile_fleet(model: str | None, address: str, devices: tuple[str, ...], inputs: list[Any],
                    unavailable_after: float, quiet: bool, kwargs: dict[str, Any]) -> tuple[Any, Any]:
     """``--fleet``: the merged report of every device (one line per device on stderr as it finishes), and the
-    usage error every device that ran failed with, if they did (:func:`edgekit.fleet.measure.usage_error`)."""
+    usage error every device that ran failed with, if they did (:func:`edgekit.fleet.jobs.usage_error`)."""
     from edgekit.fleet import profile as fleet_profile
-    from edgekit.fleet.measure import usage_error
+    from edgekit.fleet.jobs import usage_error
 
     outcomes: list[Any] = []
 

@@ -220,8 +220,9 @@ def _tune_fleet(model: str | None, address: str, devices: tuple[str, ...], outpu
     ``plans/<device>.toml``), print a summary; the exit code."""
     import json
 
-    from edgekit.cli.codes import INCOMPLETE, INTERRUPTED, NOTHING, OK
+    from edgekit.cli.codes import INCOMPLETE, INTERRUPTED, NOTHING, OK, USAGE
     from edgekit.fleet import tune_on_fleet
+    from edgekit.fleet.jobs import usage_error
 
     def said(p: Any) -> None:
         if not quiet:
@@ -255,6 +256,10 @@ def _tune_fleet(model: str | None, address: str, devices: tuple[str, ...], outpu
             click.echo(text, nl=False)
     if any(p.status == "cancelled" or p.code == INTERRUPTED for p in plans):
         return INTERRUPTED
+    wrong = usage_error(plans)
+    if wrong is not None:  # every device that ran refused what was passed, the same way: as a local run would
+        click.echo(f"error: {wrong}", err=True)
+        return USAGE
     if not any(p.plan_text for p in plans):
         return NOTHING
     return OK if all(p.code == OK and (p.plan or output is None) and (p.embedded or not embed) for p in plans) \

@@ -45,10 +45,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from edgekit.errors import EdgekitError, InputError
+from edgekit.errors import EdgekitError, InputError, InvalidOptionError, UnknownRuntimeError
 from edgekit.fleet.cluster import DEVICE_LABEL, HOST_LABEL, SLOT, connect, list_nodes, ray_module
 
-__all__ = ["JOB_FOLDER_PREFIX", "STATUSES", "Outcome", "paths_here", "run_on_devices", "safe_name"]
+__all__ = ["JOB_FOLDER_PREFIX", "STATUSES", "USAGE_ERRORS", "Outcome", "paths_here", "run_on_devices",
+           "safe_name", "usage_error"]
 
 #: every outcome status, in the order reports list them
 STATUSES = ("ok", "unavailable", "failed", "cancelled")
@@ -290,3 +291,30 @@ def run_on_devices(address: str, devices: Sequence[str], fn: Callable[..., Any],
             ray.cancel(ref, force=True)
             finish(job, "cancelled", reason="interrupted (Ctrl-C) before the job finished")
     return [outcomes[d] for d in wanted]
+
+
+#: errors in what the caller passed, not in a device: a node that raises one would raise it anywhere
+USAGE_ERRORS = (InputError, InvalidOptionError, UnknownRuntimeError)
+
+
+def usage_error(outcomes: Sequence[Any]) -> EdgekitError | None:
+    """The error every device that ran failed with (``outcomes``: :class:`Outcome` s, or anything with their
+    ``status`` and ``error``, e.g. a tune run's :class:`~edgekit.fleet.plans.DevicePlan` s), when it is one of
+    :data:`USAGE_ERRORS` and the same on all
+    (class and message): a mistake in what was passed, which a local run reports as a usage error. None when a
+    device measured, failed otherwise, or no device ran (all unavailable or cancelled).
+
+    >>> bad = InputError("input 'x': the given array has shape (1, 3), expected [1, 4]")
+    >>> usage_error([Outcome("a", "failed", error=bad), Outcome("b", "unavailable")]) is bad
+    True
+    >>> usage_error([Outcome("a", "failed", error=bad), Outcome("b", "ok")]) is None
+    True
+    """
+    ran = [o for o in outcomes if o.status in ("ok", "failed")]
+    if not ran:
+        return None
+    first = ran[0].error
+    for o in ran:
+        if not (isinstance(o.error, USAGE_ERRORS) and type(o.error) is type(first) and str(o.error) == str(first)):
+            return None
+    return first if isinstance(first, EdgekitError) else None

@@ -35,19 +35,17 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import EdgekitError, InputError, InvalidOptionError, UnknownRuntimeError
+from edgekit.errors import EdgekitError
 from edgekit.fleet.cluster import FleetNode, connect, label_value
 from edgekit.fleet.jobs import Outcome, run_on_devices
 from edgekit.fleet.payload import InputItem, input_payload, local_inputs, model_files, model_payload
 from edgekit.profiling.results import ProfileReport
 
-__all__ = ["USAGE_ERRORS", "check_inputs", "profile", "profile_on_fleet", "usage_error"]
+__all__ = ["check_inputs", "profile", "profile_on_fleet"]
 
 ModelArg = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None
 InputArg = Sequence[tuple[str | None, str | os.PathLike[str]]]
 
-#: errors in what the caller passed, not in a device: a node that raises one would raise it anywhere
-USAGE_ERRORS = (InputError, InvalidOptionError, UnknownRuntimeError)
 
 
 def check_inputs(model: ModelArg, inputs: InputArg = (), *, shapes: Mapping[str, Sequence[int]] | None = None,
@@ -97,27 +95,6 @@ def _check_runtimes(runtimes: Sequence[str] | None, nodes: Sequence[FleetNode]) 
     for name in runtimes or ():
         if name != "all" and label_value(name) not in on_nodes:
             get_runtime_names_check(name)
-
-
-def usage_error(outcomes: Sequence[Outcome]) -> EdgekitError | None:
-    """The error every device that ran failed with, when it is one of :data:`USAGE_ERRORS` and the same on all
-    (class and message): a mistake in what was passed, which a local run reports as a usage error. None when a
-    device measured, failed otherwise, or no device ran (all unavailable or cancelled).
-
-    >>> bad = InputError("input 'x': the given array has shape (1, 3), expected [1, 4]")
-    >>> usage_error([Outcome("a", "failed", error=bad), Outcome("b", "unavailable")]) is bad
-    True
-    >>> usage_error([Outcome("a", "failed", error=bad), Outcome("b", "ok")]) is None
-    True
-    """
-    ran = [o for o in outcomes if o.status in ("ok", "failed")]
-    if not ran:
-        return None
-    first = ran[0].error
-    for o in ran:
-        if not (isinstance(o.error, USAGE_ERRORS) and type(o.error) is type(first) and str(o.error) == str(first)):
-            return None
-    return first if isinstance(first, EdgekitError) else None
 
 
 def _profile_job(files: dict[str, Path], models: list[str], inputs: list[InputItem],

@@ -60,6 +60,7 @@ class DevicePlan:
     reason: str | None = None
     host: str | None = None
     node: str | None = None
+    error: BaseException | None = None  # what the device's job raised (status failed), e.g. an InputError
 
 
 def plan_path(output_dir: str | os.PathLike[str], device: str) -> Path:
@@ -217,7 +218,7 @@ def _embed(text: str, folder: Path, device: str, force: bool) -> tuple[str | Non
 def _device_plan(o: Outcome, output_dir: str | os.PathLike[str] | None, plans_dir: Path | None, force: bool,
                  shown: Callable[[str], str] | None) -> DevicePlan:
     if not o.ok:
-        return DevicePlan(o.device, o.status, reason=o.reason, host=o.host, node=o.node)
+        return DevicePlan(o.device, o.status, reason=o.reason, host=o.host, node=o.node, error=o.error)
     res: dict[str, Any] = o.value
     summary = [shown(line) if shown else line for line in res["summary"] if not line.startswith("plan written:")]
     out = DevicePlan(o.device, o.status, code=int(res["code"]), summary=summary, report=res["report"],
