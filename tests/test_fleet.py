@@ -514,13 +514,19 @@ def test_tune_fleet_writes_a_plan_per_device(cluster: Any, tmp_path: Path, capsy
     import edgekit
     from edgekit.models.sample import sample_model
 
+    import numpy as np
+
     model = str(sample_model("onnx"))
     plans = tmp_path / "plans"
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    np.save(frames / "a.npy", np.random.default_rng(0).random((1, 3, 96, 96), dtype=np.float32))
     args = ["tune", model, "--fleet", cluster.address, "--device", "jetson-orin-nano", "--device", "raspberry-pi-5",
             "--device", "coral-edgetpu", "-r", "onnxruntime", "-t", "1", "--budget", "4", "-o", str(plans),
-            "--unavailable-after", "5"]
+            "--unavailable-after", "5", "--input", f"image={frames}"]
     code, out, err = _cli(args, capsys)
     assert code == 3, out + err  # a device was unavailable: INCOMPLETE, the others' plans written
+    assert str(frames) in out and "edgekit-fleet-" not in out  # the summary names the user's folder, not the node's
     assert sorted(p.name for p in plans.iterdir()) == ["jetson-orin-nano.toml", "raspberry-pi-5.toml"]
     assert "coral-edgetpu" in out and "unavailable" in out and "raspberry-pi-5" in out
     for name in ("jetson-orin-nano", "raspberry-pi-5"):

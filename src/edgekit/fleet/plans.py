@@ -141,13 +141,17 @@ def tune_on_fleet(model: str | os.PathLike[str] | None, address: str, devices: S
 
         payload, key = bundle_payload(bundle)
         target: dict[str, Any] = {"args": (None,), "kwargs": {"bundle": key}}
-        here = payload[key] if key in payload else payload[f"{key}/{CONFIG_NAME}"].parent
-        shown = paths_here({key: here})  # the node's copy of the bundle, in its summary, named as here
+        named_here: dict[str, Path] = {key: payload[key] if key in payload else payload[f"{key}/{CONFIG_NAME}"].parent}
     else:
         payload, [name, *_] = model_payload(model)
-        target, shown = {"args": (name,), "kwargs": {}}, None
+        target, named_here = {"args": (name,), "kwargs": {}}, {}
     extra, items = input_payload(list(inputs))
     payload.update(extra)
+    # the node's copies (the bundle, each --input file and folder) in its summary, named as here
+    named_here.update(extra)
+    named_here.update({shipped: next(p for k, p in extra.items() if k.startswith(f"{shipped}/")).parent
+                       for _, shipped, folder in items if folder})
+    shown = paths_here(named_here)
 
     def done(o: Outcome) -> None:
         o.value = _device_plan(o, output_dir, plans_dir, force, shown)
