@@ -59,6 +59,25 @@ def test_cost_table_reproduces_estimate_plan(graphs, device: str, unit: str, pre
     assert table.total_s(slower) > est.total_s
 
 
+def test_stacked_costs_price_each_table_as_the_table_itself(graphs) -> None:
+    """The fit prices all samples in one pass (StackedCosts): the same numbers as each CostTable, under parameters
+    that move every term (a link, on-chip spills, layout costs, several devices' tables with their bandwidths)."""
+    import numpy as np
+
+    from edgekit.emulation.costs import StackedCosts
+
+    tables = [unit_table(graphs(net, 224), get_profile(dev), unit, prec) for dev, unit, prec, net in [
+        ("snapdragon-8-gen-3", "npu", "fp16", "googlenet"), ("snapdragon-8-gen-3", "npu", "int8", "shufflenet_v2_x0_5"),
+        ("coral-edgetpu", "edgetpu", "int8", "vgg16"), ("hailo-8", "npu", "int8", "mobilenet_v2"),
+        ("generic-x86-64", "cpu", "fp32", "squeezenet1_1")]]
+    stacked = StackedCosts(tables)
+    for lat in (load_spec("qnn-htp").latency, dataclasses.replace(
+            load_spec("edgetpu").latency, link_gb_s=0.3, dispatch_us=7.0, layout_us=40.0, onchip_mb=0.5,
+            activations="onchip", op_efficiency={"depthwise": 0.05}, invoke_us=90.0, sync_us=12.0)):
+        want = np.array([t.total_s(lat) for t in tables])
+        assert np.allclose(stacked.total_s(lat), want, rtol=1e-12), (stacked.total_s(lat), want)
+
+
 def test_fit_recovers_known_parameters_from_the_models_own_latencies(graphs) -> None:
     prof = get_profile("snapdragon-8-gen-3")
     base = load_spec("qnn-htp").latency

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgekit.emulation.costs import StackedCosts
 from edgekit.emulation.samples import Sample
 from edgekit.emulation.spec import LatencyParams
 
@@ -219,10 +220,15 @@ def fit(samples: Sequence[Sample], base: LatencyParams) -> Fit:
     scale = np.array([_SCALE.get(_kind(n), _LOG_WIDTH.get(_kind(n), 1.0)) for n in names])
     measured = np.log([s.ms for s in samples])
 
+    stacked = StackedCosts([s.table for s in samples])  # every sample priced in one pass (predict_ms, vectorised)
+    throughput = np.array([s.metric == "throughput" for s in samples])
+    post_added = np.array([s.includes == "postprocess" for s in samples])
+
     def residuals(x: np.ndarray, b: LatencyParams) -> np.ndarray:
         p, ratio, post = _params(b, names, [_from_x(n, v) for n, v in zip(names, x, strict=True)])
-        pred = np.log([max(predict_ms(s, p, ratio, post), 1e-12) for s in samples])
-        return np.concatenate([pred - measured, _PRIOR * (x - x0) / scale])
+        ms = stacked.total_s(p) * 1e3
+        ms = np.where(throughput, ms * ratio, ms) + np.where(post_added, post, 0.0)
+        return np.concatenate([np.log(np.maximum(ms, 1e-12)) - measured, _PRIOR * (x - x0) / scale])
 
     # several starts: the max() of the roofline makes the cost piecewise, and an op class's efficiency has next to
     # no gradient where its ops take a small share of the time (the start, 1)
