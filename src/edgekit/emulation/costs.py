@@ -7,6 +7,7 @@ to the CPU; the CPU partitions' time) and :meth:`CostTable.total_s` prices it wi
 :class:`~edgekit.emulation.spec.LatencyParams`: compute efficiency per precision and op class, memory
 efficiency, the activation bytes an op keeps on chip (``onchip_mb``), dispatch, layout, invoke and sync
 costs, the link. With the spec's own parameters it equals :func:`~edgekit.emulation.latency.estimate_plan`.
+:class:`StackedCosts` prices many tables in one pass (a fit's every sample at once).
 
 Example::
 
