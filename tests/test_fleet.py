@@ -511,10 +511,10 @@ def test_fleet_report_renders_a_device_column(fleet_reports: dict[str, Any]) -> 
 
 def test_tune_fleet_writes_a_plan_per_device(cluster: Any, tmp_path: Path, capsys: Any) -> None:
     pytest.importorskip("onnxruntime")
+    import numpy as np
+
     import edgekit
     from edgekit.models.sample import sample_model
-
-    import numpy as np
 
     model = str(sample_model("onnx"))
     plans = tmp_path / "plans"
