@@ -35,6 +35,7 @@ FILES = {
     "{existing}": "existing.onnx",
     "{plan_bad}": "bad.plan.toml",
     "{toml_bad}": "bad-device.toml",
+    "{report_bad}": "bad-report.json",
 }
 
 BAD_MODELS = ["{missing}", "{dir}", "{empty}", "{garbage}", "{garbage_tflite}", "{html}", "{text}"]
@@ -61,6 +62,7 @@ CASES: list[tuple[str, str]] = [
     ("devices calibrate rasberry-pi-5 --from {toml_bad}", "raspberry-pi-5"),
     ("devices calibrate coral-edgetpu --from {missing}", "nope"),
     ("devices calibrate coral-edgetpu --from {html}", "report.html"),
+    ("devices calibrate generic-x86-64 --from {report_bad}", "$.results[0]: expected object"),
     ("inspect {onnx} --shape x=abc", "abc"),
     ("inspect {onnx} --shape image=0x3x96x96", ""),
     ("check {onnx} --runtime onnxrntime", "onnxruntime"),
@@ -123,6 +125,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "existing.onnx").write_bytes(b"precious")
     (d / "bad.plan.toml").write_text("this is = = not toml\n")
     (d / "bad-device.toml").write_text("[device\nname = 1\n")
+    (d / "bad-report.json").write_text('{"provenance": {"device": "generic-x86-64"}, "models": ["x"], "results": [1]}')
     return d
 
 

@@ -169,6 +169,13 @@ def _samples(profile: DeviceProfile, source: Path, runtime: str | None) -> tuple
         if not isinstance(report, dict) or not isinstance(report.get("provenance"), dict):
             raise InvalidOptionError(f"--from {source}: not an edgekit profile report (no 'provenance' object); "
                                      f"expected the output of `edgekit profile --device {profile.name} --format json`.")
+        from edgekit.errors import ReportError
+        from edgekit.profiling.results import ProfileReport
+
+        try:  # the report's own schema, strictly: a hand-edited or truncated file is named, not a traceback
+            ProfileReport.from_dict(report)
+        except ReportError as exc:
+            raise InvalidOptionError(f"--from {source}: {exc}") from exc
         try:
             samples, skipped = report_samples(report, profile, search=(source.parent, Path.cwd()))
         except ValueError as exc:

@@ -157,14 +157,14 @@ def report_samples(report: Mapping[str, Any], profile: DeviceProfile,
 
 def _model_file(model: Mapping[str, Any], search: Sequence[Path]) -> str | None:
     """The report's model file: at its path, else a file of its name and sha256 in ``search``."""
-    import hashlib
+    from edgekit.cache import file_sha256
 
     path, name, digest = model.get("path"), Path(str(model.get("name") or "")).name, model.get("sha256")
     if path and Path(path).is_file():
         return str(path)
     for folder in search:
         cand = folder / name
-        if name and cand.is_file() and (not digest or hashlib.sha256(cand.read_bytes()).hexdigest() == digest):
+        if name and cand.is_file() and (not digest or file_sha256(cand) == digest):
             return str(cand)
     return None
 
