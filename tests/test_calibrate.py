@@ -271,8 +271,14 @@ def test_cli_writes_a_profile_that_extends_the_shipped_one(tmp_path: Path) -> No
 
 
 def test_cli_refuses_data_of_another_device(tmp_path: Path) -> None:
+    build_network("squeezenet1_1", tmp_path / "sq.onnx", 64)
+    prof = _edgekit("profile", "sq.onnx", "--device", "generic-x86-64", "--runtime", "onnxruntime", "--duration",
+                    "0.2", "--format", "json", "-o", "mine.json", cwd=tmp_path)
+    assert prof.returncode == 0, prof.stderr
+    data = json.loads((tmp_path / "mine.json").read_text())  # a valid report, as measured on a Hailo-8 host
+    data["provenance"]["device"] = "hailo-8"
     report = tmp_path / "report.json"
-    report.write_text(json.dumps({"provenance": {"device": "hailo-8"}, "models": [], "results": []}))
+    report.write_text(json.dumps(data))
     res = _edgekit("devices", "calibrate", "coral-edgetpu", "--from", str(report), cwd=tmp_path)
     assert res.returncode == 2 and "measured on device 'hailo-8'" in res.stderr, res.stderr
     figs = _edgekit("devices", "calibrate", "coral-edgetpu", "--from", str(FIGURES / "hailo-8.toml"), cwd=tmp_path)
