@@ -18,8 +18,9 @@ Example::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -56,33 +57,14 @@ class CostTable:
     stream_bytes: float  # weights streamed per accelerator partition on every inference
     cpu_s: float  # CPU partitions (CPU spec, not calibrated here)
     bandwidth_gb_s: float
-    #: the distinct (precision, op class) pairs, and each op's index into them: efficiencies are looked up per pair
-    pairs: tuple[tuple[str, str], ...] = field(init=False, repr=False)
-    pair_of: np.ndarray = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        ops = list(zip(self.precision, self.op_class, strict=True))
-        pairs = tuple(sorted(set(ops)))
-        object.__setattr__(self, "pairs", pairs)
-        object.__setattr__(self, "pair_of", np.array([pairs.index(k) for k in ops], dtype=int))
+    @functools.cached_property
+    def _stacked(self) -> StackedCosts:
+        return StackedCosts([self])
 
     def total_s(self, p: LatencyParams) -> float:
         """Predicted latency (s) with latency parameters ``p`` for the accelerator."""
-        eff = np.array([p.efficiency(q, c) for q, c in self.pairs], dtype=float)[self.pair_of] if self.pairs else (
-            np.zeros(0))
-        tc = self.flops / (self.peak_gops * 1e9 * eff) if len(eff) else np.zeros(0)
-        spill = self.act_bytes > p.onchip_mb * 1e6 if p.activations == "onchip" else np.ones(len(tc), dtype=bool)
-        moved = np.where(spill, self.act_bytes, 0.0) + self.weight_moved
-        tm = moved / (self.bandwidth_gb_s * 1e9 * p.memory_efficiency)
-        t = np.where(self.fused, tc, np.maximum(tc, tm))
-        fixed = np.zeros(self.n_parts)
-        np.maximum.at(fixed, self.chain_part, (self.chain_ops * p.dispatch_us + self.chain_layout
-                                               * p.fixed_us("layout")) * 1e-6)
-        comp = np.bincount(self.part, weights=t, minlength=self.n_parts) + fixed
-        link = (p.link_gb_s or self.bandwidth_gb_s * p.memory_efficiency) * 1e9
-        acc = float(np.sum(np.maximum(comp, self.stream_bytes / link)))
-        return (acc + self.invokes * p.invoke_us * 1e-6 + self.crossing_bytes / link + self.crossings * p.sync_us
-                * 1e-6 + self.cpu_s)
+        return float(self._stacked.total_s(p)[0])
 
 
 def cost_table(plan: Plan, est: Estimate, target_unit: Unit, cpu_unit: Unit, spec: AcceleratorSpec) -> CostTable:
@@ -132,9 +114,11 @@ class StackedCosts:
         self.n = len(tables)
         part_off = np.cumsum([0] + [t.n_parts for t in tables])
         self.n_parts = int(part_off[-1])
-        self.pairs = tuple(sorted({pair for t in tables for pair in t.pairs}))
+        ops = [pair for t in tables for pair in zip(t.precision, t.op_class, strict=True)]
+        #: the distinct (precision, op class) pairs, and each op's index into them: efficiencies are looked up per pair
+        self.pairs = tuple(sorted(set(ops)))
         index = {pair: i for i, pair in enumerate(self.pairs)}
-        self.pair_of = _cat([np.array([index[t.pairs[i]] for i in t.pair_of], dtype=int) for t in tables], int)
+        self.pair_of = np.array([index[pair] for pair in ops], dtype=int)
         self.peak = _cat([t.peak_gops for t in tables])
         self.flops = _cat([t.flops for t in tables])
         self.act = _cat([t.act_bytes for t in tables])

@@ -191,7 +191,7 @@ def estimate_plan(plan: Plan, flops: Sequence[int | None], target_unit: Unit, cp
         act = sum(g.tensor(t).elements * _elem(g, t, prec) for t in (*node.inputs, *node.outputs)
                   if t and not g.is_const(t))
         wts = sum(g.tensor(t).elements * _elem(g, t, prec) for t in node.inputs if t and g.is_const(t))
-        moved = 0.0
+        moved, fixed = 0.0, 0.0  # fixed: paid along the partition's chain (fixed_chains), not per op
         cls = op_class(g, node)
         if node.op in params.free_ops or node.op == "Constant":
             t_op, bound = 0.0, "free"
@@ -210,7 +210,7 @@ def estimate_plan(plan: Plan, flops: Sequence[int | None], target_unit: Unit, cp
                 bound = "dispatch" if fixed > max(t_compute, t_mem) else (
                     "compute" if t_compute >= t_mem else "memory")
         k = plan.part_of[node.index]
-        compute[k] += t_op - (params.fixed_us(cls) * 1e-6 if bound not in ("free", "fused") else 0.0)
+        compute[k] += t_op - fixed
         ops.append(OpEstimate(node.name, node.op, unit.name, prec, int(f), int(act + wts), t_op, bound, k,
                               int(moved) if bound not in ("free", "fused") else 0, cls, int(wts)))
     if uncounted:
