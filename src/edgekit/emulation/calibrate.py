@@ -118,9 +118,16 @@ def predict_ms(sample: Sample, params: LatencyParams, throughput_ratio: float = 
                postprocess_ms: float = 0.0) -> float:
     """The model's figure for ``sample`` with ``params``: its latency, or latency x ratio for a throughput figure,
     plus ``postprocess_ms`` when the figure includes post-processing the graph lacks."""
-    t = sample.table.total_s(params) * 1e3
-    t = t * throughput_ratio if sample.metric == "throughput" else t
-    return t + (postprocess_ms if sample.includes == "postprocess" else 0.0)
+    return float(_as_published(np.array([sample.table.total_s(params) * 1e3]), [sample], throughput_ratio,
+                               postprocess_ms)[0])
+
+
+def _as_published(ms: np.ndarray, samples: Sequence[Sample], throughput_ratio: float,
+                  postprocess_ms: float) -> np.ndarray:
+    """Predicted latencies ``ms`` as each sample's figure states them (:func:`predict_ms`)."""
+    throughput = np.array([s.metric == "throughput" for s in samples])
+    post = np.array([s.includes == "postprocess" for s in samples])
+    return np.where(throughput, ms * throughput_ratio, ms) + np.where(post, postprocess_ms, 0.0)
 
 
 def _names(samples: Sequence[Sample], base_link: float | None = None) -> list[str]:
@@ -221,13 +228,10 @@ def fit(samples: Sequence[Sample], base: LatencyParams) -> Fit:
     measured = np.log([s.ms for s in samples])
 
     stacked = StackedCosts([s.table for s in samples])  # every sample priced in one pass (predict_ms, vectorised)
-    throughput = np.array([s.metric == "throughput" for s in samples])
-    post_added = np.array([s.includes == "postprocess" for s in samples])
 
     def residuals(x: np.ndarray, b: LatencyParams) -> np.ndarray:
         p, ratio, post = _params(b, names, [_from_x(n, v) for n, v in zip(names, x, strict=True)])
-        ms = stacked.total_s(p) * 1e3
-        ms = np.where(throughput, ms * ratio, ms) + np.where(post_added, post, 0.0)
+        ms = _as_published(stacked.total_s(p) * 1e3, samples, ratio, post)
         return np.concatenate([np.log(np.maximum(ms, 1e-12)) - measured, _PRIOR * (x - x0) / scale])
 
     # several starts: the max() of the roofline makes the cost piecewise, and an op class's efficiency has next to
