@@ -36,7 +36,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -118,16 +118,20 @@ def predict_ms(sample: Sample, params: LatencyParams, throughput_ratio: float = 
                postprocess_ms: float = 0.0) -> float:
     """The model's figure for ``sample`` with ``params``: its latency, or latency x ratio for a throughput figure,
     plus ``postprocess_ms`` when the figure includes post-processing the graph lacks."""
-    return float(_as_published(np.array([sample.table.total_s(params) * 1e3]), [sample], throughput_ratio,
-                               postprocess_ms)[0])
+    stated = _as_published([sample])
+    return float(stated(np.array([sample.table.total_s(params) * 1e3]), throughput_ratio, postprocess_ms)[0])
 
 
-def _as_published(ms: np.ndarray, samples: Sequence[Sample], throughput_ratio: float,
-                  postprocess_ms: float) -> np.ndarray:
-    """Predicted latencies ``ms`` as each sample's figure states them (:func:`predict_ms`)."""
+def _as_published(samples: Sequence[Sample]) -> Callable[[np.ndarray, float, float], np.ndarray]:
+    """``stated(ms, throughput_ratio, postprocess_ms)``: predicted latencies ``ms`` as each of ``samples``' figures
+    states them (:func:`predict_ms`); which figures are throughputs or include post-processing is read once."""
     throughput = np.array([s.metric == "throughput" for s in samples])
     post = np.array([s.includes == "postprocess" for s in samples])
-    return np.where(throughput, ms * throughput_ratio, ms) + np.where(post, postprocess_ms, 0.0)
+
+    def stated(ms: np.ndarray, throughput_ratio: float, postprocess_ms: float) -> np.ndarray:
+        return np.where(throughput, ms * throughput_ratio, ms) + np.where(post, postprocess_ms, 0.0)
+
+    return stated
 
 
 def _names(samples: Sequence[Sample], base_link: float | None = None) -> list[str]:
@@ -228,10 +232,11 @@ def fit(samples: Sequence[Sample], base: LatencyParams) -> Fit:
     measured = np.log([s.ms for s in samples])
 
     stacked = StackedCosts([s.table for s in samples])  # every sample priced in one pass (predict_ms, vectorised)
+    stated = _as_published(samples)
 
     def residuals(x: np.ndarray, b: LatencyParams) -> np.ndarray:
         p, ratio, post = _params(b, names, [_from_x(n, v) for n, v in zip(names, x, strict=True)])
-        ms = _as_published(stacked.total_s(p) * 1e3, samples, ratio, post)
+        ms = stated(stacked.total_s(p) * 1e3, ratio, post)
         return np.concatenate([np.log(np.maximum(ms, 1e-12)) - measured, _PRIOR * (x - x0) / scale])
 
     # several starts: the max() of the roofline makes the cost piecewise, and an op class's efficiency has next to
