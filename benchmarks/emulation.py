@@ -34,8 +34,8 @@ from edgekit.devices import get_profile
 from edgekit.emulation.calibrate import CrossValidation, Fit, cross_validate, fit
 from edgekit.emulation.figures import load_figures
 from edgekit.emulation.samples import figure_samples, select_metric, select_runtime
-from edgekit.emulation.spec import accelerator_spec, load_spec
-from edgekit.testing.networks import NETWORKS, build_network
+from edgekit.emulation.spec import accelerator_spec, hand_set
+from edgekit.testing.networks import NETWORKS, build_network, graph_builder
 
 #: (label, device, options) emulated for the wall-time ratio; fp32 ones are held to the 1.5x target
 WALL = [
@@ -90,16 +90,12 @@ def calibration(folder: Path) -> list[tuple[str, CrossValidation, Fit, int]]:
     """Per device with published figures: leave-one-network-out before (hand-set) and after calibration."""
     out = []
 
-    def builder(name: str, size: int) -> Path:  # the graph only: latency depends on shapes, not weight values
-        path = folder / f"{name}_{size}_graph.onnx"
-        return path if path.exists() else build_network(name, path, size, weights=False)
-
+    builder = graph_builder(folder)
     for device in load_figures(buildable=NETWORKS).devices():
         profile = get_profile(device)
         kept, _ = select_metric(select_runtime(load_figures(device, buildable=NETWORKS).figures, profile)[0])
         samples, _ = figure_samples(kept, profile, builder)
-        spec = accelerator_spec(profile, samples[0].unit)
-        base = load_spec(spec.extends).latency if spec.calibration and spec.extends else spec.latency
+        _, base = hand_set(accelerator_spec(profile, samples[0].unit))
         out.append((device, cross_validate(samples, base), fit(samples, base), len({s.network for s in samples})))
     return out
 

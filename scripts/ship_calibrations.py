@@ -24,8 +24,8 @@ from edgekit.emulation.calibrate import cross_validate, fit
 from edgekit.emulation.calibration_toml import spec_table
 from edgekit.emulation.figures import load_figures
 from edgekit.emulation.samples import figure_samples, select_metric, select_runtime
-from edgekit.emulation.spec import accelerator_spec, load_spec
-from edgekit.testing.networks import NETWORKS, build_network
+from edgekit.emulation.spec import accelerator_spec, hand_set
+from edgekit.testing.networks import NETWORKS, graph_builder
 from edgekit.tomlfile import toml_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,21 +37,14 @@ def main() -> None:
     ap.add_argument("devices", nargs="*", help="device profiles (default: every one with figures)")
     args = ap.parse_args()
     logging.getLogger().setLevel(logging.ERROR)
-    folder = Path(tempfile.mkdtemp(prefix="edgekit-ship-"))
-
-    def builder(name: str, size: int) -> Path:  # the graph only: latency depends on shapes, not weight values
-        path = folder / f"{name}_{size}.onnx"
-        return path if path.exists() else build_network(name, path, size, weights=False)
-
+    builder = graph_builder(Path(tempfile.mkdtemp(prefix="edgekit-ship-")))
     for device in args.devices or load_figures(buildable=NETWORKS).devices():
         profile = get_profile(device)
         kept, _ = select_metric(select_runtime(load_figures(device, buildable=NETWORKS).figures, profile)[0])
         samples, _ = figure_samples(kept, profile, builder)
         for unit in dict.fromkeys(s.unit for s in samples):
             mine = [s for s in samples if s.unit == unit]
-            spec = accelerator_spec(profile, unit)
-            family = spec.extends if spec.calibration and spec.extends else spec.name
-            base = load_spec(family).latency
+            family, base = hand_set(accelerator_spec(profile, unit))
             result, cv = fit(mine, base), cross_validate(mine, base)
             summ = cv.summary()
             print(f"{device} {unit}: {len({s.network for s in mine})} networks, {len(mine)} figures; LOO median "

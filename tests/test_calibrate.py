@@ -19,23 +19,17 @@ from edgekit.emulation.figures import load_figures
 from edgekit.emulation.graph import onnx_graph, partition
 from edgekit.emulation.latency import estimate_plan, op_class
 from edgekit.emulation.samples import Sample, figure_samples, select_metric, select_runtime, unit_table
-from edgekit.emulation.spec import accelerator_spec, load_spec, parse_spec
+from edgekit.emulation.spec import accelerator_spec, hand_set, load_spec, parse_spec
 from edgekit.errors import ConfigError
 from edgekit.models.flops import count_onnx
-from edgekit.testing.networks import NETWORKS, build_network
+from edgekit.testing.networks import NETWORKS, build_network, graph_builder
 
 FIGURES = Path(__file__).resolve().parents[1] / "devices" / "emulation" / "calibration"
 
 
 @pytest.fixture(scope="module")
 def graphs(tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("graphs")
-
-    def builder(name: str, size: int) -> Path:  # the graph only: latency depends on shapes, not weights
-        path = folder / f"{name}_{size}.onnx"
-        return path if path.exists() else build_network(name, path, size, weights=False)
-
-    return builder
+    return graph_builder(tmp_path_factory.mktemp("graphs"))
 
 
 def _edgekit(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -185,8 +179,7 @@ def _cross_validation(device: str, graphs) -> tuple[CrossValidation, bool]:
     kept, _ = select_metric(select_runtime(load_figures(device, buildable=NETWORKS).figures, prof)[0])
     samples, _ = figure_samples(kept, prof, graphs)
     spec = accelerator_spec(prof, samples[0].unit)
-    base = load_spec(spec.extends).latency if spec.calibration and spec.extends else spec.latency
-    return cross_validate(samples, base), bool(spec.calibration)
+    return cross_validate(samples, hand_set(spec)[1]), bool(spec.calibration)
 
 
 SHIPPED = ("snapdragon-8-gen-3", "coral-edgetpu", "rockchip-rk3588", "hailo-8")

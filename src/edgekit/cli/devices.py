@@ -158,7 +158,7 @@ def _samples(profile: DeviceProfile, source: Path, runtime: str | None) -> tuple
     from edgekit.emulation.figures import read_figures
     from edgekit.emulation.samples import figure_samples, report_samples, select_metric, select_runtime
     from edgekit.errors import InvalidOptionError
-    from edgekit.testing.networks import NETWORKS, build_network
+    from edgekit.testing.networks import NETWORKS, graph_builder
 
     if source.suffix == ".json":
         try:
@@ -192,13 +192,7 @@ def _samples(profile: DeviceProfile, source: Path, runtime: str | None) -> tuple
     kept, other_rt = select_runtime(known, profile, runtime)
     kept, other_metric = select_metric(kept)
     skipped += [why for _, why in other_rt + other_metric]
-    folder = Path(tempfile.mkdtemp(prefix="edgekit-calibrate-"))
-
-    def builder(name: str, size: int) -> Path:  # the graph only: latency depends on shapes, not weight values
-        path = folder / f"{name}_{size}.onnx"
-        return path if path.exists() else build_network(name, path, size, weights=False)
-
-    samples, bad = figure_samples(kept, profile, builder)
+    samples, bad = figure_samples(kept, profile, graph_builder(Path(tempfile.mkdtemp(prefix="edgekit-calibrate-"))))
     skipped += [why for _, why in bad]
     return samples, skipped, f"{source.name} ({len(samples)} published figures)"
 
@@ -211,7 +205,7 @@ def _run_calibration(device: str, sources: tuple[str, ...], out: str | None, for
     from edgekit.cli.codes import INCOMPLETE, NOTHING, OK
     from edgekit.emulation.calibrate import cross_validate, fit, predict_ms
     from edgekit.emulation.calibration_toml import spec_table
-    from edgekit.emulation.spec import accelerator_spec, load_spec
+    from edgekit.emulation.spec import accelerator_spec, hand_set
     from edgekit.errors import InvalidOptionError
     from edgekit.tomlfile import toml_text
 
@@ -241,9 +235,7 @@ def _run_calibration(device: str, sources: tuple[str, ...], out: str | None, for
     code = OK
     for unit in dict.fromkeys(s.unit for s in samples):
         mine = [s for s in samples if s.unit == unit]
-        spec = accelerator_spec(profile, unit)
-        family = spec.extends if spec.calibration and spec.extends else spec.name
-        base = load_spec(family).latency
+        family, base = hand_set(accelerator_spec(profile, unit))
         result = fit(mine, base)
         cv = cross_validate(mine, base) if len({s.network for s in mine}) > 1 else None
         after = cv.after if cv else tuple(

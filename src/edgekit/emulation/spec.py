@@ -28,7 +28,8 @@ from edgekit.tomlfile import check_keys, expect, read_toml
 if TYPE_CHECKING:
     from edgekit.device_schema import DeviceProfile
 
-__all__ = ["LAYOUT_OPS", "AcceleratorSpec", "LatencyParams", "accelerator_spec", "load_spec", "spec_names"]
+__all__ = ["LAYOUT_OPS", "AcceleratorSpec", "LatencyParams", "accelerator_spec", "hand_set", "load_spec",
+           "spec_names"]
 
 PARTITION_RULES = ("maximal", "prefix")
 #: operator classes an ``op_efficiency`` may name (edgekit.emulation.latency.op_class)
@@ -268,3 +269,15 @@ def accelerator_spec(profile: DeviceProfile, unit: str) -> AcceleratorSpec:
         return load_spec(name, relative_to=profile.path)
     except ConfigError as exc:
         raise ConfigError(f"device {profile.name!r} unit {unit!r}: key 'emulation': {exc}") from exc
+
+
+def hand_set(spec: AcceleratorSpec) -> tuple[str, LatencyParams]:
+    """``(family, latency parameters)`` a calibration of ``spec``'s unit starts from: a calibrated spec's family
+    (its ``extends``) and that family's hand-set values, else ``spec`` itself. A calibration never re-fits a fit.
+
+    >>> hand_set(load_spec("calibrated/coral-edgetpu-edgetpu"))[0]
+    'edgetpu'
+    """
+    if spec.calibration and spec.extends:
+        return spec.extends, load_spec(spec.extends, relative_to=spec.path).latency
+    return spec.name, spec.latency

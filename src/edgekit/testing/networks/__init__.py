@@ -36,7 +36,7 @@ from edgekit.testing.networks import classic, detection, efficientnet, inception
 from edgekit.testing.networks._builder import Builder
 from edgekit.testing.networks._reference import REFERENCE
 
-__all__ = ["NETWORKS", "REFERENCE", "build_network", "count_params", "network_model"]
+__all__ = ["NETWORKS", "REFERENCE", "build_network", "count_params", "graph_builder", "network_model"]
 
 
 def _plain(fn: Callable[[Builder, int], object], seed: int) -> Callable[[int, bool], object]:
@@ -113,6 +113,22 @@ def build_network(name: str, path: Path, size: int | None = None, *, weights: bo
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(network_model(name, size, weights=weights), str(path))
     return path
+
+
+def graph_builder(folder: Path) -> Callable[[str, int], Path]:
+    """``build(network, size)``: the path of the network's graph in ``folder``, built without weights once (latency
+    depends on topology and shapes, not on weight values: what calibration and its figures need).
+
+    >>> import tempfile
+    >>> build = graph_builder(Path(tempfile.mkdtemp()))
+    >>> build("squeezenet1_1", 224) == build("squeezenet1_1", 224)
+    True
+    """
+    def build(name: str, size: int) -> Path:
+        path = folder / f"{name}_{size}.onnx"
+        return path if path.exists() else build_network(name, path, size, weights=False)
+
+    return build
 
 
 def count_params(model: Any) -> int:
