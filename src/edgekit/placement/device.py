@@ -29,7 +29,7 @@ from edgekit.runtime import Runtime
 if TYPE_CHECKING:
     from edgekit.devices import DeviceProfile, Target
 
-__all__ = ["place_emulated", "place_on_device"]
+__all__ = ["no_fallback", "place_emulated", "place_on_device"]
 
 logger = logging.getLogger("edgekit")
 
@@ -93,6 +93,12 @@ def _unavailable(profile: DeviceProfile, trail: list[Rejection], rest: list[str]
     return DeviceUnavailableError("\n".join(lines))
 
 
+def no_fallback(rt: Runtime, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` for ``strict=True``: ``allow_fallback=False`` added for an adapter that may switch to the CPU on its
+    own (OpenCV's opencl), unless the caller set it."""
+    return {"allow_fallback": False, **options} if "allow_fallback" in rt.options_help else dict(options)
+
+
 def place_on_device(model: ModelFile, device: Any, *, runtime: str | None = None, accelerator: str | None = None,
                     threads: int | None = None, precision: str | None = None, strict: bool = False,
                     options: Mapping[str, Any] | None = None, profile_ops: bool = False) -> Decision:
@@ -142,8 +148,8 @@ def place_on_device(model: ModelFile, device: Any, *, runtime: str | None = None
             if t.delegate and t.accelerator == "delegate" and rt.has("delegate"):
                 opts.setdefault("delegate", t.delegate)
             opts.update(options or {})
-            if strict and "allow_fallback" in rt.options_help:  # an adapter that may switch to the CPU on its own
-                opts.setdefault("allow_fallback", False)
+            if strict:
+                opts = no_fallback(rt, opts)
             try:
                 session = rt.open(model, accelerator=t.accelerator, threads=threads or t.options.get("threads"),
                                   precision=None if mprec == "int8" else (precision or t.precision), options=opts,

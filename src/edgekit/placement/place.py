@@ -25,7 +25,7 @@ from edgekit.errors import (
 )
 from edgekit.models.formats import ModelFile
 from edgekit.placement.decision import EMULATOR, Decision, Placement, Rejection
-from edgekit.placement.device import place_emulated, place_on_device
+from edgekit.placement.device import no_fallback, place_emulated, place_on_device
 from edgekit.plan import Plan, check
 from edgekit.plan_cache import find_plan
 from edgekit.registry import get_runtime, iter_runtimes
@@ -68,8 +68,8 @@ def _place(model: ModelFile, *, runtime: str | None, device: Any, accelerator: s
         return place_on_device(model, device, runtime=runtime, accelerator=accelerator, threads=threads,
                                precision=precision, strict=strict, options=options, profile_ops=profile_ops)
     rt = choose_runtime(model, runtime)
-    if strict and "allow_fallback" in rt.options_help:  # no switch to the CPU inside the runtime either
-        options = {"allow_fallback": False, **options}
+    if strict:  # no switch to the CPU inside the runtime either
+        options = no_fallback(rt, options)
     session = rt.open(model, accelerator=accelerator, threads=threads, precision=precision, options=options,
                       profile_ops=profile_ops)
     return Decision(session, Placement(runtime=rt.name, version=rt.version(), accelerator=session.accelerator,
